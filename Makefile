@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`. Both create the venv when missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck pytest bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt scripts/setup.sh
+	PY=$(PY) bash scripts/setup.sh
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/muralist demo --out out/demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+bench: setup
+	$(BIN)/python bench/engine.py --quick
+
+clean:
+	rm -rf $(VENV) .cache out

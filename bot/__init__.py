@@ -1,0 +1,1 @@
+"""The Discord bot, its CLI and start-up wiring: events in, calls out, results to messages."""

@@ -1,0 +1,56 @@
+"""Settings of the engine and the queue (plain pydantic models; ``bot.config`` composes them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EngineConfig(BaseModel):
+    """How models are loaded and run. Every option here is applied by the engine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_model: str = "tiny"
+    models_file: Path | None = Field(
+        default=None, description="A TOML catalog of extra models, merged over the shipped one."
+    )
+    cache_dir: Path = Field(
+        default=Path(".cache/muralist"), description="Where the built-in model is written."
+    )
+    pipeline_cache_size: int = Field(default=2, ge=1, le=16)
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    attention_slicing: bool = False
+    vae_slicing: bool = False
+    vae_tiling: bool = False
+    cpu_offload: Literal["none", "model", "sequential"] = "none"
+    channels_last: bool = False
+    compile_unet: bool = False
+    cudnn_benchmark: bool = True
+    tf32: bool = True
+    max_pixels: int = Field(default=1024 * 1024, ge=64 * 64, le=4096 * 4096)
+    default_steps: int = Field(default=20, ge=1, le=150)
+    default_guidance: float = Field(default=7.0, ge=0.0, le=30.0)
+    default_scheduler: str = "DPM++ 2M Karras"
+
+
+class QueueConfig(BaseModel):
+    """Fairness, limits, persistence and scale-out of the job queue."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    db_path: Path = Field(default=Path("muralist.db"), description="The SQLite state file.")
+    images_dir: Path = Field(default=Path("muralist-images"))
+    retention_days: int = Field(default=30, ge=0)
+    per_user_cap: int = Field(default=3, ge=1, le=100)
+    per_guild_cap: int = Field(default=50, ge=1, le=10_000)
+    global_cap: int = Field(default=500, ge=1, le=100_000)
+    cooldown_seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
+    max_batch: int = Field(default=4, ge=1, le=16)
+    progress_interval_seconds: float = Field(default=1.5, ge=0.0, le=60.0)
+    redis_url: str | None = Field(default=None, description="Set to scale out to GPU workers.")
+    claim_idle_seconds: float = Field(default=60.0, gt=0.0)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -1,0 +1,165 @@
+"""Requests and results of the engine: pydantic models that serialise to JSON.
+
+The same objects cross Redis to remote GPU workers, so images travel as base64 in JSON and
+every field has a documented range that the model itself enforces.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SEED_MAX = 2**32 - 1
+"""Seeds are unsigned 32-bit integers, as in A1111 and ComfyUI, so settings carry over."""
+
+MAX_SIDE = 2048
+MIN_SIDE = 64
+MAX_STEPS = 150
+MAX_GUIDANCE = 30.0
+MAX_IMAGES = 4
+
+Mode = Literal["txt2img", "img2img", "upscale"]
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        ser_json_bytes="base64",
+        val_json_bytes="base64",
+        ser_json_inf_nan="strings",
+    )
+
+
+class PromptEdit(_Model):
+    """From ``from_step`` on (0-based), the positive prompt becomes ``prompt``.
+
+    Prompt editing ``[a:b:when]`` and alternation ``[a|b]`` of A1111 both become a list of edits.
+    """
+
+    from_step: Annotated[int, Field(ge=0, le=MAX_STEPS)]
+    prompt: str
+
+
+class GenerationRequest(_Model):
+    """One user's request for 1–4 images that share every setting but the seed."""
+
+    request_id: str = Field(default_factory=new_request_id)
+    prompt: Annotated[str, Field(max_length=20_000)]
+    negative_prompt: Annotated[str, Field(max_length=20_000)] = ""
+    model: Annotated[str, Field(min_length=1, max_length=500)] = "tiny"
+    width: Annotated[int, Field(ge=MIN_SIDE, le=MAX_SIDE)] = 512
+    height: Annotated[int, Field(ge=MIN_SIDE, le=MAX_SIDE)] = 512
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] = 20
+    guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] = 7.0
+    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
+    count: Annotated[int, Field(ge=1, le=MAX_IMAGES)] = 1
+    scheduler: str = "DPM++ 2M Karras"
+    # A1111's variation seed: initial noise = slerp(noise(seed), noise(subseed), strength).
+    subseed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
+    subseed_strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    # img2img and upscale start from this image (PNG bytes; base64 in JSON).
+    mode: Mode = "txt2img"
+    init_image: bytes | None = None
+    strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.35
+    # One positive prompt per image (wildcards), else every image uses ``prompt``.
+    per_image_prompts: list[str] | None = None
+    prompt_edits: list[PromptEdit] = Field(default_factory=list)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the prompt is empty; describe what to paint")
+        return value
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_8(cls, value: int) -> int:
+        if value % 8:
+            raise ValueError(f"{value} is not a multiple of 8 (use {MIN_SIDE}..{MAX_SIDE}, step 8)")
+        return value
+
+    @field_validator("guidance")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError(f"must be a finite number in 0..{MAX_GUIDANCE}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GenerationRequest:
+        if self.mode != "txt2img" and self.init_image is None:
+            raise ValueError(f"mode {self.mode!r} needs init_image")
+        if self.per_image_prompts is not None and len(self.per_image_prompts) != self.count:
+            raise ValueError("per_image_prompts must hold exactly `count` prompts")
+        return self
+
+    def batch_key(self) -> tuple[object, ...]:
+        """Requests with equal keys can share one pipeline call (the queue batches on this)."""
+        return (
+            self.model,
+            self.mode,
+            self.width,
+            self.height,
+            self.scheduler,
+            self.steps,
+            self.guidance,
+            self.strength if self.mode != "txt2img" else None,
+            bool(self.prompt_edits),
+        )
+
+
+class Timings(_Model):
+    """Seconds spent in each stage of one request (the batch's stages are shared)."""
+
+    load: float = 0.0
+    encode: float = 0.0
+    denoise: float = 0.0
+    decode: float = 0.0
+    safety: float = 0.0
+    total: float = 0.0
+
+
+class GeneratedImage(_Model):
+    png: bytes
+    seed: int
+    subseed: int | None = None
+    subseed_strength: float = 0.0
+    width: int
+    height: int
+    prompt: str
+    negative_prompt: str = ""
+    # A1111's ``parameters`` text, also written into the PNG's text chunk.
+    parameters: str
+    # Verdict of the model's own StableDiffusionSafetyChecker, when it has one (None otherwise).
+    model_nsfw: bool | None = None
+
+
+class GenerationResult(_Model):
+    request_id: str
+    model: str
+    scheduler: str
+    images: list[GeneratedImage] = Field(default_factory=list)
+    timings: Timings = Field(default_factory=Timings)
+    cancelled: bool = False
+
+    @property
+    def seeds(self) -> list[int]:
+        return [image.seed for image in self.images]
+
+
+class StepProgress(_Model):
+    """Reported after each denoising step of a batch; ``preview`` is a small PNG when asked."""
+
+    request_ids: list[str]
+    step: int
+    total_steps: int
+    elapsed: float
+    preview: bytes | None = None

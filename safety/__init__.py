@@ -1,0 +1,4 @@
+"""Safety: prompt filters, image classifiers, the channel-aware policy, the moderation record.
+
+Knows text and images, not Discord.
+"""
