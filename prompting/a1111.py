@@ -1,7 +1,7 @@
 """A1111 (stable-diffusion-webui) prompt syntax, parsed by a grammar into a ``Program``.
 
 Understood: ``(x)`` ×1.1, ``((x))`` ×1.21, ``[x]`` ÷1.1, ``(x:1.3)``, nesting (weights multiply),
-``\\(`` ``\\)`` ``\\[`` ``\\]`` ``\\:`` ``\\|`` ``\\{`` ``\\}`` ``\\\\`` escapes, ``BREAK``, ``AND``
+``\\(`` ``\\)`` ``\\[`` ``\\]`` ``\\:`` ``\\|`` ``\\{`` ``\\}`` escapes, ``BREAK``, ``AND``
 (with ``:weight`` at the end of an AND part), prompt editing ``[from:to:when]``, ``[to:when]``,
 ``[from::when]`` and alternation ``[a|b]``.
 
@@ -51,9 +51,9 @@ WS: /\s+/
 TEXT: /[^\\()\[\]:|\s]+/
 """
 
-# Escapes that mean "this character, literally"; any other backslash is dropped with a warning
-# because compel has no way to write a literal backslash everywhere.
-_ESCAPABLE = frozenset("()[]:|{}\\")
+# Escapes that mean "this character, literally"; any other backslash becomes a space with a
+# warning, because compel has no way to write a literal backslash everywhere.
+_ESCAPABLE = frozenset("()[]:|{}")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
 
 
@@ -78,7 +78,8 @@ class _Build(Transformer[Token, Any]):
         char = str(children[0])[1:]
         if char in _ESCAPABLE:
             return [Text(char)]
-        return [Text(char)] if char else []
+        # A backslash that escapes nothing becomes a space: the word boundary it made survives.
+        return [Text(" " if char == "\\" else " " + char)]
 
     def colon(self, children: list[Token]) -> list[_Item]:
         return [_Marker("colon", ":")]
@@ -154,8 +155,8 @@ def parse(text: str) -> tuple[Program, list[PromptWarning]]:
     if lone:
         warnings.append(
             PromptWarning(
-                code=WarningCode.BACKSLASH_REMOVED,
-                message=f"removed {lone} backslash(es) that escaped nothing",
+                code=WarningCode.BACKSLASH_REPLACED,
+                message=f"replaced {lone} backslash(es) that escaped nothing by spaces",
             )
         )
     parts = _and_parts(items)

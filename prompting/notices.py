@@ -12,7 +12,7 @@ class WarningCode(StrEnum):
     TEXT_NORMALISED = "text_normalised"
     UNBALANCED_BRACKET = "unbalanced_bracket"
     WEIGHT_CLAMPED = "weight_clamped"
-    BACKSLASH_REMOVED = "backslash_removed"
+    BACKSLASH_REPLACED = "backslash_replaced"
     MIXED_SYNTAX = "mixed_syntax"
     NEGATIVE_SCHEDULE_IGNORED = "negative_schedule_ignored"
     EMPTY_SUBJECT = "empty_subject"

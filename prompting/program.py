@@ -138,16 +138,21 @@ def _flatten(nodes: tuple[Node, ...], step: int, steps: int) -> list[list[Segmen
         node = next(iterator, None)
         if node is None:
             stack.pop()
+            if stack:  # a bracket ends a word, as it began one: "(a)(b)" is two words
+                chunks[-1].append(Segment(" ", stack[-1][1]))
         elif isinstance(node, Text):
             chunks[-1].append(Segment(node.text, weight))
         elif isinstance(node, Break):
             chunks.append([])
         elif isinstance(node, Group):
+            chunks[-1].append(Segment(" ", weight))
             stack.append((iter(node.children), multiply(weight, node.factor)))
         elif isinstance(node, Edit):
             branch = node.after if step >= node.switch_step(steps) else node.before
+            chunks[-1].append(Segment(" ", weight))
             stack.append((iter(branch), weight))
         else:
+            chunks[-1].append(Segment(" ", weight))
             stack.append((iter(node.options[step % len(node.options)]), weight))
     return chunks
 

@@ -80,17 +80,30 @@ def _word_end(text: str, start: int) -> int:
 def _render_top(text: str) -> str:
     words = []
     for word in text.translate(_ESCAPES).split(" "):
-        # A word that compel's word scanner stops inside, right before + or -, would be read as
-        # ``word+``: split it there until the rest cannot be (a space changes no CLIP token).
-        while True:
-            end = _word_end(word, 0)
-            if 0 < end < len(word) and word[end] in "+-":
-                words.append(word[:end])
-                word = word[end:]
-            else:
-                words.append(word)
-                break
+        words.extend(_split_before_operators(word))
     return " ".join(w for w in words if w)
+
+
+def _split_before_operators(word: str) -> list[str]:
+    """Split ``word`` wherever compel's word scanner would stop right before ``+`` or ``-``.
+
+    There compel reads ``word+`` as weighting, so a space goes in (it changes no CLIP token).
+    The scan restarts after ``,`` and ``.`` because inside ``"…"`` of ``.and()`` compel first
+    tries its group grammar, where those end a word.
+    """
+    pieces: list[str] = []
+    start = position = 0
+    while position < len(word):
+        end = _word_end(word, position)
+        if position < end < len(word) and word[end] in "+-":
+            pieces.append(word[start:end])
+            start = position = end
+            while position < len(word) and word[position] in "+-":
+                position += 1
+        else:
+            position = max(end, position + 1)
+    pieces.append(word[start:])
+    return pieces
 
 
 def _render_group(text: str, weight: float) -> list[str]:

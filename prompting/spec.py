@@ -103,7 +103,7 @@ def build(
 
     ``default_negative_prompt`` is the guild's default negative (``None``: the model family's).
     ``extra_presets`` (a guild's) are layered over ``presets`` for this call only. ``seed`` draws
-    the wildcard variants (image ``i`` uses ``seed + i``; ``None`` draws a fresh seed).
+    the wildcard variants (the same seed, the same variants; ``None`` draws a fresh seed).
     """
     config = config or PromptingConfig()
     if isinstance(spec, str):

@@ -1,7 +1,8 @@
 """Wildcards ``{red|blue|green} car``: one variant per image, drawn from the request's seed.
 
 A small LALR grammar (nesting allowed: ``{a {b|c}|d}``); unbalanced braces stay literal with a
-warning. Image ``i`` of a batch draws with ``random.Random(seed + i)``, so the same seed gives the
+warning. Image ``i`` of a batch draws with ``random.Random(f"{seed}:{i}")`` (SHA-512 seeded, so
+neighbouring seeds give unrelated draws): the same seed gives the
 same variants on every run and every worker. ``\\{`` ``\\}`` ``\\|`` stay escaped for the
 next stage. A pipe outside braces belongs to A1111 alternation and is left alone.
 """
@@ -75,7 +76,7 @@ class Wildcards:
     def expand(self, seed: int, count: int) -> list[str]:
         if not self.has_choices:
             return ["".join(str(p) for p in self.pieces)] * count
-        return [self._draw(random.Random(seed + index)) for index in range(count)]
+        return [self._draw(random.Random(f"{seed}:{index}")) for index in range(count)]
 
     def _draw(self, rng: random.Random) -> str:
         out: list[str] = []
