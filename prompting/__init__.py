@@ -11,7 +11,7 @@ from prompting.negatives import MODEL_FAMILIES, ModelFamily, compose_negative, d
 from prompting.notices import PromptWarning, WarningCode
 from prompting.presets import Preset, PresetLibrary, load_library, load_presets_file
 from prompting.spec import BuiltPrompt, PromptEditEntry, PromptSpec, build
-from prompting.tokens import CHUNK_TOKENS, TokenReport, Tokenizer, estimate_tokens
+from prompting.tokens import CHUNK_TOKENS, Tokenizer, TokenReport, estimate_tokens
 from prompting.translate import Translation, to_compel, translate
 
 __all__ = [
@@ -19,8 +19,8 @@ __all__ = [
     "MODEL_FAMILIES",
     "BuiltPrompt",
     "ModelFamily",
-    "PresetFileError",
     "Preset",
+    "PresetFileError",
     "PresetLibrary",
     "PromptEditEntry",
     "PromptError",

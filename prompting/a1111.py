@@ -21,7 +21,7 @@ from lark import Lark, Token, Transformer
 
 from prompting.brackets import escape_unbalanced
 from prompting.notices import PromptWarning, WarningCode
-from prompting.program import AndPart, Alternate, Break, Edit, Group, Node, Program, Text
+from prompting.program import Alternate, AndPart, Break, Edit, Group, Node, Program, Text
 
 EMPHASIS = 1.1
 

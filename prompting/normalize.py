@@ -40,11 +40,7 @@ def normalise(text: str) -> tuple[str, list[PromptWarning]]:
     for index, char in enumerate(text):
         if char in ("\t", "\n", "\r", "\v", "\f"):
             kept.append(" ")
-        elif char in _ALWAYS_REMOVED or (
-            unicodedata.category(char) in ("Cc", "Cs")
-        ):
-            removed += 1
-        elif char in _JOINERS and not _between_non_ascii(text, index):
+        elif _invisible(text, index):
             removed += 1
         else:
             kept.append(char)
@@ -59,6 +55,13 @@ def normalise(text: str) -> tuple[str, list[PromptWarning]]:
             )
         )
     return cleaned, warnings
+
+
+def _invisible(text: str, index: int) -> bool:
+    char = text[index]
+    if char in _ALWAYS_REMOVED or unicodedata.category(char) in ("Cc", "Cs"):
+        return True
+    return char in _JOINERS and not _between_non_ascii(text, index)
 
 
 def _between_non_ascii(text: str, index: int) -> bool:

@@ -47,7 +47,9 @@ class Preset(BaseModel):
     def _slug(cls, value: str) -> str:
         key = preset_key(value)
         if not _NAME.match(key):
-            raise ValueError("use 1-40 letters, digits and hyphens, starting with a letter or digit")
+            raise ValueError(
+                "use 1-40 letters, digits and hyphens, starting with a letter or digit"
+            )
         return key
 
     @field_validator("positive")

@@ -30,7 +30,7 @@ class Break:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """Children whose weights are multiplied by ``factor`` (``(x)`` 1.1, ``[x]`` 1/1.1, ``(x:w)``)."""
+    """Children whose weights are multiplied by ``factor``: (x) 1.1, [x] 1/1.1, (x:w) w."""
 
     factor: float
     children: tuple[Node, ...]

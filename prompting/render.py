@@ -114,10 +114,7 @@ def _render_group(text: str, weight: float) -> list[str]:
     index = 0
     while index < len(escaped):
         char = escaped[index]
-        if char.isspace():
-            inside.append(char)
-            index += 1
-        elif char in ",.":
+        if char.isspace() or char in ",.":
             inside.append(char)
             index += 1
         else:
@@ -125,8 +122,10 @@ def _render_group(text: str, weight: float) -> list[str]:
             if end > index:
                 inside.append(escaped[index:end])
                 index = end
-            if end == index and index < len(escaped) and not (
-                escaped[index].isspace() or escaped[index] in ",."
+            if (
+                end == index
+                and index < len(escaped)
+                and not (escaped[index].isspace() or escaped[index] in ",.")
             ):
                 # ``=``, or a ``+``/``-`` compel would read as an operator: outside the group.
                 _close(inside, weight, parts)

@@ -10,7 +10,6 @@ from prompting.notices import PromptWarning, WarningCode
 from prompting.program import AndPart, Chunk, Flat, Program, Segment, Text
 from prompting.render import format_weight, render
 
-
 DEFAULT_STEPS = 20
 
 
@@ -51,7 +50,9 @@ class Translation:
         if self.dialect == "compel":
             return []
         seen: dict[str, float] = {}
-        views = self.program.steps_signature(steps) if self.has_schedule else [(0, self.flat(0, steps))]
+        views = (
+            self.program.steps_signature(steps) if self.has_schedule else [(0, self.flat(0, steps))]
+        )
         for _, flat in views:
             for clamped in flat.clamped:
                 seen.setdefault(clamped.text, clamped.weight)
@@ -62,7 +63,9 @@ class Translation:
             PromptWarning(
                 code=WarningCode.WEIGHT_CLAMPED,
                 message=f"weights outside 0..2 were clamped: {shown}",
-                detail={"clamped": [{"text": t, "weight": format_weight(w)} for t, w in seen.items()]},
+                detail={
+                    "clamped": [{"text": t, "weight": format_weight(w)} for t, w in seen.items()]
+                },
             )
         ]
 

@@ -18,7 +18,6 @@ from prompting import (
     load_library,
     tokens_of,
 )
-from prompting.spec import MAX_STEPS
 
 
 def register(subparsers: Any) -> None:
@@ -37,9 +36,10 @@ def register(subparsers: Any) -> None:
     )
     prompt.add_argument("--model-family", default="sd1", help="sd1, sd2 or sdxl (default sd1)")
     prompt.add_argument("--syntax", default="auto", help="auto, a1111 or compel (default auto)")
-    prompt.add_argument("--steps", type=_integer("steps"), default=20, help="for prompt editing")
-    prompt.add_argument("--seed", type=_integer("seed"), default=0, help="draws the wildcards")
-    prompt.add_argument("--count", type=_integer("count"), default=1, help="images in the batch")
+    # Numbers are checked by the handler, so a bad one is one line naming the option.
+    prompt.add_argument("--steps", default="20", help="steps, for prompt editing (default 20)")
+    prompt.add_argument("--seed", default="0", help="seed that draws the wildcards (default 0)")
+    prompt.add_argument("--count", default="1", help="images in the batch (default 1)")
     prompt.add_argument("--json", action="store_true", help="print one JSON object")
     prompt.set_defaults(handler=run_prompt)
 
@@ -48,14 +48,11 @@ def register(subparsers: Any) -> None:
     styles.set_defaults(handler=run_styles)
 
 
-def _integer(field: str) -> Any:
-    def parse(value: str) -> int:
-        try:
-            return int(value)
-        except ValueError:
-            raise PromptError(field, f"must be a whole number, got {value!r}") from None
-
-    return parse
+def _whole_number(field: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise PromptError(field, f"must be a whole number, got {value!r}") from None
 
 
 def run_prompt(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,8 +60,9 @@ def run_prompt(args: argparse.Namespace, settings: Settings) -> int:
         raise PromptError("model_family", f"must be one of {', '.join(MODEL_FAMILIES)}")
     if args.syntax not in ("auto", "a1111", "compel"):
         raise PromptError("syntax", "must be one of auto, a1111, compel")
-    if not 1 <= args.steps <= MAX_STEPS:
-        raise PromptError("steps", f"must be 1..{MAX_STEPS}, got {args.steps}")
+    steps = _whole_number("steps", args.steps)
+    seed = _whole_number("seed", args.seed)
+    count = _whole_number("count", args.count)
     spec = PromptSpec(
         subject=args.text,
         style=args.style,
@@ -76,9 +74,9 @@ def run_prompt(args: argparse.Namespace, settings: Settings) -> int:
         spec,
         model_family=args.model_family,
         config=settings.prompting,
-        seed=args.seed,
-        count=args.count,
-        steps=args.steps,
+        seed=seed,
+        count=count,
+        steps=steps,
     )
     report = _report(built)
     if args.json:
@@ -113,7 +111,8 @@ def _print_report(report: dict[str, Any]) -> None:
         f"negative:        {report['negative']}",
         f"compel:          {report['compel']}",
         f"negative compel: {report['negative_compel']}",
-        f"dialect:         {report['dialect']}" + (f", style {report['style']}" if report["style"] else ""),
+        f"dialect:         {report['dialect']}"
+        + (f", style {report['style']}" if report["style"] else ""),
         f"tokens:          {tokens['total']} in {len(tokens['chunks'])} chunk(s) "
         f"{tokens['chunks']}, window {tokens['limit']}{estimated}",
     ]

@@ -20,9 +20,44 @@ SETTINGS = settings(
 # Pieces people really type, syntax and noise mixed.
 _SOUP = st.sampled_from(
     [
-        "(", ")", "[", "]", ":", "|", "\\", "\\(", "\\)", '"', "=", "+", "-", "--", ",", ".",
-        " ", "cat", "red hat", "x-y", "1.2", ":1.3)", ":0.5]", ":7]", "AND", "BREAK", " AND ",
-        " BREAK ", "{", "}", "😀", "مرحبا", "é", ".and(", ".blend(", ")1.3", "word+", "_",
+        "(",
+        ")",
+        "[",
+        "]",
+        ":",
+        "|",
+        "\\",
+        "\\(",
+        "\\)",
+        '"',
+        "=",
+        "+",
+        "-",
+        "--",
+        ",",
+        ".",
+        " ",
+        "cat",
+        "red hat",
+        "x-y",
+        "1.2",
+        ":1.3)",
+        ":0.5]",
+        ":7]",
+        "AND",
+        "BREAK",
+        " AND ",
+        " BREAK ",
+        "{",
+        "}",
+        "😀",
+        "مرحبا",
+        "é",
+        ".and(",
+        ".blend(",
+        ")1.3",
+        "word+",
+        "_",
     ]
 )
 _ANY_TEXT = st.one_of(
@@ -63,8 +98,33 @@ def test_a1111_reading_keeps_every_weighted_word_exactly(compel_parse: Parse, te
 
 # Text without ':' and '|' has no edits, alternations or AND weights: every word must survive.
 _PLAIN_SOUP = st.sampled_from(
-    ["(", ")", "[", "]", "\\", "\\(", '"', "=", "+", "-", ",", ".", " ", "cat", "dog", "x-y",
-     "1.5", "😀", "مرحبا", "_", "{", "}", "word+", ")1.3", "é"]
+    [
+        "(",
+        ")",
+        "[",
+        "]",
+        "\\",
+        "\\(",
+        '"',
+        "=",
+        "+",
+        "-",
+        ",",
+        ".",
+        " ",
+        "cat",
+        "dog",
+        "x-y",
+        "1.5",
+        "😀",
+        "مرحبا",
+        "_",
+        "{",
+        "}",
+        "word+",
+        ")1.3",
+        "é",
+    ]
 )
 
 
@@ -110,7 +170,23 @@ def a1111_reference(text: str) -> list[tuple[str, float]]:
 
 
 _LEAF = st.sampled_from(
-    ["cat", "red hat", " ", ", ", ".", "-", "+", "=", "x-y", "1.5", "😀", "مرحبا", "\\(", "\\)", "e"]
+    [
+        "cat",
+        "red hat",
+        " ",
+        ", ",
+        ".",
+        "-",
+        "+",
+        "=",
+        "x-y",
+        "1.5",
+        "😀",
+        "مرحبا",
+        "\\(",
+        "\\)",
+        "e",
+    ]
 )
 _WEIGHT = st.one_of(
     st.floats(min_value=-3, max_value=4, allow_nan=False).map(lambda w: f"{w:.2f}"),

@@ -35,14 +35,21 @@ def test_a1111_weight_is_lost_by_compel_unless_translated(compel_parse: Parse) -
         ("[[word]]", [("word", 1 / 1.21)]),
         ("((a:1.5) b)", [("a", 1.65), ("b", 1.1)]),
         ("(a (b [c]))", [("a", 1.1), ("b", 1.21), ("c", 1.1)]),
-        ("(sunset, golden hour:1.3) beach", [("sunset", 1.3), ("golden", 1.3), ("hour", 1.3), ("beach", 1.0)]),
+        (
+            "(sunset, golden hour:1.3) beach",
+            [("sunset", 1.3), ("golden", 1.3), ("hour", 1.3), ("beach", 1.0)],
+        ),
         ("(a - b = c:0.7)", [("a", 0.7), ("b", 0.7), ("c", 0.7)]),
     ],
 )
-def test_weights_translate(compel_parse: Parse, a1111: str, expected: list[tuple[str, float]]) -> None:
+def test_weights_translate(
+    compel_parse: Parse, a1111: str, expected: list[tuple[str, float]]
+) -> None:
     got = words(compel_parse, to_compel(a1111))
     assert [w for w, _ in got] == [w for w, _ in expected]
-    assert [weight for _, weight in got] == pytest.approx([weight for _, weight in expected], abs=1e-4)
+    assert [weight for _, weight in got] == pytest.approx(
+        [weight for _, weight in expected], abs=1e-4
+    )
 
 
 def test_escaped_brackets_are_literal(compel_parse: Parse) -> None:
@@ -58,10 +65,16 @@ def test_break_starts_a_new_chunk_and_weights_carry_across(compel_parse: Parse) 
     parsed = compel_parse(text)
     assert [weight for weight, _ in parsed] == [1.0, 1.0]
     assert weighted_words(parsed[0][1]) == [
-        ("a", 1.0), ("castle", 1.0), ("on", pytest.approx(1.2)), ("a", pytest.approx(1.2)),
+        ("a", 1.0),
+        ("castle", 1.0),
+        ("on", pytest.approx(1.2)),
+        ("a", pytest.approx(1.2)),
         ("hill", pytest.approx(1.2)),
     ]
-    assert weighted_words(parsed[1][1]) == [("at", pytest.approx(1.2)), ("night", pytest.approx(1.2))]
+    assert weighted_words(parsed[1][1]) == [
+        ("at", pytest.approx(1.2)),
+        ("night", pytest.approx(1.2)),
+    ]
 
 
 def test_and_becomes_a_weighted_conjunction(compel_parse: Parse) -> None:
@@ -162,7 +175,10 @@ def test_prompt_editing_switches_at_a_step_or_a_fraction() -> None:
 def test_editing_keeps_weights_inside_and_around(compel_parse: Parse) -> None:
     schedule = translate("([red:blue:2] car:1.3)").schedule(4)
     assert [step for step, _ in schedule] == [0, 2]
-    assert words(compel_parse, schedule[1][1]) == [("blue", pytest.approx(1.3)), ("car", pytest.approx(1.3))]
+    assert words(compel_parse, schedule[1][1]) == [
+        ("blue", pytest.approx(1.3)),
+        ("car", pytest.approx(1.3)),
+    ]
 
 
 def test_alternation_changes_every_step() -> None:
