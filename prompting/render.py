@@ -51,7 +51,8 @@ def render_chunk(segments: tuple[Segment, ...]) -> str:
 
 
 def format_weight(weight: float) -> str:
-    return f"{weight:.4f}".rstrip("0").rstrip(".")
+    # "+ 0.0" turns -0.0 into 0.0: compel would read "(x)-0" as "(x)-" followed by "0".
+    return f"{weight + 0.0:.4f}".rstrip("0").rstrip(".")
 
 
 def is_unit(weight: float) -> bool:

@@ -167,8 +167,9 @@ def build(
     if negative is not None:
         warnings.extend(_about_negative(negative, steps))
 
+    schedule = first.schedule(steps)
     built = BuiltPrompt(
-        positive=first.schedule(steps)[0][1],
+        positive=schedule[0][1],
         negative=negative.compel(0, steps) if negative else "",
         positive_text=variants[0],
         negative_text=negative_text,
@@ -179,7 +180,7 @@ def build(
             else None
         ),
         per_image_texts=variants if len(translations) > 1 else None,
-        edits=_edits(first, steps),
+        edits=[PromptEditEntry(from_step=step, prompt=text) for step, text in schedule[1:]],
         steps=steps,
         dialect=first.dialect,
         preset=preset,

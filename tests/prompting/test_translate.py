@@ -40,6 +40,7 @@ def test_a1111_weight_is_lost_by_compel_unless_translated(compel_parse: Parse) -
             [("sunset", 1.3), ("golden", 1.3), ("hour", 1.3), ("beach", 1.0)],
         ),
         ("(a - b = c:0.7)", [("a", 0.7), ("b", 0.7), ("c", 0.7)]),
+        ("(((cat:-0.00)))", [("cat", 0.0)]),
     ],
 )
 def test_weights_translate(
@@ -189,3 +190,10 @@ def test_alternation_changes_every_step() -> None:
         (2, "a cat in the snow"),
         (3, "a dog in the snow"),
     ]
+
+
+@pytest.mark.parametrize("text", ['("a", "b").blend(1)', '("a", "b").and(1, 2, 3)'])
+def test_compel_that_compel_would_refuse_is_read_as_text(compel_parse: Parse, text: str) -> None:
+    translation = translate(text)
+    assert [w.code for w in translation.warnings] == [WarningCode.INVALID_COMPEL]
+    assert [w for w, _ in words(compel_parse, translation.compel())][:2] == ["a", "b"]
