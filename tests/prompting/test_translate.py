@@ -87,6 +87,13 @@ def test_and_becomes_a_weighted_conjunction(compel_parse: Parse) -> None:
     ]
 
 
+def test_and_weights_are_clamped_too(compel_parse: Parse) -> None:
+    translation = translate("a cat :5 AND a dog :-1")
+    assert [weight for weight, _ in compel_parse(translation.compel())] == [2.0, 0.0]
+    (warning,) = translation.clamp_warnings(20)
+    assert "AND part 1" in warning.message and "AND part 2" in warning.message
+
+
 def test_a_ratio_without_and_is_not_a_weight() -> None:
     assert to_compel("poster 16:9") == "poster 16:9"
 
