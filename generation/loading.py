@@ -174,10 +174,17 @@ class PipelineLoader:
             raise
         except Exception as exc:  # diffusers, hub, safetensors and torch errors alike
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            if spec.hub is not None:
+            if spec.hub is not None and _hub_offline():
+                reason = f"{spec.hub} is not in the local hub cache and HF_HUB_OFFLINE is set"
+            elif spec.hub is not None:
                 reason += (
                     f" (downloading {spec.hub} needs access to huggingface.co, and HF_TOKEN for "
                     "gated models; or download it once and point a `folder` entry at it)"
+                )
+            elif spec.checkpoint is not None and spec.config is None:
+                reason += (
+                    " (without a `config` folder a checkpoint's configs come from the hub; add a "
+                    "catalog entry with config = a local diffusers folder of the same family)"
                 )
             raise ModelLoadError(spec.name, reason) from exc
 
@@ -208,6 +215,12 @@ class PipelineLoader:
             import torch
 
             torch.cuda.empty_cache()
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def _place_checker(checker: Any, placement: Placement, *, offloaded: bool) -> None:
