@@ -13,7 +13,8 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,7 @@ class _Batch:
     images: list[_Image]
     width: int  # of the output
     height: int
+    init_images: list[Any] = field(default_factory=list)  # img2img/upscale, one per image
     timings: Timings = field(default_factory=Timings)
     cancelled: set[str] = field(default_factory=set)
 
@@ -137,7 +139,10 @@ class DiffusersEngine:
                     seeds.image_seeds(seed, request.count), subseeds, prompts, strict=True
                 )
             ]
-        return _Batch(requests, model, images, width, height, Timings(load=load_seconds))
+        batch = _Batch(requests, model, images, width, height, timings=Timings(load=load_seconds))
+        if first.mode != "txt2img":
+            batch.init_images = _init_images(batch)
+        return batch
 
     def _run(
         self, batch: _Batch, on_progress: ProgressCallback | None, is_cancelled: CancelCheck
@@ -145,13 +150,14 @@ class DiffusersEngine:
         started = time.perf_counter() - batch.timings.load
         batch.cancelled = {r.request_id for r in batch.requests if is_cancelled(r.request_id)}
         if len(batch.cancelled) < len(batch.requests):
-            latents = self._denoise(batch, on_progress, is_cancelled)
-            keep = [
-                i
-                for i, image in enumerate(batch.images)
-                if batch.requests[image.request].request_id not in batch.cancelled
-            ]
-            pictures = self._decode(batch, latents, keep) if keep else []
+            with _vae_tiling(batch.model.pipe.vae, batch.requests[0].mode == "upscale"):
+                latents = self._denoise(batch, on_progress, is_cancelled)
+                keep = [
+                    i
+                    for i, image in enumerate(batch.images)
+                    if batch.requests[image.request].request_id not in batch.cancelled
+                ]
+                pictures = self._decode(batch, latents, keep) if keep else []
             verdicts = self._check_safety(batch, pictures)
             batch.timings.total = time.perf_counter() - started
             made = dict(zip(keep, zip(pictures, verdicts, strict=True), strict=True))
@@ -163,6 +169,8 @@ class DiffusersEngine:
     def _denoise(
         self, batch: _Batch, on_progress: ProgressCallback | None, is_cancelled: CancelCheck
     ) -> Any:
+        import torch
+
         first = batch.requests[0]
         model = batch.model
         pipe = model.pipe if first.mode == "txt2img" else model.img2img()
@@ -193,26 +201,22 @@ class DiffusersEngine:
         if first.mode == "txt2img":
             kwargs |= self._noise(batch, pipe, positive.embeds)
         else:
-            kwargs |= self._init_images(batch)
+            kwargs["image"] = batch.init_images
+            kwargs["strength"] = first.strength
+            kwargs["generator"] = [torch.Generator("cpu").manual_seed(i.seed) for i in batch.images]
         callback = _StepCallback(
             batch, on_progress, is_cancelled, self.preview_every, schedule, padded, skipped, steps
         )
         kwargs["callback_on_step_end"] = callback
         kwargs["callback_on_step_end_tensor_inputs"] = callback.tensor_inputs(model.family)
 
-        vae = model.pipe.vae
-        tiled = vae.use_tiling
         saved_scheduler = pipe.scheduler
         denoise_started = time.perf_counter()
         try:
             pipe.scheduler = scheduler
-            if first.mode == "upscale":
-                vae.enable_tiling()
             latents = pipe(**kwargs).images
         finally:
             pipe.scheduler = saved_scheduler
-            if first.mode == "upscale" and not tiled:
-                vae.disable_tiling()
         batch.timings.denoise = time.perf_counter() - denoise_started
         return latents
 
@@ -249,26 +253,6 @@ class DiffusersEngine:
             "generator": generators,
             "width": batch.width,
             "height": batch.height,
-        }
-
-    def _init_images(self, batch: _Batch) -> dict[str, Any]:
-        """img2img / upscale: each image's start picture, resized to the output size."""
-        import torch
-        from PIL import Image, UnidentifiedImageError
-
-        pictures = []
-        for number, request in enumerate(batch.requests):
-            try:
-                with Image.open(io.BytesIO(request.init_image or b"")) as opened:
-                    picture = opened.convert("RGB")
-            except (UnidentifiedImageError, OSError) as exc:
-                raise InvalidRequest("init_image", f"not a readable image ({exc})") from None
-            picture = picture.resize((batch.width, batch.height), Image.Resampling.LANCZOS)
-            pictures += [picture] * sum(1 for image in batch.images if image.request == number)
-        return {
-            "image": pictures,
-            "strength": batch.requests[0].strength,
-            "generator": [torch.Generator("cpu").manual_seed(i.seed) for i in batch.images],
         }
 
     # 6. Decode the kept images the way the pipeline would have.
@@ -367,6 +351,35 @@ class DiffusersEngine:
 
 def _never(request_id: str) -> bool:
     return False
+
+
+@contextmanager
+def _vae_tiling(vae: Any, wanted: bool) -> Iterator[None]:
+    """VAE tiling on for the block (hires upscale), then back as the config left it."""
+    was_on = vae.use_tiling
+    if wanted and not was_on:
+        vae.enable_tiling()
+    try:
+        yield
+    finally:
+        if wanted and not was_on:
+            vae.disable_tiling()
+
+
+def _init_images(batch: _Batch) -> list[Any]:
+    """img2img / upscale: each image's start picture, resized to the output size."""
+    from PIL import Image, UnidentifiedImageError
+
+    pictures = []
+    for request in batch.requests:
+        try:
+            with Image.open(io.BytesIO(request.init_image or b"")) as opened:
+                picture = opened.convert("RGB")
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InvalidRequest("init_image", f"not a readable image ({exc})") from None
+        picture = picture.resize((batch.width, batch.height), Image.Resampling.LANCZOS)
+        pictures += [picture] * request.count
+    return pictures
 
 
 def _decode_sdxl(vae: Any, latents: Any) -> Any:
