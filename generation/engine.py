@@ -11,6 +11,7 @@ scheduler, steps, guidance, size, prompts and generator produces.
 from __future__ import annotations
 
 import io
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -118,6 +119,13 @@ class DiffusersEngine:
             width, height = width * UPSCALE_FACTOR, height * UPSCALE_FACTOR
         sizes.check_size(model.family, width, height, self.config.max_pixels)
         schedulers.resolve(first.scheduler)
+        if first.mode != "txt2img" and int(first.steps * first.strength) < 1:
+            least = math.ceil(1 / first.strength)
+            raise InvalidRequest(
+                "steps",
+                f"img2img runs steps × strength = {first.steps} × {first.strength} steps, "
+                f"less than one; use at least {least} steps or a higher strength",
+            )
         images: list[_Image] = []
         for number, request in enumerate(requests):
             for edit in request.prompt_edits:
@@ -174,6 +182,7 @@ class DiffusersEngine:
         first = batch.requests[0]
         model = batch.model
         pipe = model.pipe if first.mode == "txt2img" else model.img2img()
+        pipe.set_progress_bar_config(disable=True)
         scheduler = schedulers.build(first.scheduler, model.pipe.scheduler.config)
         steps = first.steps
         run_steps = steps if first.mode == "txt2img" else min(int(steps * first.strength), steps)

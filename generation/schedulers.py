@@ -65,7 +65,7 @@ SCHEDULERS: dict[str, SchedulerSpec] = {
         SchedulerSpec("UniPC", "UniPCMultistepScheduler"),
         SchedulerSpec("LMS", "LMSDiscreteScheduler"),
         SchedulerSpec("LMS Karras", "LMSDiscreteScheduler", karras=True),
-        SchedulerSpec("PNDM", "PNDMScheduler"),
+        SchedulerSpec("PNDM", "PNDMScheduler", {"skip_prk_steps": True}),
     )
 }
 

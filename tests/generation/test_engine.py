@@ -185,6 +185,7 @@ def test_a_partly_cancelled_batch_finishes_the_rest(engine: DiffusersEngine) -> 
         ({"prompt_edits": [{"from_step": 3, "prompt": "b"}]}, "prompt_edits"),
         ({"model": "no-such-model"}, "model"),
         ({"subseed": 3, "mode": "img2img", "init_image": b"png"}, "subseed"),
+        ({"mode": "img2img", "init_image": b"png", "strength": 0.2}, "steps"),
     ],
 )
 def test_bad_requests_are_refused_up_front_naming_the_field(
