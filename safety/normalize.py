@@ -34,6 +34,12 @@ _HOMOGLYPHS = {
     "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z", "ꜱ": "s", "ɢ": "g", "ʜ": "h", "ʟ": "l", "æ": "ae",
     "œ": "oe", "þ": "th", "ß": "ss", "ℓ": "l", "∂": "d",
 }  # fmt: skip
+# Capitals that imitate a different Latin letter than their lower case does (Greek Ν is "N",
+# ν is "v"; Cyrillic Н is "H", н is "h"): looked up before case folding.
+_UPPER_HOMOGLYPHS = {
+    "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n",
+    "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x", "В": "b", "М": "m", "Н": "h", "Т": "t",
+}  # fmt: skip
 # Enclosed and regional-indicator letters without NFKC decompositions (🅽, 🇳) → a–z.
 for _start in (0x1F170, 0x1F1E6):
     for _offset in range(26):
@@ -71,6 +77,8 @@ def _strip_invisible(text: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _fold_char(char: str) -> str:
+    if char in _UPPER_HOMOGLYPHS:
+        return _UPPER_HOMOGLYPHS[char]
     folded = unicodedata.normalize("NFKC", char).casefold()
     folded = unicodedata.normalize("NFD", folded)
     folded = "".join(c for c in folded if unicodedata.category(c) not in ("Mn", "Me"))
@@ -118,17 +126,26 @@ class Reading:
     glued: tuple[str, ...]  # pieces joined across in-word punctuation (``nu*de`` → ``nude``)
     collapsed: tuple[str, ...]  # single letters joined (``n u d e`` → ``nude``)
     letter_runs: tuple[str, ...]  # the joined single-letter runs (searched inside as well)
+    glued_joined: frozenset[int] = frozenset()  # positions in ``glued`` made of several tokens
+    collapsed_joined: frozenset[int] = frozenset()  # positions in ``collapsed`` of joined runs
 
-    def sequences(self) -> list[tuple[str, ...]]:
-        unique: list[tuple[str, ...]] = []
-        for seq in (self.tokens, self.glued, self.collapsed):
-            if seq not in unique:
-                unique.append(seq)
-        return unique
+    def sequences(self) -> list[tuple[tuple[str, ...], frozenset[int] | None]]:
+        """The sequences to match, each with the positions of its re-joined words.
+
+        ``None`` marks the words as written; a re-joined sequence only adds its joined words.
+        """
+        out: list[tuple[tuple[str, ...], frozenset[int] | None]] = [(self.tokens, None)]
+        for seq, joined in (
+            (self.glued, self.glued_joined),
+            (self.collapsed, self.collapsed_joined),
+        ):
+            if joined:
+                out.append((seq, joined))
+        return out
 
     def texts(self) -> list[str]:
         """The word sequences as single-spaced text, for pattern entries."""
-        return [" ".join(seq) for seq in self.sequences()]
+        return [" ".join(seq) for seq, _merged in self.sequences()]
 
 
 def _read(text: str) -> Reading:
@@ -136,12 +153,15 @@ def _read(text: str) -> Reading:
     glued: list[str] = []
     collapsed: list[str] = []
     letter_runs: list[str] = []
+    glued_joined: set[int] = set()
+    collapsed_joined: set[int] = set()
     single: list[str] = []
     previous_end = -1
 
     def flush_single() -> None:
         if len(single) > 1:
             word = "".join(single)
+            collapsed_joined.add(len(collapsed))
             collapsed.append(word)
             letter_runs.append(word)
         elif single:
@@ -154,6 +174,7 @@ def _read(text: str) -> Reading:
         tokens.append(word)
         if attached and glued:
             glued[-1] += word
+            glued_joined.add(len(glued) - 1)
         else:
             glued.append(word)
         if len(word) == 1:
@@ -163,7 +184,14 @@ def _read(text: str) -> Reading:
             collapsed.append(word)
         previous_end = match.end()
     flush_single()
-    return Reading(tuple(tokens), tuple(glued), tuple(collapsed), tuple(letter_runs))
+    return Reading(
+        tuple(tokens),
+        tuple(glued),
+        tuple(collapsed),
+        tuple(letter_runs),
+        frozenset(glued_joined),
+        frozenset(collapsed_joined),
+    )
 
 
 def readings(text: str) -> list[Reading]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -73,11 +73,16 @@ def _word_matches(token: Word, wanted: Word, plural: bool) -> bool:
     if token.skeleton[:n] != wanted.skeleton:
         return False
     rest = token.skeleton[n:]
-    if rest and not (plural and rest in ("s", "es")):
+    if rest and not (plural and (rest == "s" or (rest == "es" and _takes_es(wanted.skeleton)))):
         return False
     counts = token.counts
     # ``ass`` + ``es``: the token's last run of the term may have absorbed the plural ``s``.
     return all(counts[i] >= wanted.counts[i] for i in range(n))
+
+
+def _takes_es(word: str) -> bool:
+    """English plurals: ``sexes``, ``kisses``, ``bunches``; but ``spic`` + ``es`` is ``spices``."""
+    return word.endswith(("s", "x", "z", "ch", "sh"))
 
 
 class _Index:
@@ -103,9 +108,14 @@ class _Index:
             self.single_skeletons.setdefault(entry.words[0].skeleton, []).append(entry)
             self.longest = max(self.longest, len(entry.words[0].skeleton))
 
-    def match_sequence(
-        self, words: tuple[str, ...], found: dict[tuple[str, str], TermMatch]
-    ) -> None:
+    def covered(self, words: tuple[str, ...]) -> set[int]:
+        """Positions of ``words`` inside an occurrence of one of this index's phrases."""
+        positions: set[int] = set()
+        for i, j, _entry in self._occurrences(words):
+            positions.update(range(i, j))
+        return positions
+
+    def _occurrences(self, words: tuple[str, ...]) -> Iterator[tuple[int, int, _Entry]]:
         parsed = [runs(word) for word in words]
         for i, token in enumerate(parsed):
             sk = token.skeleton
@@ -123,10 +133,31 @@ class _Index:
                         _word_matches(parsed[i + k], entry.words[k], k == last)
                         for k in range(last + 1)
                     ):
-                        text = " ".join(words[i : i + last + 1])
-                        _add(found, entry.term, text, entry.origin)
+                        yield i, i + last + 1, entry
 
-    def match_letter_run(self, letters: str, found: dict[tuple[str, str], TermMatch]) -> None:
+    def match_sequence(
+        self,
+        words: tuple[str, ...],
+        found: _Found,
+        skip: set[int],
+        soft: set[int],
+        merged: frozenset[int] | None = None,
+    ) -> None:
+        """Terms in a word sequence; ``skip``: positions exempt for all, ``soft``: guild-exempt.
+
+        ``merged``: in a re-joined sequence, the positions of re-joined words; only matches that
+        use one count there (the words as written were matched, with their exemptions, already).
+        """
+        for i, j, entry in self._occurrences(words):
+            span = range(i, j)
+            if merged is not None and not any(p in merged for p in span):
+                continue
+            if any(p in skip for p in span):
+                continue
+            exempt = any(p in soft for p in span)
+            found.add(entry.term, " ".join(words[i:j]), entry.origin, exempt)
+
+    def match_letter_run(self, letters: str, found: _Found) -> None:
         """Terms spelled out inside a run of single letters (``a n u d e`` → ``anude``)."""
         run = runs(letters)
         skeleton = run.skeleton
@@ -136,25 +167,37 @@ class _Index:
                     wanted = entry.words[0].counts
                     have = run.counts[start:end]
                     if all(h >= w for h, w in zip(have, wanted, strict=True)):
-                        _add(found, entry.term, entry.term.text, entry.origin)
+                        found.add(entry.term, entry.term.text, entry.origin)
 
-    def match_patterns(
-        self, texts: list[str], timeout: float, found: dict[tuple[str, str], TermMatch]
-    ) -> None:
+    def match_patterns(self, texts: list[str], timeout: float, found: _Found) -> None:
         for pattern, term, origin in self.patterns:
             for text in texts:
                 hit = pattern.search(text, timeout=timeout)
                 if hit is not None:
-                    _add(found, term, hit.group(), origin)
+                    found.add(term, hit.group(), origin)
                     break
 
 
-def _add(
-    found: dict[tuple[str, str], TermMatch], term: GuildTerm, text: str, origin: Origin
-) -> None:
-    key = (term.category, term.text)
-    if key not in found:
-        found[key] = TermMatch(term=term.text, found=text, category=term.category, origin=origin)
+class _Found:
+    """Matches by (category, term); a match is exempt only if every occurrence of it was."""
+
+    def __init__(self, base_exempt: set[str], guild_exempt: set[str]) -> None:
+        self.base_exempt = base_exempt
+        self.guild_exempt = guild_exempt
+        self.matches: dict[tuple[str, str], tuple[TermMatch, bool]] = {}
+
+    def add(self, term: GuildTerm, text: str, origin: Origin, exempt: bool = False) -> None:
+        if text in self.base_exempt:
+            return
+        exempt = exempt or text in self.guild_exempt or term.text in self.guild_exempt
+        key = (term.category, term.text)
+        if key not in self.matches or (self.matches[key][1] and not exempt):
+            match = TermMatch(term=term.text, found=text, category=term.category, origin=origin)
+            self.matches[key] = (match, exempt)
+
+
+def _allow_index(phrases: Iterable[str]) -> _Index:
+    return _Index((GuildTerm(text=phrase), "shipped") for phrase in phrases)
 
 
 class PromptFilter:
@@ -165,33 +208,45 @@ class PromptFilter:
 
     def __init__(self, config: SafetyConfig | None = None) -> None:
         self.config = config or SafetyConfig()
-        entries: list[tuple[GuildTerm, Origin]] = [(t, "shipped") for t in shipped_terms().terms]
-        self._instance_exemptions: tuple[str, ...] = ()
+        shipped = shipped_terms()
+        entries: list[tuple[GuildTerm, Origin]] = [(t, "shipped") for t in shipped.terms]
+        self._exemptions: tuple[str, ...] = shipped.exemptions
         if self.config.terms_file is not None:
             extra = load_terms_file(self.config.terms_file)
             entries += [(t, "instance") for t in extra.terms]
-            self._instance_exemptions = extra.exemptions
+            self._exemptions += extra.exemptions
         self._base = _Index(entries)
-        self._guild_cache: OrderedDict[tuple[GuildTerm, ...], _Index] = OrderedDict()
+        self._allow = _allow_index(self._exemptions)
+        self._cache: OrderedDict[tuple[object, ...], _Index] = OrderedDict()
 
-    def _guild_index(self, terms: tuple[GuildTerm, ...]) -> _Index | None:
-        if not terms:
-            return None
-        index = self._guild_cache.get(terms)
+    def _cached(self, key: tuple[object, ...], build: Callable[[], _Index]) -> _Index:
+        index = self._cache.get(key)
         if index is None:
-            index = _Index((t, "guild") for t in terms)
-            self._guild_cache[terms] = index
-            while len(self._guild_cache) > 256:
-                self._guild_cache.popitem(last=False)
+            index = self._cache[key] = build()
+            while len(self._cache) > 256:
+                self._cache.popitem(last=False)
         return index
 
-    def find(self, prompt: str, guild_terms: TermList | None = None) -> tuple[list[TermMatch], str]:
-        """Every term in ``prompt`` (before exemptions), and the prompt as read."""
-        found: dict[tuple[str, str], TermMatch] = {}
+    def find(
+        self, prompt: str, guild_terms: TermList | None = None
+    ) -> tuple[list[tuple[TermMatch, bool]], str]:
+        """Every term in ``prompt`` with whether the guild exempted it, and the prompt as read.
+
+        Shipped and instance exemptions (``naked eye``, ``kid goat``) mean "not a term here" and
+        hold for every rule; a guild's exemptions hold for everything but the absolute rule.
+        """
+        guild_terms = guild_terms or TermList()
         indexes = [self._base]
-        guild_index = self._guild_index(guild_terms.terms if guild_terms else ())
-        if guild_index is not None:
-            indexes.append(guild_index)
+        if guild_terms.terms:
+            terms = guild_terms.terms
+            indexes.append(
+                self._cached(("terms", *terms), lambda: _Index((t, "guild") for t in terms))
+            )
+        guild_allow = None
+        if guild_terms.exemptions:
+            phrases = guild_terms.exemptions
+            guild_allow = self._cached(("exempt", *phrases), lambda: _allow_index(phrases))
+        found = _Found(set(self._exemptions), set(guild_terms.exemptions))
         timeout = self.config.regex_timeout_ms / 1000
         views = readings(prompt)
         texts: list[str] = []
@@ -199,14 +254,18 @@ class PromptFilter:
             for text in view.texts():
                 if text not in texts:
                     texts.append(text)
-        for index in indexes:
-            for view in views:
-                for sequence in view.sequences():
-                    index.match_sequence(sequence, found)
-                for letters in view.letter_runs:
+        for view in views:
+            for sequence, merged in view.sequences():
+                skip = self._allow.covered(sequence)
+                soft = guild_allow.covered(sequence) if guild_allow else set()
+                for index in indexes:
+                    index.match_sequence(sequence, found, skip, soft, merged)
+            for letters in view.letter_runs:
+                for index in indexes:
                     index.match_letter_run(letters, found)
+        for index in indexes:
             index.match_patterns(texts, timeout, found)
-        return list(found.values()), texts[0] if texts else ""
+        return list(found.matches.values()), texts[0] if texts else ""
 
     def check(
         self,
@@ -269,18 +328,16 @@ class PromptFilter:
 
     def _judge(
         self,
-        matches: list[TermMatch],
+        matches: list[tuple[TermMatch, bool]],
         normalized: str,
         channel: ChannelFlags,
         guild: GuildSafety,
     ) -> PromptVerdict:
-        # The absolute rule looks at every match, exemptions included: it cannot be switched off.
-        hit = {m.category for m in matches}
+        # The absolute rule looks at every match, guild exemptions included: it cannot be
+        # switched off.
+        hit = {m.category for m, _exempt in matches}
         absolute = "sexual" in hit and "minors" in hit
-        exempt = set(self._instance_exemptions) | set(guild.term_list().exemptions)
-        kept = [m for m in matches if m.term not in exempt and m.found not in exempt]
-        if absolute:
-            kept = matches
+        kept = [m for m, exempt in matches if absolute or not exempt]
         categories: list[Category] = []
         for m in kept:
             if m.category not in categories:
