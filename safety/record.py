@@ -353,6 +353,8 @@ class ModerationRecord:
             raise InvalidSafetyInput("duration", "must be positive")
         now = self._clock()
         until = now + duration if duration is not None else expires_at
+        if until is not None and until.tzinfo is None:
+            raise InvalidSafetyInput("expires_at", "must carry a timezone (use UTC)")
         if until is not None and until <= now:
             raise InvalidSafetyInput("expires_at", "is in the past")
         with self._lock:
