@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from safety.config import SafetyConfig
@@ -29,6 +31,9 @@ class StubDetector:
 class BrokenDetector:
     def detect(self, image: Any) -> list[dict[str, Any]]:
         raise RuntimeError("onnxruntime exploded")
+
+
+_STUB_CHECKER = ImageChecker(detector=StubDetector([]))
 
 
 def test_synthetic_images_are_checked_by_nudenet(image_checker: ImageChecker) -> None:
@@ -168,3 +173,10 @@ def test_an_image_from_the_built_in_model_is_checked(
     assert [(v.width, v.height) for v in verdicts] == [(64, 64), (64, 64)]
     assert all(v.status in ("safe", "flagged") for v in verdicts)  # really checked
     assert all(v.seconds > 0 for v in verdicts)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=2000))
+def test_random_bytes_are_never_reported_safe(data: bytes) -> None:
+    verdict = _STUB_CHECKER.check(b"\x89PNG\r\n\x1a\n" + data)
+    assert verdict.status == "unchecked"

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from safety.config import SafetyConfig
 from safety.models import ChannelFlags, GuildSafety
 from safety.prompt_filter import PromptFilter
 from safety.terms import GuildTerm, validate_guild_term
 
+_FILTER = PromptFilter()
 NSFW_OK = (ChannelFlags(nsfw=True), GuildSafety(allow_nsfw_in_age_restricted=True))
 
 
@@ -128,3 +132,20 @@ async def test_check_async_gives_the_same_verdict(prompt_filter: PromptFilter) -
     on_loop = prompt_filter.check(prompt)
     assert off_loop.model_dump(exclude={"seconds"}) == on_loop.model_dump(exclude={"seconds"})
     assert not off_loop.allowed
+
+
+def test_an_instance_term_file_extends_the_shipped_list(tmp_path: Path) -> None:
+    path = tmp_path / "instance.toml"
+    path.write_text('exempt = ["gore"]\n[hate]\nterms = ["meanie"]\n', encoding="utf-8")
+    prompt_filter = PromptFilter(SafetyConfig(terms_file=path))
+    verdict = prompt_filter.check("a m3anie")
+    assert not verdict.allowed and verdict.matches[0].origin == "instance"
+    assert prompt_filter.check("gore poster").allowed  # exempt for this instance
+    assert not prompt_filter.check("nude gore child").allowed  # not the absolute rule
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_gets_a_verdict(prompt: str) -> None:
+    verdict = _FILTER.check(prompt)
+    assert verdict.allowed == (not verdict.blocking)
