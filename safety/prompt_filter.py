@@ -8,6 +8,7 @@ each word's letter skeleton, so its cost grows with the prompt's length and not 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -218,14 +219,16 @@ class PromptFilter:
         self._base = _Index(entries)
         self._allow = _allow_index(self._exemptions)
         self._cache: OrderedDict[tuple[object, ...], _Index] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def _cached(self, key: tuple[object, ...], build: Callable[[], _Index]) -> _Index:
-        index = self._cache.get(key)
-        if index is None:
-            index = self._cache[key] = build()
-            while len(self._cache) > 256:
-                self._cache.popitem(last=False)
-        return index
+        with self._cache_lock:
+            index = self._cache.get(key)
+            if index is None:
+                index = self._cache[key] = build()
+                while len(self._cache) > 256:
+                    self._cache.popitem(last=False)
+            return index
 
     def find(
         self, prompt: str, guild_terms: TermList | None = None
