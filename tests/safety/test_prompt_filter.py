@@ -149,3 +149,20 @@ def test_an_instance_term_file_extends_the_shipped_list(tmp_path: Path) -> None:
 def test_any_text_gets_a_verdict(prompt: str) -> None:
     verdict = _FILTER.check(prompt)
     assert verdict.allowed == (not verdict.blocking)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "minor"),
+    [
+        ("a 12-year-old", True),
+        ("a 15yo", True),
+        ("aged 9", True),
+        ("a 30 year old woman", False),
+        ("2 years of practice", False),
+        ("1girl, 8k", False),
+    ],
+)
+def test_ages_under_18_indicate_a_minor(
+    prompt_filter: PromptFilter, prompt: str, minor: bool
+) -> None:
+    assert ("minors" in prompt_filter.check(prompt).categories) == minor
