@@ -46,6 +46,9 @@ class InProcessRunner:
     def cancel(self, job_id: str) -> None:
         self._cancelled.add(job_id)
 
+    def workers_alive(self) -> int:
+        return 1
+
     def run(self, jobs: list[Job]) -> None:
         self._busy += 1
         task = asyncio.create_task(self._run(jobs))

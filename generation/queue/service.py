@@ -73,6 +73,10 @@ class Backend(Protocol):
 
     def cancel(self, job_id: str) -> None: ...
 
+    def workers_alive(self) -> int:
+        """GPU workers ready to take batches (the in-process runner counts as one)."""
+        ...
+
 
 class Limits(BaseModel):
     """Per-guild overrides of the configured limits, passed by the bot with each submit."""
