@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 
@@ -38,9 +40,17 @@ class QueueMetrics:
             registry=self.registry,
         )
         self._guilds: set[str] = set()
+        self._server: WSGIServer | None = None
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        start_http_server(port, addr=host, registry=self.registry)
+        """Expose ``/metrics`` over HTTP from a daemon thread."""
+        self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
     def set_queue_lengths(self, per_guild: dict[str, int]) -> None:
         for guild in self._guilds - per_guild.keys():

@@ -142,6 +142,8 @@ class QueueService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
         await self.backend.close()
+        if self.metrics is not None:
+            self.metrics.close()
 
     # --- the bot's calls --------------------------------------------------------------------
 
