@@ -166,9 +166,11 @@ class RedisBackend:
                 raw = await self.client.hgetall(self.keys.workers)
                 now = time.time()
                 beats = [Heartbeat.model_validate_json(v) for v in raw.values()]
-                live = {
-                    b.name: b for b in beats if now - b.time < self.config.worker_timeout_seconds
-                }
+                timeout = self.config.worker_timeout_seconds
+                live = {b.name: b for b in beats if now - b.time < timeout}
+                gone = [b.name for b in beats if now - b.time > 10 * timeout]
+                if gone:
+                    await self.client.hdel(self.keys.workers, *gone)
                 joined = live.keys() - self.workers.keys()
                 self.workers = live
                 if joined and self._sink is not None:
@@ -227,6 +229,7 @@ class RedisBackend:
                 for entry_id, fields in entries:
                     await self._handle_result(fields)
                     await self.client.xack(self.keys.results, RESULT_GROUP, entry_id)
+                    await self.client.xdel(self.keys.results, entry_id)
                 delay = 0.1
             except (RedisError, OSError) as exc:
                 log.warning("redis: reading results failed (%s); retrying in %.1f s", exc, delay)

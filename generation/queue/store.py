@@ -148,12 +148,16 @@ class JobStore:
         now = time.time() if now is None else now
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
-            for job_id in job_ids:
-                self._db.execute(
-                    "UPDATE jobs SET status='running', started_at=?, attempts=attempts+1 "
-                    "WHERE id=? AND status='queued'",
-                    (now, job_id),
-                )
+            try:
+                for job_id in job_ids:
+                    self._db.execute(
+                        "UPDATE jobs SET status='running', started_at=?, attempts=attempts+1 "
+                        "WHERE id=? AND status='queued'",
+                        (now, job_id),
+                    )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._db.execute("COMMIT")
 
     def requeue(self, job_ids: Iterable[str]) -> None:

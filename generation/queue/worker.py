@@ -96,6 +96,9 @@ class RedisWorker:
     async def _take(self) -> None:
         """Wait for a free slot, then take one batch: a dead worker's first, else a new one."""
         await self._slots.acquire()
+        if self._stop.is_set():
+            self._slots.release()
+            return
         try:
             message = await self._claim_abandoned() or await self._read_new()
         except BaseException:
@@ -142,6 +145,7 @@ class RedisWorker:
             for job_id, outcome in outcomes.items():
                 await self._send(job_id, message.batch_id, outcome)
             await self.client.xack(stream, WORKER_GROUP, entry_id)
+            await self.client.xdel(stream, entry_id)
             self.done += 1
         except (RedisError, OSError) as exc:
             # Left pending: after claim_idle_seconds another worker (or this one) runs it again.

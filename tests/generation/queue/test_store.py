@@ -114,3 +114,13 @@ def test_retention_deletes_old_finished_jobs_and_their_images(tmp_path: Path) ->
     assert store.get(old.id) is None and not paths[0].exists()
     assert store.get(queued.id) is not None
     assert store.purge(0, now=time.time() + 1e9) == 0
+
+
+def test_only_a_done_job_can_be_blocked_and_keeps_the_reason(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "s.db", tmp_path / "img")
+    queued, done = store.add(job()), store.add(job())
+    store.finish(done.id, JobStatus.DONE)
+    assert store.block(queued.id, "nsfw") is False
+    assert store.block(done.id, "nsfw") is True
+    blocked = store.get(done.id)
+    assert blocked is not None and blocked.status is JobStatus.BLOCKED and blocked.error == "nsfw"
