@@ -30,15 +30,15 @@ def queue_config(tmp_path: Path, **fields: object) -> QueueConfig:
 
 
 @pytest.fixture
-def engine() -> FakeEngine:
+def fake_engine() -> FakeEngine:
     return FakeEngine()
 
 
 @pytest.fixture
-async def service(tmp_path: Path, engine: FakeEngine) -> AsyncIterator[QueueService]:
+async def service(tmp_path: Path, fake_engine: FakeEngine) -> AsyncIterator[QueueService]:
     config = queue_config(tmp_path)
     store = JobStore(config.db_path, config.images_dir)
-    queue = QueueService(config, store, InProcessRunner(engine))
+    queue = QueueService(config, store, InProcessRunner(fake_engine))
     await queue.start()
     yield queue
     await queue.close()
