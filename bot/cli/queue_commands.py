@@ -88,7 +88,6 @@ async def _serve(worker: RedisWorker) -> None:
 def _engine(settings: Settings, preview_every: int) -> ImageEngine:
     """The diffusers engine, created once: it keeps its pipelines loaded between batches."""
     from generation.engine import DiffusersEngine
-
     from generation.loading import PipelineLoader
 
     return DiffusersEngine(
