@@ -12,6 +12,8 @@ from __future__ import annotations
 import gc
 import logging
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,7 +107,8 @@ class PipelineLoader:
         configure_backends(
             placement, cudnn_benchmark=self.config.cudnn_benchmark, tf32=self.config.tf32
         )
-        pipe = self._from_source(spec, placement)
+        with _quiet_loading():
+            pipe = self._from_source(spec, placement)
         pipe.set_progress_bar_config(disable=True)
         family = detect_family(pipe)
         if family != spec.family:
@@ -215,6 +218,27 @@ class PipelineLoader:
             import torch
 
             torch.cuda.empty_cache()
+
+
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No diffusers/transformers loading bars: they would fill the bot's log and CLI's stderr."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    shown = (
+        diffusers_logging.is_progress_bar_enabled(),
+        transformers_logging.is_progress_bar_enabled(),
+    )
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown[0]:
+            diffusers_logging.enable_progress_bar()
+        if shown[1]:
+            transformers_logging.enable_progress_bar()
 
 
 def _hub_offline() -> bool:
