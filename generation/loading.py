@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,6 +84,7 @@ class PipelineLoader:
         self.catalog = catalog if catalog is not None else Catalog.load(config.models_file)
         self._placement = placement
         self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()  # one load at a time, even from several worker threads
 
     @property
     def placement(self) -> Placement:
@@ -92,15 +94,16 @@ class PipelineLoader:
         return self._placement
 
     def get(self, model: str) -> LoadedModel:
-        if model in self._cache:
-            self._cache.move_to_end(model)
-            return self._cache[model]
-        loaded = self._load(self.catalog.resolve(model))
-        self._cache[model] = loaded
-        while len(self._cache) > self.config.pipeline_cache_size:
-            _, evicted = self._cache.popitem(last=False)
-            self._release(evicted)
-        return loaded
+        with self._lock:
+            if model in self._cache:
+                self._cache.move_to_end(model)
+                return self._cache[model]
+            loaded = self._load(self.catalog.resolve(model))
+            self._cache[model] = loaded
+            while len(self._cache) > self.config.pipeline_cache_size:
+                _, evicted = self._cache.popitem(last=False)
+                self._release(evicted)
+            return loaded
 
     def _load(self, spec: ModelSpec) -> LoadedModel:
         placement = self.placement
