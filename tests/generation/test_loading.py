@@ -106,7 +106,7 @@ def test_cpu_offload_is_skipped_with_a_warning_on_a_cpu(
     assert f"cpu_offload={mode} needs a GPU" in caplog.text
     assert not hasattr(loaded.pipe.unet, "_hf_hook")
     assert loaded.options == []
-    assert paint(loaded.pipe).shape == (1, 64, 64, 3)
+    assert loaded.pipe.unet.device.type == "cpu"
 
 
 def test_model_cpu_offload_installs_accelerate_hooks_towards_the_gpu(tiny_cache: Path) -> None:
@@ -337,12 +337,13 @@ def test_the_safety_checker_is_detached_so_diffusers_never_blacks_out_an_image(
         requires_safety_checker=True,
     )
     pipe.save_pretrained(folder, safe_serialization=True)
-    assert pipe("a cat", num_inference_steps=1, height=64, width=64).nsfw_content_detected == [True]
 
     loaded = PipelineLoader(engine_config).get(str(folder))
     assert loaded.pipe.safety_checker is None
     assert isinstance(loaded.safety_checker, StableDiffusionSafetyChecker)
-    assert loaded.feature_extractor is not None
-    images = paint(loaded.pipe)
-    assert images.std() > 0  # not blacked out
     assert next(loaded.safety_checker.parameters()).device.type == "cpu"
+    images = paint(loaded.pipe)
+    assert images.std() > 0  # not blacked out by diffusers...
+    clip_input = loaded.feature_extractor(list(images), return_tensors="pt").pixel_values
+    _, flagged = loaded.safety_checker(images=images, clip_input=clip_input)
+    assert flagged == [True]  # ...although the model's own checker flags it
