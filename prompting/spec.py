@@ -27,6 +27,7 @@ from prompting.wildcards import parse_wildcards
 
 MAX_BATCH = 16
 MAX_STEPS = 150
+MAX_STYLE_CHARS = 100
 
 
 class PromptSpec(BaseModel):
@@ -120,6 +121,8 @@ def build(
         fields[name], found = normalise(raw)
         warnings.extend(found)
 
+    if spec.style:
+        check_length("style", spec.style, MAX_STYLE_CHARS)
     library = (presets or load_library(config.presets_file)).with_extra(extra_presets)
     preset = library.get(spec.style) if spec.style and spec.style.strip() else None
 
