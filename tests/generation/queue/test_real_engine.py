@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[3]
 async def test_jobs_run_through_the_diffusers_engine_batched_with_their_own_seeds(
     tmp_path: Path, loader: PipelineLoader, engine_config: EngineConfig
 ) -> None:
+    await asyncio.to_thread(loader.get, "tiny")  # built and loaded before the clock starts
     engine = DiffusersEngine(loader, engine_config, preview_every=1)
     config = queue_config(tmp_path, max_batch=4)
     store = JobStore(config.db_path, config.images_dir)
@@ -83,7 +85,9 @@ async def test_muralist_worker_paints_for_the_bot_over_redis(
         async with bot_queue(config) as queue:
             await until(lambda: queue.backend.workers_alive() == 1, timeout=60)
             ticket = await submit(queue, "u1", seed=7)
-            assert (await follow(queue, ticket.job_id))[-1].kind == "done"
+            async with asyncio.timeout(60):
+                events = [event async for event in queue.events(ticket.job_id)]
+            assert events[-1].kind == "done"
             assert queue.get(ticket.job_id).seeds == [7]
         worker.send_signal(signal.SIGTERM)
         _out, err = worker.communicate(timeout=30)
