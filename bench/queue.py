@@ -45,9 +45,8 @@ BATCH_COST = 1 / 3  # fake engine: batch of 4 ≈ 2× images/s, as SD 1.5 on an 
 def make_engine(kind: str, step_seconds: float, cache: Path) -> ImageEngine:
     if kind == "fake":
         return FakeEngine(step_seconds=step_seconds, batch_cost=BATCH_COST)
-    from generation.engine import DiffusersEngine
-
     from generation.config import EngineConfig
+    from generation.engine import DiffusersEngine
     from generation.loading import PipelineLoader
 
     config = EngineConfig(cache_dir=cache, device="cpu")

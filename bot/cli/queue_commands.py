@@ -91,7 +91,6 @@ def _engine(settings: Settings, models: list[str], preview_every: int) -> ImageE
     the first job does not wait for a load.
     """
     from generation.engine import DiffusersEngine
-
     from generation.loading import PipelineLoader
 
     loader = PipelineLoader(settings.engine)

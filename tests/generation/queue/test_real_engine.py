@@ -15,9 +15,8 @@ from PIL import Image
 
 pytest.importorskip("generation.engine")
 
-from generation.engine import DiffusersEngine
-
 from generation.config import EngineConfig
+from generation.engine import DiffusersEngine
 from generation.loading import PipelineLoader
 from generation.queue import JobStatus, JobStore, QueueService
 from generation.queue.runner import InProcessRunner
