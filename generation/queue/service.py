@@ -178,7 +178,7 @@ class QueueService:
         job = self.store.add(job)
         self._last_submit[user_id] = job.created_at
         self.scheduler.add(job)
-        ticket = self._tickets()[job.id]
+        ticket = self._tickets(stop_at=job.id)[job.id]
         self._emit(
             QueueEvent(job_id=job.id, kind="queued", **ticket.model_dump(exclude={"job_id"}))
         )
@@ -214,7 +214,7 @@ class QueueService:
 
     def ticket(self, job_id: str) -> Ticket | None:
         """Position and ETA of a queued job; None once it has left the queue."""
-        return self._tickets().get(job_id)
+        return self._tickets(stop_at=job_id).get(job_id)
 
     def mark_delivered(self, job_id: str) -> bool:
         """True the first time only: the bot delivers a job's result exactly once."""
@@ -279,21 +279,21 @@ class QueueService:
                     f"slow down: one request every {cooldown:g} s; try again in {wait:.0f} s",
                 )
         pending = self.scheduler.jobs() + [j for b in self._batches() for j in b.jobs]
-        tickets = self._tickets()
         mine = [j for j in pending if j.user_id == user_id]
         user_cap = limits.per_user_cap or self.config.per_user_cap
         if len(mine) >= user_cap:
+            wait = self._frees_up(mine)
             raise Refusal(
                 "per_user_cap",
                 user_cap,
-                self._frees_up(mine, tickets),
+                wait,
                 f"you already have {len(mine)} jobs waiting (the limit is {user_cap}); "
-                f"try again when one finishes, in about {self._frees_up(mine, tickets):.0f} s",
+                f"try again when one finishes, in about {wait:.0f} s",
             )
         guild = [j for j in pending if j.guild_id == guild_id]
         guild_cap = limits.per_guild_cap or self.config.per_guild_cap
         if len(guild) >= guild_cap:
-            wait = self._frees_up(guild, tickets)
+            wait = self._frees_up(guild)
             raise Refusal(
                 "per_guild_cap",
                 guild_cap,
@@ -302,7 +302,7 @@ class QueueService:
                 f"try again in about {wait:.0f} s",
             )
         if len(pending) >= self.config.global_cap:
-            wait = self._frees_up(pending, tickets)
+            wait = self._frees_up(pending)
             raise Refusal(
                 "global_cap",
                 self.config.global_cap,
@@ -310,10 +310,12 @@ class QueueService:
                 f"the queue is full ({len(pending)} jobs); try again in about {wait:.0f} s",
             )
 
-    def _frees_up(self, jobs: list[Job], tickets: dict[str, Ticket]) -> float:
+    def _frees_up(self, jobs: list[Job]) -> float:
         """Seconds until the first of ``jobs`` finishes (running ones first)."""
-        waits = [tickets[j.id].eta_seconds for j in jobs if j.id in tickets]
-        waits += [self._remaining(b) for b in self._batches() if any(j in b.jobs for j in jobs)]
+        ids = {j.id for j in jobs}
+        tickets = self._tickets()
+        waits = [tickets[i].eta_seconds for i in ids if i in tickets]
+        waits += [self._remaining(b) for b in self._batches() if any(j.id in ids for j in b.jobs)]
         return min(waits, default=0.0)
 
     def _batches(self) -> list[_Batch]:
@@ -324,8 +326,8 @@ class QueueService:
         total = sum(self.estimator.estimate(j.request) for j in batch.jobs)
         return max(0.0, total - (time.monotonic() - batch.started))
 
-    def _tickets(self) -> dict[str, Ticket]:
-        """Position and ETA of every queued job, in one pass over the fair order."""
+    def _tickets(self, stop_at: str | None = None) -> dict[str, Ticket]:
+        """Position and ETA of every queued job (up to ``stop_at``) in one pass over the order."""
         slots = max(1, self.backend.capacity())
         busy = sorted(self._remaining(b) for b in self._batches())
         # Each slot is free after its running batch; queued work spreads over the slots.
@@ -336,6 +338,8 @@ class QueueService:
             start = free_at[slot]
             free_at[slot] = start + self.estimator.estimate(job.request)
             tickets[job.id] = Ticket(job_id=job.id, position=position, eta_seconds=free_at[slot])
+            if job.id == stop_at:
+                break
         return tickets
 
     def _publish_positions(self) -> None:
@@ -463,7 +467,7 @@ class QueueService:
 
     def _snapshot(self, job: Job) -> QueueEvent:
         if job.id in self.scheduler:
-            ticket = self._tickets()[job.id]
+            ticket = self._tickets(stop_at=job.id)[job.id]
             return QueueEvent(
                 job_id=job.id,
                 kind="queued",

@@ -72,9 +72,8 @@ async def test_muralist_worker_paints_for_the_bot_over_redis(
         "MURALIST_QUEUE__STREAM_PREFIX": config.stream_prefix,
         "MURALIST_QUEUE__HEARTBEAT_SECONDS": "0.2",
     }
-    command = "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))"
     worker = subprocess.Popen(
-        [sys.executable, "-c", command, "worker", "--redis-url", server.url, "--name", "gpu0"],
+        [sys.executable, "-m", "bot.cli", "worker", "--redis-url", server.url, "--name", "gpu0"],
         cwd=ROOT,
         env=env,
         stderr=subprocess.PIPE,
