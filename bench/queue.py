@@ -333,7 +333,7 @@ async def redis_scale_out(folder: Path, step: float, steps: int, jobs: int) -> d
         procs = [victim]
 
         async def recover(service: QueueService) -> float:
-            await _until(lambda: service.backend.workers_alive() >= 1)
+            await _until(lambda: len(service.workers()) >= 1)
             ticket = await service.submit(
                 guild_id="g", channel_id="c", user_id="u", request=request(20, 1)
             )
@@ -377,7 +377,7 @@ async def _timed_jobs(
 
     async def body(service: QueueService) -> float:
         if workers:
-            await _until(lambda: service.backend.workers_alive() >= workers)
+            await _until(lambda: len(service.workers()) >= workers)
         started = time.perf_counter()
         ids = [
             (

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
-from generation.queue.jobs import Job
+from generation.queue.jobs import Job, WorkerInfo
 from generation.queue.service import BackendSink
 from generation.requests import GenerationRequest, GenerationResult, StepProgress
 
@@ -18,9 +19,10 @@ log = logging.getLogger(__name__)
 class InProcessRunner:
     """Runs up to ``slots`` batches at once, each in its own thread (one per GPU slot)."""
 
-    def __init__(self, engine: ImageEngine, slots: int = 1) -> None:
+    def __init__(self, engine: ImageEngine, slots: int = 1, device: str = "local") -> None:
         self.engine = engine
         self.slots = slots
+        self.device = device
         self._busy = 0
         self._cancelled: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="engine")
@@ -46,8 +48,16 @@ class InProcessRunner:
     def cancel(self, job_id: str) -> None:
         self._cancelled.add(job_id)
 
-    def workers_alive(self) -> int:
-        return 1
+    def workers(self) -> list[WorkerInfo]:
+        info = WorkerInfo(
+            name="in-process",
+            models=["*"],
+            device=self.device,
+            capacity=self.slots,
+            busy=self._busy,
+            time=time.time(),
+        )
+        return [info]
 
     def run(self, jobs: list[Job]) -> None:
         self._busy += 1

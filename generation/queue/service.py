@@ -8,7 +8,6 @@ are. Every transition is committed to the store before an event goes out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +31,7 @@ from generation.queue.jobs import (
     QueueEvent,
     Refusal,
     Ticket,
+    WorkerInfo,
 )
 from generation.queue.store import JobStore
 from generation.requests import GenerationRequest, GenerationResult, StepProgress
@@ -73,8 +73,8 @@ class Backend(Protocol):
 
     def cancel(self, job_id: str) -> None: ...
 
-    def workers_alive(self) -> int:
-        """GPU workers ready to take batches (the in-process runner counts as one)."""
+    def workers(self) -> list[WorkerInfo]:
+        """The GPU workers ready to take batches (the in-process runner is one)."""
         ...
 
 
@@ -123,24 +123,25 @@ class QueueService:
         self._last_step: dict[str, float] = {}
         self._subscribers: dict[str | None, set[asyncio.Queue[QueueEvent]]] = {}
         self._wake = asyncio.Event()
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     # --- life cycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Recover from the store (queued jobs in order, undelivered running jobs again)."""
-        self.store.purge(self.config.retention_days)
         for job in self.store.recover():
             self.scheduler.add(job)
         await self.backend.start(self)
-        self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="queue-dispatch")
+        self._tasks = [
+            asyncio.create_task(self._dispatch_loop(), name="queue-dispatch"),
+            asyncio.create_task(self._purge_loop(), name="queue-retention"),
+        ]
         self.wake()
 
     async def close(self) -> None:
-        if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.backend.close()
         if self.metrics is not None:
             self.metrics.close()
@@ -226,6 +227,10 @@ class QueueService:
 
     def undelivered(self) -> list[Job]:
         return self.store.undelivered()
+
+    def workers(self) -> list[WorkerInfo]:
+        """Each live worker with its models, device and queue depth (for ``/info``)."""
+        return self.backend.workers()
 
     def queue_length(self) -> int:
         return len(self.scheduler)
@@ -372,6 +377,15 @@ class QueueService:
                 self._dispatch()
             except Exception:  # a store error must not end dispatching for good
                 log.exception("dispatching failed; retrying on the next event")
+
+    async def _purge_loop(self) -> None:
+        """Apply the retention at start-up and then hourly, off the loop."""
+        while True:
+            try:
+                await asyncio.to_thread(self.store.purge, self.config.retention_days)
+            except Exception:
+                log.exception("retention purge failed; trying again in an hour")
+            await asyncio.sleep(3600)
 
     def _dispatch(self) -> None:
         dispatched = False

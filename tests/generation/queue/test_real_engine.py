@@ -81,7 +81,7 @@ async def test_muralist_worker_paints_for_the_bot_over_redis(
     )
     try:
         async with bot_queue(config) as queue:
-            await until(lambda: queue.backend.workers_alive() == 1, timeout=60)
+            await until(lambda: len(queue.workers()) == 1, timeout=60)
             ticket = await submit(queue, "u1", seed=7)
             async with asyncio.timeout(60):
                 events = [event async for event in queue.events(ticket.job_id)]
