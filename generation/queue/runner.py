@@ -25,6 +25,7 @@ class InProcessRunner:
         self.device = device
         self._busy = 0
         self._cancelled: set[str] = set()
+        self._closing = False
         self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="engine")
         self._tasks: set[asyncio.Task[None]] = set()
         self._sink: BackendSink | None = None
@@ -35,6 +36,10 @@ class InProcessRunner:
         self._loop = asyncio.get_running_loop()
 
     async def close(self) -> None:
+        """Stop the engine at its next step; the jobs stay running in the store, so they run
+        again after a restart.
+        """
+        self._closing = True
         for task in list(self._tasks):
             task.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -68,7 +73,11 @@ class InProcessRunner:
     def _progress(self, progress: StepProgress) -> None:
         """Called from the engine thread: hop onto the loop."""
         assert self._loop is not None and self._sink is not None
-        self._loop.call_soon_threadsafe(self._sink.on_progress, progress)
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._sink.on_progress, progress)
+
+    def _is_cancelled(self, job_id: str) -> bool:
+        return self._closing or job_id in self._cancelled
 
     async def _run(self, jobs: list[Job]) -> None:
         assert self._loop is not None and self._sink is not None
@@ -77,7 +86,7 @@ class InProcessRunner:
             self.engine,
             [job.request for job in jobs],
             self._progress,
-            self._cancelled.__contains__,
+            self._is_cancelled,
         )
         try:
             outcomes = await self._loop.run_in_executor(self._pool, call)
