@@ -27,8 +27,13 @@ pytest: setup
 
 test: lint typecheck pytest
 
+# Every benchmark in its quick mode (each < 1 minute); see README "Benchmarks".
 bench: setup
-	$(BIN)/python bench/engine.py --quick
+	$(BIN)/python -m bench.engine --quick
+	$(BIN)/python -m bench.prompting --quick
+	$(BIN)/python -m bench.safety --quick
+	$(BIN)/python -m bench.queue --quick
+	$(BIN)/python -m bench.bot --quick
 
 clean:
 	rm -rf $(VENV) .cache out
