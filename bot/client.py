@@ -1,0 +1,75 @@
+"""The Discord client: cogs, persistent buttons and command sync at start-up; no privileged intents.
+
+It only needs the ``guilds`` intent (channels and roles for permissions and NSFW flags);
+interactions arrive without any intent, and message content is never read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot import actions
+from bot.cogs.imagine import ImagineCog
+from bot.config import DiscordConfig
+from bot.errors import MuralistTree
+from bot.services import ImagineService
+from bot.views import ResultButton
+
+log = logging.getLogger(__name__)
+
+
+def intents() -> discord.Intents:
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    return wanted
+
+
+class MuralistBot(commands.Bot):
+    def __init__(self, service: ImagineService, config: DiscordConfig, **options: Any) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            tree_cls=MuralistTree,
+            help_command=None,
+            **options,
+        )
+        self.service = service
+        self.config = config
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.synced: list[discord.app_commands.AppCommand] = []
+
+    async def setup_hook(self) -> None:
+        await self.add_cog(ImagineCog())
+        self.add_dynamic_items(ResultButton)
+        if self.config.sync_guild_id is not None:
+            guild = discord.Object(self.config.sync_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            self.synced = await self.tree.sync(guild=guild)
+        else:
+            self.synced = await self.tree.sync()
+        log.info("synced %d commands", len(self.synced))
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Keep a background task alive until it ends (and cancel it on close)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def on_result_button(
+        self, interaction: discord.Interaction, action: str, job_id: str, index: int | None
+    ) -> None:
+        await actions.on_button(interaction, action, job_id, index)
+
+    async def idle(self) -> None:
+        """Until every delivery under way has finished (tests and the demo wait on this)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await super().close()

@@ -1,0 +1,206 @@
+"""``ImagineService`` on the in-process queue: options → requests, queue events → job events.
+
+This is the service layer the bot calls; the rules live here or below (queue limits, engine
+validation), never in the cog or the buttons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from bot.config import Settings
+from bot.services import (
+    Blocked,
+    ChoiceField,
+    Derivation,
+    Failed,
+    Finished,
+    ImagineOptions,
+    JobEvent,
+    JobImage,
+    JobRecord,
+    Progress,
+    Queued,
+    Requester,
+    Submitted,
+)
+from generation import sizes
+from generation.errors import InvalidRequest
+from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
+from generation.requests import SEED_MAX, GenerationRequest
+from generation.schedulers import SCHEDULER_NAMES
+from generation.tiny import BUILDERS
+
+log = logging.getLogger(__name__)
+
+VARIATION_STRENGTH: dict[str, float] = {"vary_subtle": 0.2, "vary_strong": 0.6}
+
+
+class QueueImagineService:
+    """The bot's service on one ``QueueService`` (in-process runner or Redis workers)."""
+
+    def __init__(self, queue: QueueService, settings: Settings) -> None:
+        self.queue = queue
+        self.settings = settings
+        self.reports: list[tuple[str, int, str]] = []
+        self.delivery_problems: dict[str, str] = {}
+
+    # ----------------------------------------------------------------- requests
+    def _request(self, options: ImagineOptions) -> GenerationRequest:
+        engine = self.settings.engine
+        model = options.model or engine.default_model
+        width, height = self._size(options.aspect or "1:1")
+        extras = [options.style, options.medium, options.lighting, options.composition]
+        prompt = ", ".join([options.prompt.strip(), *(e.strip() for e in extras if e)])
+        return GenerationRequest(
+            prompt=prompt,
+            negative_prompt=options.negative or "",
+            model=model,
+            width=width,
+            height=height,
+            steps=options.steps or engine.default_steps,
+            guidance=options.cfg if options.cfg is not None else engine.default_guidance,
+            seed=options.seed,
+            count=options.count or self.settings.discord.default_count,
+            scheduler=options.scheduler or engine.default_scheduler,
+        )
+
+    def _size(self, aspect: str) -> tuple[int, int]:
+        """The aspect at the configured square side's pixel count, in multiples of 8."""
+        width, height = sizes.aspect_size("sd1", aspect)
+        side = self.settings.discord.image_side
+        native, _ = sizes.native_size("sd1")
+        scale = side / native
+        return max(64, round(width * scale / 8) * 8), max(64, round(height * scale / 8) * 8)
+
+    async def _submit(
+        self, request: GenerationRequest, who: Requester, origin: Origin
+    ) -> Submitted:
+        ticket = await self.queue.submit(
+            guild_id=str(who.guild_id),
+            channel_id=str(who.channel_id),
+            user_id=str(who.user_id),
+            request=request,
+            priority="moderator" if who.is_moderator else "default",
+            origin=origin,
+        )
+        return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds)
+
+    async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
+        return await self._submit(self._request(options), who, Origin())
+
+    async def derive(
+        self, job_id: str, action: Derivation, index: int | None, who: Requester
+    ) -> Submitted:
+        job = self.queue.get(job_id)
+        base = job.request.model_copy(update={"subseed": None, "subseed_strength": 0.0})
+        origin = Origin(kind="button", action=action, parent_job_id=job_id)
+        if action == "reroll":
+            return await self._submit(base.model_copy(update={"seed": None}), who, origin)
+        position = index or 0
+        if not job.seeds or position >= len(job.seeds):
+            raise InvalidRequest("index", f"this job has no image {position + 1}")
+        seed = job.seeds[position]
+        if action == "upscale":
+            png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
+            request = base.model_copy(
+                update={"mode": "upscale", "init_image": png, "count": 1, "seed": seed}
+            )
+            return await self._submit(GenerationRequest.model_validate(request), who, origin)
+        request = base.model_copy(
+            update={
+                "count": 1,
+                "seed": seed,
+                "subseed": random.randint(0, SEED_MAX),
+                "subseed_strength": VARIATION_STRENGTH[action],
+            }
+        )
+        return await self._submit(request, who, origin)
+
+    async def remix(self, job_id: str, prompt: str, who: Requester) -> Submitted:
+        job = self.queue.get(job_id)
+        request = job.request.model_copy(update={"prompt": prompt, "seed": None})
+        origin = Origin(kind="button", action="remix", parent_job_id=job_id)
+        return await self._submit(
+            GenerationRequest.model_validate(request.model_dump()), who, origin
+        )
+
+    # ----------------------------------------------------------------- jobs
+    async def job(self, job_id: str) -> JobRecord:
+        return await self._record(self.queue.get(job_id))
+
+    async def _record(self, job: Job) -> JobRecord:
+        images = await asyncio.to_thread(lambda: [Path(p).read_bytes() for p in job.image_paths])
+        seconds = (
+            job.finished_at - job.started_at
+            if job.finished_at is not None and job.started_at is not None
+            else None
+        )
+        return JobRecord(
+            job_id=job.id,
+            user_id=int(job.user_id),
+            guild_id=int(job.guild_id),
+            channel_id=int(job.channel_id),
+            action=job.origin.action,
+            request=job.request,
+            status=job.status.value,
+            images=[JobImage(png, seed) for png, seed in zip(images, job.seeds, strict=False)],
+            seconds=seconds,
+            error=job.error,
+        )
+
+    async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
+        step, total = 0, 0
+        async for event in self.queue.events(job_id):
+            if event.kind == "queued":
+                yield Queued(event.position or 0, event.eta_seconds or 0.0)
+            elif event.kind == "started":
+                yield Progress(0, total)
+            elif event.kind == "step":
+                step, total = event.step or 0, event.total_steps or 0
+                yield Progress(step, total)
+            elif event.kind == "preview":
+                yield Progress(step, total, event.preview)
+            elif event.kind == "done":
+                job = self.queue.get(job_id)
+                if job.status is JobStatus.BLOCKED:
+                    yield Blocked(job.error or "the images were withheld by the safety policy")
+                else:
+                    yield Finished(await self._record(job))
+            else:
+                yield Failed(event.error or event.kind)
+
+    async def delete(self, job_id: str, who: Requester) -> None:
+        job = self.queue.get(job_id)
+        if int(job.user_id) != who.user_id and not who.is_moderator:
+            raise NotAllowed(
+                "only the person who asked for this image or a moderator can delete it"
+            )
+
+    async def report(self, job_id: str, who: Requester, reason: str) -> None:
+        self.queue.get(job_id)
+        self.reports.append((job_id, who.user_id, reason))
+        log.warning("job %s reported by user %s: %s", job_id, who.user_id, reason)
+
+    async def delivered(self, job_id: str, problem: str | None = None) -> bool:
+        if problem is not None:
+            self.delivery_problems[job_id] = problem
+            log.warning("job %s could not be delivered: %s", job_id, problem)
+            return False
+        return self.queue.mark_delivered(job_id)
+
+    def choices(self, field: ChoiceField, guild_id: int) -> list[str]:
+        if field == "aspect":
+            return list(sizes.ASPECTS)
+        if field == "scheduler":
+            return list(SCHEDULER_NAMES)
+        if field == "model":
+            return sorted({self.settings.engine.default_model, *BUILDERS})
+        return []
+
+    def prompt_of(self, job: JobRecord) -> str:
+        return job.request.prompt

@@ -1,0 +1,64 @@
+"""Start-up wiring: settings → engine → queue → service → client, and the orderly shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from bot.config import Settings
+from bot.endpoints import apply_discord_config
+from bot.queue_service import QueueImagineService
+from generation.engine_api import ImageEngine
+from generation.queue import JobStore, QueueService
+from generation.queue.runner import InProcessRunner
+
+log = logging.getLogger(__name__)
+
+
+def build_engine(settings: Settings) -> ImageEngine:
+    """The in-process diffusers engine (heavy imports happen here, not at import time)."""
+    from generation.engine import DiffusersEngine
+    from generation.loading import PipelineLoader
+
+    return DiffusersEngine(
+        PipelineLoader(settings.engine),
+        settings.engine,
+        preview_every=settings.discord.preview_every,
+    )
+
+
+@asynccontextmanager
+async def open_service(
+    settings: Settings, engine: ImageEngine | None = None
+) -> AsyncIterator[QueueImagineService]:
+    """The queue on the configured SQLite file, running jobs on ``engine`` in this process."""
+    config = settings.queue
+    config.images_dir.mkdir(parents=True, exist_ok=True)
+    store = JobStore(config.db_path, config.images_dir)
+    runner = InProcessRunner(engine or build_engine(settings), slots=config.local_slots)
+    queue = QueueService(config, store, runner)
+    await queue.start()
+    try:
+        yield QueueImagineService(queue, settings)
+    finally:
+        await queue.close()
+        store.close()
+
+
+async def run_bot(settings: Settings) -> None:
+    """``muralist bot``: connect to Discord (or the configured endpoints) until stopped."""
+    from bot.client import MuralistBot
+
+    token = settings.discord.token
+    if token is None:
+        from bot.config import SettingsError
+
+        raise SettingsError(
+            "discord.token: not set; export MURALIST_DISCORD__TOKEN with the bot's token"
+        )
+    apply_discord_config(settings.discord)
+    async with open_service(settings) as service:
+        bot = MuralistBot(service, settings.discord)
+        async with bot:
+            await bot.start(token.get_secret_value())
