@@ -33,6 +33,7 @@ from generation.errors import InvalidRequest
 from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
 from generation.requests import SEED_MAX, GenerationRequest
 from generation.schedulers import SCHEDULER_NAMES
+from generation.schedulers import resolve as resolve_scheduler
 from generation.tiny import BUILDERS
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,12 @@ class QueueImagineService:
     def _request(self, options: ImagineOptions) -> GenerationRequest:
         engine = self.settings.engine
         model = options.model or engine.default_model
+        allowed = self.choices("model", 0)
+        if model not in allowed:
+            raise InvalidRequest(
+                "model", f"unknown model {model!r}; choose one of: {', '.join(allowed)}"
+            )
+        scheduler = resolve_scheduler(options.scheduler or engine.default_scheduler).name
         width, height = self._size(options.aspect or "1:1")
         extras = [options.style, options.medium, options.lighting, options.composition]
         prompt = ", ".join([options.prompt.strip(), *(e.strip() for e in extras if e)])
@@ -66,7 +73,7 @@ class QueueImagineService:
             guidance=options.cfg if options.cfg is not None else engine.default_guidance,
             seed=options.seed,
             count=options.count or self.settings.discord.default_count,
-            scheduler=options.scheduler or engine.default_scheduler,
+            scheduler=scheduler,
         )
 
     def _size(self, aspect: str) -> tuple[int, int]:

@@ -38,8 +38,16 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def engine(tiny_cache: Path) -> ImageEngine:
-    """One engine (and loaded tiny model) for the whole session."""
+    """One engine (and loaded tiny model) for the whole session.
+
+    One torch thread: on this shared 2-core machine OpenMP's spinning threads make a 64² image
+    take seconds instead of 0.2 s.
+    """
+    import torch
+
     from bot.runtime import build_engine
+
+    torch.set_num_threads(1)
 
     return build_engine(test_settings(tiny_cache, tiny_cache))
 

@@ -57,9 +57,11 @@ async def running_bot(
         ready = loopback.identifies
         task = asyncio.create_task(bot.start(loopback.token))
         await loopback.wait_for(
-            lambda: loopback.identifies > ready
-            and bool(bot.synced or task.done())
-            and len(loopback.guild_commands.get(loopback.guild.id, [])) >= max(synced, 1)
+            lambda: (
+                loopback.identifies > ready
+                and bool(bot.synced or task.done())
+                and len(loopback.guild_commands.get(loopback.guild.id, [])) >= max(synced, 1)
+            )
         )
         if task.done():
             task.result()

@@ -12,6 +12,9 @@ from tests.bot.harness import RunningBot
 
 
 def _done(message: StoredMessage) -> bool:
+    """A result (embed) or a failure: stop waiting either way, the assertions tell which."""
+    if message.content.startswith("❌"):
+        raise AssertionError(message.content)
     return bool(message.embeds) and bool(message.components)
 
 
