@@ -1,4 +1,4 @@
-"""The bot under test: the real client, service, queue and tiny engine against the loopback Discord."""
+"""The bot under test: real client, service, queue and tiny engine against the loopback Discord."""
 
 from __future__ import annotations
 

@@ -1,0 +1,122 @@
+"""Delivery that survives what Discord and hosts do: restarts, dropped gateways, expired tokens,
+deleted channels, and the errors a user can cause."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.loopback import LoopbackDiscord, StoredMessage
+from generation.engine_api import ImageEngine
+from tests.bot.harness import RunningBot, running_bot
+
+
+def _done(message: StoredMessage) -> bool:
+    if message.content.startswith("❌"):
+        raise AssertionError(message.content)
+    return bool(message.embeds) and bool(message.components)
+
+
+async def test_button_works_after_restart(
+    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine
+) -> None:
+    alice = loopback.add_user("alice")
+    async with running_bot(loopback, settings, engine):
+        record = await loopback.slash("imagine", {"prompt": "a harbour", "count": 1}, user=alice)
+        result = await loopback.wait_original(record, _done)
+    async with running_bot(loopback, settings, engine) as second:  # a new process would do this
+        click = await loopback.click(result, result.button("Vary (subtle)"), user=alice)
+        varied = await loopback.wait_original(click, _done)
+        job_id = varied.embeds[0]["footer"]["text"].removeprefix("job ")
+        job = second.service.queue.get(job_id)
+        assert job.origin.action == "vary_subtle"
+        assert job.request.prompt == "a harbour"
+    assert loopback.identifies == 2
+
+
+async def test_gateway_drop_mid_job_resumes_and_delivers_once(
+    loopback: LoopbackDiscord, bot: RunningBot
+) -> None:
+    bob = loopback.add_user("bob")
+    first = await loopback.slash("imagine", {"prompt": "a storm", "count": 1}, user=bob)
+    await loopback.wait_response(first)
+    await loopback.drop_connection()
+    # Sent while the bot is disconnected: Discord replays it on RESUME.
+    second = await loopback.slash("imagine", {"prompt": "a calm sea", "count": 1}, user=bob)
+    await loopback.wait_original(first, _done)
+    await loopback.wait_original(second, _done)
+    await bot.bot.idle()
+    assert loopback.resumes == 1 and loopback.identifies == 1
+    for record in (first, second):
+        results = [
+            s
+            for s in loopback.transcript
+            if s.interaction_id == record.id and (s.payload or {}).get("embeds")
+        ]
+        assert len(results) == 1
+
+
+async def test_expired_token_posts_to_channel_with_mention(
+    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine
+) -> None:
+    settings.discord.token_lifetime_seconds = 0.001
+    loopback.token_lifetime = 0.001  # the bot must not touch the token again: a violation if so
+    carol = loopback.add_user("carol")
+    async with running_bot(loopback, settings, engine) as running:
+        await loopback.slash("imagine", {"prompt": "a comet", "count": 1}, user=carol)
+        await loopback.wait_for(lambda: bool(loopback.channel_messages("art")))
+        await running.bot.idle()
+    [posted] = loopback.channel_messages("art")
+    assert posted.content.startswith(f"<@{carol.id}>") and posted.mentions == [carol.id]
+    assert posted.embeds and posted.attachments and posted.components
+
+
+async def test_deleted_channel_and_missing_permission_are_recorded(
+    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine
+) -> None:
+    settings.discord.token_lifetime_seconds = 0.001
+    loopback.token_lifetime = 0.001
+    dave = loopback.add_user("dave")
+    async with running_bot(loopback, settings, engine) as running:
+        loopback.deny_send("general")
+        gone = await loopback.slash("imagine", {"prompt": "x", "count": 1}, user=dave)
+        denied = await loopback.slash(
+            "imagine", {"prompt": "y", "count": 1}, user=dave, channel="general"
+        )
+        loopback.delete_channel("art")
+        problems = running.service.delivery_problems
+        await loopback.wait_for(lambda: len(problems) == 2)
+        await running.bot.idle()
+        assert running.bot.is_ready() and not running.task.done()
+    texts = set(problems.values())
+    assert any("missing permission" in text for text in texts)
+    assert any("no longer exists" in text for text in texts)
+    assert gone.response_type == denied.response_type == 5
+
+
+async def test_user_errors_are_short_ephemeral_messages(
+    loopback: LoopbackDiscord, bot: RunningBot
+) -> None:
+    erin = loopback.add_user("erin")
+    bad = await loopback.slash("imagine", {"prompt": "a cat", "scheduler": "Nope"}, user=erin)
+    await loopback.wait_for(lambda: bool(bad.followup_ids))
+    [reply] = loopback.followups(bad)
+    assert reply.ephemeral and reply.content.startswith("❌ `scheduler`: unknown scheduler")
+    assert loopback.original(bad).deleted  # no "thinking…" left behind
+
+    sizes = await loopback.slash("imagine", {"prompt": "a cat", "aspect": "5:1"}, user=erin)
+    await loopback.wait_for(lambda: bool(sizes.followup_ids))
+    assert loopback.followups(sizes)[0].content.startswith("❌ `aspect`: unknown aspect")
+
+
+async def test_autocomplete_offers_allowed_values(
+    loopback: LoopbackDiscord, bot: RunningBot
+) -> None:
+    erin = loopback.add_user("erin")
+    offered = await loopback.autocomplete(
+        "imagine", {"prompt": "a cat", "scheduler": "karras"}, "scheduler", user=erin
+    )
+    names = [c["name"] for c in offered]
+    assert names and all("karras" in n.lower() for n in names)
+    aspects = await loopback.autocomplete(
+        "imagine", {"prompt": "a", "aspect": ""}, "aspect", user=erin
+    )
+    assert "16:9" in [c["value"] for c in aspects]
