@@ -33,12 +33,13 @@ class DiscordConfig(BaseModel):
     sync_guild_id: int | None = Field(
         default=None, description="Sync commands to this guild only (instant; for development)."
     )
-    image_side: int = Field(
-        default=512,
+    image_side: int | None = Field(
+        default=None,
         ge=64,
         le=2048,
         multiple_of=8,
-        description="Side of a 1:1 /imagine image; other aspects keep its pixel count.",
+        description="Side of a 1:1 /imagine image (default: the model's native size); "
+        "other aspects keep its pixel count.",
     )
     default_count: int = Field(default=4, ge=1, le=4, description="Images per /imagine.")
     progress_edit_seconds: float = Field(

@@ -29,12 +29,12 @@ from bot.services import (
     Submitted,
 )
 from generation import sizes
+from generation.catalog import Catalog, ModelSpec
 from generation.errors import InvalidRequest
 from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
 from generation.requests import SEED_MAX, GenerationRequest
 from generation.schedulers import SCHEDULER_NAMES
 from generation.schedulers import resolve as resolve_scheduler
-from generation.tiny import BUILDERS
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class QueueImagineService:
     def __init__(self, queue: QueueService, settings: Settings) -> None:
         self.queue = queue
         self.settings = settings
+        self.catalog = Catalog.load(settings.engine.models_file)
         self.reports: list[tuple[str, int, str]] = []
         self.delivery_problems: dict[str, str] = {}
 
@@ -54,18 +55,18 @@ class QueueImagineService:
     def _request(self, options: ImagineOptions) -> GenerationRequest:
         engine = self.settings.engine
         model = options.model or engine.default_model
-        allowed = self.choices("model", 0)
-        if model not in allowed:
-            raise InvalidRequest(
-                "model", f"unknown model {model!r}; choose one of: {', '.join(allowed)}"
-            )
-        scheduler = resolve_scheduler(options.scheduler or engine.default_scheduler).name
-        width, height = self._size(options.aspect or "1:1")
+        if model not in self.catalog:  # never a path: users must not load files of the host
+            allowed = ", ".join(self.catalog.names())
+            raise InvalidRequest("model", f"unknown model {model!r}; choose one of: {allowed}")
+        spec = self.catalog.resolve(model)
+        scheduler = options.scheduler or spec.scheduler or engine.default_scheduler
+        width, height = self._size(spec, options.aspect or "1:1")
         extras = [options.style, options.medium, options.lighting, options.composition]
         prompt = ", ".join([options.prompt.strip(), *(e.strip() for e in extras if e)])
+        negative = spec.default_negative if options.negative is None else options.negative
         return GenerationRequest(
             prompt=prompt,
-            negative_prompt=options.negative or "",
+            negative_prompt=negative,
             model=model,
             width=width,
             height=height,
@@ -73,14 +74,14 @@ class QueueImagineService:
             guidance=options.cfg if options.cfg is not None else engine.default_guidance,
             seed=options.seed,
             count=options.count or self.settings.discord.default_count,
-            scheduler=scheduler,
+            scheduler=resolve_scheduler(scheduler).name,
         )
 
-    def _size(self, aspect: str) -> tuple[int, int]:
-        """The aspect at the configured square side's pixel count, in multiples of 8."""
-        width, height = sizes.aspect_size("sd1", aspect)
-        side = self.settings.discord.image_side
-        native, _ = sizes.native_size("sd1")
+    def _size(self, spec: ModelSpec, aspect: str) -> tuple[int, int]:
+        """The aspect at the model's native pixel count (or the configured square side's)."""
+        width, height = sizes.aspect_size(spec.family, aspect)
+        native = sizes.native_size(spec.family)[0]
+        side = self.settings.discord.image_side or spec.native_size[0]
         scale = side / native
         return max(64, round(width * scale / 8) * 8), max(64, round(height * scale / 8) * 8)
 
@@ -206,7 +207,7 @@ class QueueImagineService:
         if field == "scheduler":
             return list(SCHEDULER_NAMES)
         if field == "model":
-            return sorted({self.settings.engine.default_model, *BUILDERS})
+            return self.catalog.names()
         return []
 
     def prompt_of(self, job: JobRecord) -> str:
