@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +84,7 @@ class PipelineLoader:
         self.catalog = catalog if catalog is not None else Catalog.load(config.models_file)
         self._placement = placement
         self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()  # one load at a time, even from several worker threads
 
     @property
     def placement(self) -> Placement:
@@ -90,22 +94,24 @@ class PipelineLoader:
         return self._placement
 
     def get(self, model: str) -> LoadedModel:
-        if model in self._cache:
-            self._cache.move_to_end(model)
-            return self._cache[model]
-        loaded = self._load(self.catalog.resolve(model))
-        self._cache[model] = loaded
-        while len(self._cache) > self.config.pipeline_cache_size:
-            _, evicted = self._cache.popitem(last=False)
-            self._release(evicted)
-        return loaded
+        with self._lock:
+            if model in self._cache:
+                self._cache.move_to_end(model)
+                return self._cache[model]
+            loaded = self._load(self.catalog.resolve(model))
+            self._cache[model] = loaded
+            while len(self._cache) > self.config.pipeline_cache_size:
+                _, evicted = self._cache.popitem(last=False)
+                self._release(evicted)
+            return loaded
 
     def _load(self, spec: ModelSpec) -> LoadedModel:
         placement = self.placement
         configure_backends(
             placement, cudnn_benchmark=self.config.cudnn_benchmark, tf32=self.config.tf32
         )
-        pipe = self._from_source(spec, placement)
+        with _quiet_loading():
+            pipe = self._from_source(spec, placement)
         pipe.set_progress_bar_config(disable=True)
         family = detect_family(pipe)
         if family != spec.family:
@@ -215,6 +221,27 @@ class PipelineLoader:
             import torch
 
             torch.cuda.empty_cache()
+
+
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No diffusers/transformers loading bars: they would fill the bot's log and CLI's stderr."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    shown = (
+        diffusers_logging.is_progress_bar_enabled(),
+        transformers_logging.is_progress_bar_enabled(),
+    )
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown[0]:
+            diffusers_logging.enable_progress_bar()
+        if shown[1]:
+            transformers_logging.enable_progress_bar()
 
 
 def _hub_offline() -> bool:

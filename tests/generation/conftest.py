@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from generation.config import EngineConfig
+from generation.engine import DiffusersEngine
+from generation.loading import PipelineLoader
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test ever reaches the model hub
 
@@ -16,6 +18,17 @@ def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("model-cache")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def engine_config(tiny_cache: Path) -> EngineConfig:
     return EngineConfig(cache_dir=tiny_cache, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def loader(engine_config: EngineConfig) -> PipelineLoader:
+    return PipelineLoader(engine_config)
+
+
+@pytest.fixture
+def engine(loader: PipelineLoader, engine_config: EngineConfig) -> DiffusersEngine:
+    """A fresh engine (empty prompt cache) on the session's loaded models."""
+    return DiffusersEngine(loader, engine_config)

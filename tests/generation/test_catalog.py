@@ -176,3 +176,19 @@ def test_correcting_the_family_keeps_an_explicit_size_only() -> None:
     explicit = ModelSpec(name="b", hub="o/r", family="sd1", native_size=[640, 512])
     assert default.with_family("sdxl").native_size == (1024, 1024)
     assert explicit.with_family("sdxl").native_size == (640, 512)
+
+
+def test_a_downloaded_hub_model_is_listed_at_its_local_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    spec = Catalog.load().resolve("sd15")
+    assert spec.location(tmp_path) == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    repo = tmp_path / "models--stable-diffusion-v1-5--stable-diffusion-v1-5"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    assert spec.location(tmp_path) == str(snapshot)

@@ -1,0 +1,99 @@
+"""Prompt conditioning through compel: weights, long prompts, and a cache of encoded prompts.
+
+Prompts arrive in compel syntax (``prompting`` translates A1111's). Each text is encoded once per
+model and kept in an LRU, so a reroll or a variation does not run the text encoder again. compel
+never truncates here: a long prompt becomes several 77-token chunks, and every tensor of a batch
+(positives, negatives, edited prompts) is padded with the empty prompt's chunk to one length,
+which the UNet's cross-attention accepts.
+
+SD 1.x/2.x have one text encoder; SDXL has two plus pooled embeddings (``CompelForSDXL``). SDXL
+zeroes an empty negative prompt unless it gets one explicitly, so ``""`` is encoded like any text.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from generation.loading import LoadedModel
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One prompt's conditioning: ``embeds`` (1, 77·k, D) and, for SDXL, ``pooled`` (1, P)."""
+
+    embeds: Any
+    pooled: Any | None = None
+
+    @property
+    def chunks(self) -> int:
+        return int(self.embeds.shape[1])
+
+
+@dataclass(frozen=True)
+class BatchConditioning:
+    """Stacked tensors for a batch, every one padded to the same token length."""
+
+    embeds: Any
+    pooled: Any | None
+
+
+class PromptEncoder:
+    """Encodes compel-syntax prompts for loaded models, remembering the last ``cache_size``."""
+
+    def __init__(self, cache_size: int = 256) -> None:
+        self.cache_size = cache_size
+        self.encoded = 0  # texts actually run through a text encoder (cache misses)
+        self._cache: OrderedDict[tuple[str, str], Encoded] = OrderedDict()
+        # pipe → compel wrapper; weak, so a model the loader evicted is not kept alive here
+        self._compel: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+    def encode(self, model: LoadedModel, text: str) -> Encoded:
+        key = (model.name, text)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        result = self._compel_for(model)(text)
+        encoded = Encoded(result.embeds, result.pooled_embeds)
+        self.encoded += 1
+        self._cache[key] = encoded
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return encoded
+
+    def batch(self, model: LoadedModel, texts: Sequence[str]) -> BatchConditioning:
+        """Encode ``texts`` and stack them, padded to one length with the empty prompt."""
+        import torch
+
+        encoded = [self.encode(model, text) for text in texts]
+        return BatchConditioning(
+            embeds=torch.cat(self.pad([item.embeds for item in encoded], model)),
+            pooled=None if encoded[0].pooled is None else torch.cat([e.pooled for e in encoded]),
+        )
+
+    def pad(self, tensors: Sequence[Any], model: LoadedModel) -> list[Any]:
+        """``tensors`` (1, L_i, D) lengthened to the longest with chunks of the empty prompt."""
+        import torch
+
+        longest = max(tensor.shape[1] for tensor in tensors)
+        if all(tensor.shape[1] == longest for tensor in tensors):
+            return list(tensors)
+        empty = self.encode(model, "").embeds
+        padded = []
+        for tensor in tensors:
+            repeats = (longest - tensor.shape[1]) // empty.shape[1]
+            padded.append(torch.cat([tensor, *([empty] * repeats)], dim=1))
+        return padded
+
+    def _compel_for(self, model: LoadedModel) -> Any:
+        wrapper = self._compel.get(model.pipe)
+        if wrapper is None:
+            from compel import CompelForSD, CompelForSDXL
+
+            cls = CompelForSDXL if model.family == "sdxl" else CompelForSD
+            wrapper = cls(model.pipe, device=str(model.pipe._execution_device))
+            self._compel[model.pipe] = wrapper
+        return wrapper

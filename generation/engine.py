@@ -1,0 +1,547 @@
+"""The diffusers engine: a batch of compatible requests in, one pipeline call, one result each.
+
+``generate`` reads like diffusers' own ``__call__``: validate every request up front, load the
+model, encode the prompts (compel, cached), make each image's noise from its own CPU generator,
+denoise with progress, cancellation and prompt editing in ``callback_on_step_end``, decode, check
+with the model's safety checker (recorded, never blacked out), and package PNGs with A1111's
+``parameters`` text. A request's image equals what a plain diffusers call with the same model,
+scheduler, steps, guidance, size, prompts and generator produces.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from generation import schedulers, seeds, sizes
+from generation.conditioning import PromptEncoder
+from generation.config import EngineConfig
+from generation.engine_api import CancelCheck, ProgressCallback
+from generation.errors import InvalidRequest
+from generation.loading import LoadedModel, PipelineLoader
+from generation.png import encode_png, format_parameters
+from generation.preview import preview_png
+from generation.requests import (
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    StepProgress,
+    Timings,
+)
+
+UPSCALE_FACTOR = 2
+
+
+@dataclass
+class _Image:
+    """One image of the batch: which request it belongs to and what makes it."""
+
+    request: int
+    seed: int
+    subseed: int | None
+    prompt: str
+
+    def positive_at(self, step: int, request: GenerationRequest) -> str:
+        """The positive prompt in force at (0-based) ``step``, after the request's edits."""
+        text = self.prompt
+        for edit in sorted(request.prompt_edits, key=lambda e: e.from_step):
+            if edit.from_step <= step:
+                text = edit.prompt
+        return text
+
+
+@dataclass
+class _Batch:
+    requests: list[GenerationRequest]
+    model: LoadedModel
+    images: list[_Image]
+    width: int  # of the output
+    height: int
+    init_images: list[Any] = field(default_factory=list)  # img2img/upscale, one per image
+    timings: Timings = field(default_factory=Timings)
+    cancelled: set[str] = field(default_factory=set)
+
+
+class DiffusersEngine:
+    """``ImageEngine`` on local diffusers pipelines. One ``generate`` runs at a time.
+
+    ``preview_every=N`` adds a latent preview PNG to the progress report every N steps; a batch
+    then reports one ``StepProgress`` per request, each with a preview of its own images only.
+    """
+
+    def __init__(
+        self,
+        loader: PipelineLoader,
+        config: EngineConfig,
+        *,
+        preview_every: int = 0,
+        prompt_cache_size: int = 256,
+    ) -> None:
+        self.loader = loader
+        self.config = config
+        self.preview_every = preview_every
+        self.encoder = PromptEncoder(prompt_cache_size)
+        self._lock = threading.Lock()
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        on_progress: ProgressCallback | None = None,
+        is_cancelled: CancelCheck | None = None,
+    ) -> list[GenerationResult]:
+        """Requests sharing ``batch_key()`` run as one pipeline call; results keep input order."""
+        groups: dict[tuple[object, ...], list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(request.batch_key(), []).append(index)
+        results: dict[int, GenerationResult] = {}
+        with self._lock:
+            batches = [self._prepare([requests[i] for i in group]) for group in groups.values()]
+            for group, batch in zip(groups.values(), batches, strict=True):
+                batch_results = self._run(batch, on_progress, is_cancelled or _never)
+                results.update(zip(group, batch_results, strict=True))
+        return [results[index] for index in range(len(requests))]
+
+    # 1. Load the model and validate every request against it, before any work is done.
+    def _prepare(self, requests: list[GenerationRequest]) -> _Batch:
+        started = time.perf_counter()
+        first = requests[0]
+        model = self.loader.get(first.model)
+        load_seconds = time.perf_counter() - started
+        width, height = first.width, first.height
+        if first.mode == "upscale":
+            width, height = width * UPSCALE_FACTOR, height * UPSCALE_FACTOR
+        sizes.check_size(model.family, width, height, self.config.max_pixels)
+        schedulers.resolve(first.scheduler)
+        if first.mode != "txt2img" and int(first.steps * first.strength) < 1:
+            least = math.ceil(1 / first.strength)
+            raise InvalidRequest(
+                "steps",
+                f"img2img runs steps × strength = {first.steps} × {first.strength} steps, "
+                f"less than one; use at least {least} steps or a higher strength",
+            )
+        images: list[_Image] = []
+        for number, request in enumerate(requests):
+            for edit in request.prompt_edits:
+                if edit.from_step >= request.steps:
+                    raise InvalidRequest(
+                        "prompt_edits",
+                        f"an edit starts at step {edit.from_step}; use 0..{request.steps - 1}",
+                    )
+            if request.subseed is not None and request.mode != "txt2img":
+                raise InvalidRequest("subseed", "variation seeds apply to txt2img requests only")
+            seed = request.seed if request.seed is not None else seeds.draw_seed()
+            subseeds: list[int | None] = [None] * request.count
+            if request.subseed is not None and request.subseed_strength > 0:
+                subseeds = list(seeds.image_seeds(request.subseed, request.count))
+            prompts = request.per_image_prompts or [request.prompt] * request.count
+            images += [
+                _Image(number, image_seed, subseed, prompt)
+                for image_seed, subseed, prompt in zip(
+                    seeds.image_seeds(seed, request.count), subseeds, prompts, strict=True
+                )
+            ]
+        batch = _Batch(requests, model, images, width, height, timings=Timings(load=load_seconds))
+        if first.mode != "txt2img":
+            batch.init_images = _init_images(batch)
+        return batch
+
+    def _run(
+        self, batch: _Batch, on_progress: ProgressCallback | None, is_cancelled: CancelCheck
+    ) -> list[GenerationResult]:
+        started = time.perf_counter() - batch.timings.load
+        batch.cancelled = {r.request_id for r in batch.requests if is_cancelled(r.request_id)}
+        if len(batch.cancelled) < len(batch.requests):
+            with _vae_tiling(batch.model.pipe.vae, batch.requests[0].mode == "upscale"):
+                latents = self._denoise(batch, on_progress, is_cancelled)
+                keep = [
+                    i
+                    for i, image in enumerate(batch.images)
+                    if batch.requests[image.request].request_id not in batch.cancelled
+                ]
+                pictures = self._decode(batch, latents, keep) if keep else []
+            verdicts = self._check_safety(batch, pictures)
+            batch.timings.total = time.perf_counter() - started
+            made = dict(zip(keep, zip(pictures, verdicts, strict=True), strict=True))
+            return self._package(batch, made)
+        batch.timings.total = time.perf_counter() - started
+        return self._package(batch, {})
+
+    # 2–5. Scheduler, prompts, noise, denoising loop.
+    def _denoise(
+        self, batch: _Batch, on_progress: ProgressCallback | None, is_cancelled: CancelCheck
+    ) -> Any:
+        import torch
+
+        first = batch.requests[0]
+        model = batch.model
+        pipe = model.pipe if first.mode == "txt2img" else model.img2img()
+        pipe.set_progress_bar_config(disable=True)
+        scheduler = schedulers.build(first.scheduler, model.pipe.scheduler.config)
+        steps = first.steps
+        run_steps = steps if first.mode == "txt2img" else min(int(steps * first.strength), steps)
+        skipped = steps - run_steps  # img2img starts part-way down the schedule
+
+        encode_started = time.perf_counter()
+        negatives = [batch.requests[image.request].negative_prompt for image in batch.images]
+        schedule = _PromptSchedule(batch, steps)
+        texts = sorted({*negatives, *schedule.all_texts()})
+        padded = dict(zip(texts, self._padded(model, texts), strict=True))
+        positive = _stack(padded, schedule.texts_at(skipped))
+        negative = _stack(padded, negatives)
+        batch.timings.encode = time.perf_counter() - encode_started
+
+        kwargs: dict[str, Any] = {
+            "prompt_embeds": positive.embeds,
+            "negative_prompt_embeds": negative.embeds,
+            "num_inference_steps": steps,
+            "guidance_scale": first.guidance,
+            "output_type": "latent",
+        }
+        if model.family == "sdxl":
+            kwargs["pooled_prompt_embeds"] = positive.pooled
+            kwargs["negative_pooled_prompt_embeds"] = negative.pooled
+        if first.mode == "txt2img":
+            kwargs |= self._noise(batch, pipe, positive.embeds)
+        else:
+            kwargs["image"] = batch.init_images
+            kwargs["strength"] = first.strength
+            kwargs["generator"] = [torch.Generator("cpu").manual_seed(i.seed) for i in batch.images]
+        callback = _StepCallback(
+            batch, on_progress, is_cancelled, self.preview_every, schedule, padded, skipped, steps
+        )
+        kwargs["callback_on_step_end"] = callback
+        kwargs["callback_on_step_end_tensor_inputs"] = callback.tensor_inputs(model.family)
+
+        saved_scheduler = pipe.scheduler
+        denoise_started = time.perf_counter()
+        try:
+            pipe.scheduler = scheduler
+            latents = pipe(**kwargs).images
+        finally:
+            pipe.scheduler = saved_scheduler
+        batch.timings.denoise = time.perf_counter() - denoise_started
+        return latents
+
+    def _padded(self, model: LoadedModel, texts: list[str]) -> list[Any]:
+        encoded = [self.encoder.encode(model, text) for text in texts]
+        embeds = self.encoder.pad([item.embeds for item in encoded], model)
+        return [(e, item.pooled) for e, item in zip(embeds, encoded, strict=True)]
+
+    def _noise(self, batch: _Batch, pipe: Any, embeds: Any) -> dict[str, Any]:
+        """Each image's starting noise and generator (see ``seeds.initial_noise``)."""
+        import torch
+
+        shape = (
+            1,
+            pipe.unet.config.in_channels,
+            batch.height // pipe.vae_scale_factor,
+            batch.width // pipe.vae_scale_factor,
+        )
+        noises, generators = [], []
+        for image in batch.images:
+            request = batch.requests[image.request]
+            noise, generator = seeds.initial_noise(
+                shape,
+                image.seed,
+                dtype=embeds.dtype,
+                device=pipe._execution_device,
+                subseed=image.subseed,
+                subseed_strength=request.subseed_strength,
+            )
+            noises.append(noise)
+            generators.append(generator)
+        return {
+            "latents": torch.cat(noises),
+            "generator": generators,
+            "width": batch.width,
+            "height": batch.height,
+        }
+
+    # 6. Decode the kept images the way the pipeline would have.
+    def _decode(self, batch: _Batch, latents: Any, keep: list[int]) -> list[Any]:
+        import torch
+
+        started = time.perf_counter()
+        pipe = batch.model.pipe
+        vae = pipe.vae
+        latents = latents[keep]
+        with torch.no_grad():
+            if batch.model.family == "sdxl":
+                pixels = _decode_sdxl(vae, latents)
+            else:
+                pixels = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
+            watermark = getattr(pipe, "watermark", None)
+            if watermark is not None:
+                pixels = watermark.apply_watermark(pixels)
+            images = pipe.image_processor.postprocess(pixels, output_type="pil")
+        batch.timings.decode = time.perf_counter() - started
+        return list(images)
+
+    # 7. The model's own safety checker: its verdict is recorded, the image is left as it is.
+    def _check_safety(self, batch: _Batch, pictures: list[Any]) -> list[bool | None]:
+        checker, extractor = batch.model.safety_checker, batch.model.feature_extractor
+        if checker is None or extractor is None or not pictures:
+            return [None] * len(pictures)
+        import numpy as np
+        import torch
+
+        started = time.perf_counter()
+        parameter = next(checker.parameters())
+        clip_input = extractor(pictures, return_tensors="pt").pixel_values
+        arrays = np.stack([np.asarray(p, dtype=np.float32) / 255.0 for p in pictures])
+        with torch.no_grad():
+            _, flags = checker(
+                images=arrays, clip_input=clip_input.to(parameter.device, parameter.dtype)
+            )
+        batch.timings.safety = time.perf_counter() - started
+        return [bool(flag) for flag in flags]
+
+    # 8. One result per request, PNGs carrying A1111's parameters.
+    def _package(
+        self, batch: _Batch, made: dict[int, tuple[Any, bool | None]]
+    ) -> list[GenerationResult]:
+        results = [
+            GenerationResult(
+                request_id=request.request_id,
+                model=request.model,
+                scheduler=schedulers.resolve(request.scheduler).name,
+                timings=batch.timings.model_copy(),
+                cancelled=request.request_id in batch.cancelled,
+            )
+            for request in batch.requests
+        ]
+        for index, (picture, nsfw) in sorted(made.items()):
+            image = batch.images[index]
+            request = batch.requests[image.request]
+            parameters = self._parameters(request, image, batch)
+            results[image.request].images.append(
+                GeneratedImage(
+                    png=encode_png(picture, parameters),
+                    seed=image.seed,
+                    subseed=image.subseed,
+                    subseed_strength=request.subseed_strength if image.subseed is not None else 0,
+                    width=batch.width,
+                    height=batch.height,
+                    prompt=image.prompt,
+                    negative_prompt=request.negative_prompt,
+                    parameters=parameters,
+                    model_nsfw=nsfw,
+                )
+            )
+        return results
+
+    def _parameters(self, request: GenerationRequest, image: _Image, batch: _Batch) -> str:
+        varied = image.subseed is not None
+        edited = request.mode != "txt2img"
+        return format_parameters(
+            image.prompt,
+            request.negative_prompt,
+            {
+                "Steps": request.steps,
+                "Sampler": schedulers.resolve(request.scheduler).name,
+                "CFG scale": request.guidance,
+                "Seed": image.seed,
+                "Size": f"{batch.width}x{batch.height}",
+                "Model": request.model,
+                "Variation seed": image.subseed if varied else None,
+                "Variation seed strength": request.subseed_strength if varied else None,
+                "Denoising strength": request.strength if edited else None,
+                "Hires upscale": UPSCALE_FACTOR if request.mode == "upscale" else None,
+            },
+        )
+
+
+def _never(request_id: str) -> bool:
+    return False
+
+
+@contextmanager
+def _vae_tiling(vae: Any, wanted: bool) -> Iterator[None]:
+    """VAE tiling on for the block (hires upscale), then back as the config left it."""
+    was_on = vae.use_tiling
+    if wanted and not was_on:
+        vae.enable_tiling()
+    try:
+        yield
+    finally:
+        if wanted and not was_on:
+            vae.disable_tiling()
+
+
+def _init_images(batch: _Batch) -> list[Any]:
+    """img2img / upscale: each image's start picture, resized to the output size."""
+    from PIL import Image, UnidentifiedImageError
+
+    pictures = []
+    for request in batch.requests:
+        try:
+            with Image.open(io.BytesIO(request.init_image or b"")) as opened:
+                picture = opened.convert("RGB")
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InvalidRequest("init_image", f"not a readable image ({exc})") from None
+        picture = picture.resize((batch.width, batch.height), Image.Resampling.LANCZOS)
+        pictures += [picture] * request.count
+    return pictures
+
+
+def _decode_sdxl(vae: Any, latents: Any) -> Any:
+    """SDXL's decode step: fp32 VAE when it overflows in fp16, latents mean/std when configured."""
+    import torch
+
+    upcast = vae.dtype == torch.float16 and vae.config.force_upcast
+    if upcast:
+        vae.to(dtype=torch.float32)
+    latents = latents.to(next(iter(vae.post_quant_conv.parameters())).dtype)
+    mean = getattr(vae.config, "latents_mean", None)
+    std = getattr(vae.config, "latents_std", None)
+    if mean is not None and std is not None:
+        mean_t = torch.tensor(mean).view(1, 4, 1, 1).to(latents.device, latents.dtype)
+        std_t = torch.tensor(std).view(1, 4, 1, 1).to(latents.device, latents.dtype)
+        latents = latents * std_t / vae.config.scaling_factor + mean_t
+    else:
+        latents = latents / vae.config.scaling_factor
+    try:
+        return vae.decode(latents, return_dict=False)[0]
+    finally:
+        if upcast:
+            vae.to(dtype=torch.float16)
+
+
+@dataclass
+class _Stacked:
+    embeds: Any
+    pooled: Any  # None for SD 1.x/2.x
+
+
+def _stack(padded: dict[str, Any], texts: list[str]) -> _Stacked:
+    """The batch tensors for ``texts`` from the padded per-text (embeds, pooled) pairs."""
+    import torch
+
+    pooled = [padded[text][1] for text in texts]
+    return _Stacked(
+        torch.cat([padded[text][0] for text in texts]),
+        None if pooled[0] is None else torch.cat(pooled),
+    )
+
+
+class _PromptSchedule:
+    """Which positive prompt each image uses at each step (prompt editing, alternation)."""
+
+    def __init__(self, batch: _Batch, steps: int) -> None:
+        self.batch = batch
+        self.steps = steps
+
+    def texts_at(self, step: int) -> list[str]:
+        return [
+            image.positive_at(step, self.batch.requests[image.request])
+            for image in self.batch.images
+        ]
+
+    def all_texts(self) -> set[str]:
+        return {text for step in range(self.steps) for text in self.texts_at(step)}
+
+
+class _StepCallback:
+    """``callback_on_step_end``: progress, previews, cancellation and prompt edits per step."""
+
+    def __init__(
+        self,
+        batch: _Batch,
+        on_progress: ProgressCallback | None,
+        is_cancelled: Callable[[str], bool],
+        preview_every: int,
+        schedule: _PromptSchedule,
+        padded: dict[str, Any],
+        skipped: int,
+        steps: int,
+    ) -> None:
+        self.batch = batch
+        self.on_progress = on_progress
+        self.is_cancelled = is_cancelled
+        self.preview_every = preview_every
+        self.schedule = schedule
+        self.padded = padded
+        self.skipped = skipped
+        self.steps = steps
+        self.edits = any(request.prompt_edits for request in batch.requests)
+        self.current = schedule.texts_at(skipped)
+        self.started = time.perf_counter()
+
+    def tensor_inputs(self, family: str) -> list[str]:
+        inputs = ["latents"] if self.preview_every else []
+        if self.edits:
+            inputs.append("prompt_embeds")
+            if family == "sdxl":
+                inputs.append("add_text_embeds")
+        return inputs
+
+    def __call__(self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict:
+        batch = self.batch
+        ids = [request.request_id for request in batch.requests]
+        batch.cancelled |= {r for r in ids if r not in batch.cancelled and self.is_cancelled(r)}
+        if len(batch.cancelled) == len(ids):
+            pipe._interrupt = True  # diffusers skips the remaining steps
+            return {}
+        total = pipe.num_timesteps
+        self._report(step + 1, total, tensors.get("latents"))
+        return self._edit(pipe, step + 1, total, tensors) if self.edits else {}
+
+    def _report(self, done: int, total: int, latents: Any) -> None:
+        if self.on_progress is None:
+            return
+        elapsed = time.perf_counter() - self.started
+        cancelled = self.batch.cancelled
+        live = [r.request_id for r in self.batch.requests if r.request_id not in cancelled]
+        if not (self.preview_every and latents is not None and done % self.preview_every == 0):
+            report = StepProgress(request_ids=live, step=done, total_steps=total, elapsed=elapsed)
+            self.on_progress(report)
+            return
+        for number, request in enumerate(self.batch.requests):
+            if request.request_id not in live:
+                continue
+            rows = [i for i, image in enumerate(self.batch.images) if image.request == number]
+            self.on_progress(
+                StepProgress(
+                    request_ids=[request.request_id],
+                    step=done,
+                    total_steps=total,
+                    elapsed=elapsed,
+                    preview=preview_png(latents[rows], self.batch.model.family),
+                )
+            )
+
+    def _edit(self, pipe: Any, upcoming: int, total: int, tensors: dict[str, Any]) -> dict:
+        """Swap the positive conditioning when an edit starts at the next step."""
+        import torch
+
+        if upcoming >= total:
+            return {}
+        step = self.skipped + upcoming * (self.steps - self.skipped) // total
+        texts = self.schedule.texts_at(step)
+        if texts == self.current:
+            return {}
+        self.current = texts
+        model = self.batch.model
+        new = _stack(self.padded, texts)
+        embeds = tensors["prompt_embeds"]
+        replaced: dict[str, Any] = {}
+        if pipe.do_classifier_free_guidance:  # the tensor is [negative; positive]
+            half = embeds.shape[0] // 2
+            replaced["prompt_embeds"] = torch.cat([embeds[:half], new.embeds.to(embeds)])
+        else:
+            replaced["prompt_embeds"] = new.embeds.to(embeds)
+        if model.family == "sdxl":
+            pooled = tensors["add_text_embeds"]
+            if pipe.do_classifier_free_guidance:
+                half = pooled.shape[0] // 2
+                replaced["add_text_embeds"] = torch.cat([pooled[:half], new.pooled.to(pooled)])
+            else:
+                replaced["add_text_embeds"] = new.pooled.to(pooled)
+        return replaced

@@ -1,0 +1,100 @@
+"""Schedulers (A1111's "samplers") by display name, built per request from the model's own config.
+
+The table holds class names as strings, so validating a request or offering the bot's choices needs
+no torch. Names and settings follow diffusers' A1111 mapping: "DPM++ SDE" is
+``DPMSolverSinglestepScheduler`` there (diffusers' ``DPMSolverSDEScheduler`` needs ``torchsde``,
+which we do not install), and "LMS" needs scipy.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from generation.errors import InvalidRequest
+
+# Every sigma schedule a class may carry in a model's config: each entry states all three, so a
+# model shipped with Karras sigmas still gets plain sigmas under the plain name.
+_SIGMA_KINDS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    name: str
+    class_name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    karras: bool = False
+    ancestral: bool = False  # draws fresh noise at each step from the image's generator
+
+
+SCHEDULERS: dict[str, SchedulerSpec] = {
+    spec.name: spec
+    for spec in (
+        SchedulerSpec("DPM++ 2M", "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++"}),
+        SchedulerSpec(
+            "DPM++ 2M Karras",
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "dpmsolver++"},
+            karras=True,
+        ),
+        SchedulerSpec(
+            "DPM++ 2M SDE",
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "sde-dpmsolver++"},
+            ancestral=True,
+        ),
+        SchedulerSpec(
+            "DPM++ 2M SDE Karras",
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "sde-dpmsolver++"},
+            karras=True,
+            ancestral=True,
+        ),
+        SchedulerSpec("DPM++ SDE", "DPMSolverSinglestepScheduler", {"lower_order_final": True}),
+        SchedulerSpec(
+            "DPM++ SDE Karras",
+            "DPMSolverSinglestepScheduler",
+            {"lower_order_final": True},
+            karras=True,
+        ),
+        SchedulerSpec("Euler", "EulerDiscreteScheduler"),
+        SchedulerSpec("Euler a", "EulerAncestralDiscreteScheduler", ancestral=True),
+        SchedulerSpec("Heun", "HeunDiscreteScheduler"),
+        SchedulerSpec("DDIM", "DDIMScheduler"),
+        SchedulerSpec("UniPC", "UniPCMultistepScheduler"),
+        SchedulerSpec("LMS", "LMSDiscreteScheduler"),
+        SchedulerSpec("LMS Karras", "LMSDiscreteScheduler", karras=True),
+        SchedulerSpec("PNDM", "PNDMScheduler", {"skip_prk_steps": True}),
+    )
+}
+
+SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
+
+
+def resolve(name: str) -> SchedulerSpec:
+    """The spec for ``name`` (case and spacing forgiven), or an error listing the valid names."""
+    wanted = " ".join(name.split()).casefold()
+    for spec in SCHEDULERS.values():
+        if spec.name.casefold() == wanted:
+            return spec
+    raise InvalidRequest(
+        "scheduler", f"unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULER_NAMES)}"
+    )
+
+
+def build(name: str, base_config: Any) -> Any:
+    """A fresh scheduler ``name`` from a pipeline's scheduler config (never mutates the pipeline).
+
+    ``Cls.from_config`` keeps the model's training settings (betas, prediction type, timestep
+    spacing) and takes the sampler's own options on top.
+    """
+    import diffusers
+
+    spec = resolve(name)
+    cls = getattr(diffusers, spec.class_name)
+    accepted = inspect.signature(cls.__init__).parameters
+    options = dict(spec.options)
+    for kind in _SIGMA_KINDS:
+        options[kind] = spec.karras and kind == "use_karras_sigmas"
+    return cls.from_config(base_config, **{k: v for k, v in options.items() if k in accepted})
