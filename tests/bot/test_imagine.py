@@ -45,3 +45,20 @@ async def test_imagine_defers_then_delivers_grid_with_buttons(
     # progress was shown on the way (queued or painting), then replaced by the result
     edits = [s for s in loopback.transcript if s.kind == "edit_original"]
     assert any("Painting" in (s.payload or {}).get("content", "") for s in edits)
+
+
+async def test_files_fit_the_announced_upload_limit(
+    loopback: LoopbackDiscord, bot: RunningBot
+) -> None:
+    loopback.attachment_size_limit = 9_000  # announced in the interaction; the grid PNG is larger
+    record = await loopback.slash(
+        "imagine", {"prompt": "static noise", "count": 4}, user=loopback.add_user("frank")
+    )
+    result = await loopback.wait_original(record, _done)
+    main, *rest = result.attachments
+    assert main.filename.endswith((".webp", ".jpg"))
+    assert sum(len(a.data) for a in result.attachments) <= 9_000
+    assert result.embeds[0]["image"]["url"] == f"attachment://{main.filename}"
+    with Image.open(io.BytesIO(main.data)) as picture:
+        assert picture.width >= 64
+    assert all(a.filename.endswith(".png") for a in rest)
