@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot import actions
 from bot.cogs.imagine import ImagineCog
+from bot.community import Community, install
 from bot.config import DiscordConfig
 from bot.errors import MuralistTree
 from bot.services import ImagineService
@@ -30,7 +31,14 @@ def intents() -> discord.Intents:
 
 
 class MuralistBot(commands.Bot):
-    def __init__(self, service: ImagineService, config: DiscordConfig, **options: Any) -> None:
+    def __init__(
+        self,
+        service: ImagineService,
+        config: DiscordConfig,
+        *,
+        community: Community | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
@@ -42,10 +50,14 @@ class MuralistBot(commands.Bot):
         self.config = config
         self._tasks: set[asyncio.Task[Any]] = set()
         self.synced: list[discord.app_commands.AppCommand] = []
+        self.community = community  # part 2: settings, moderation, community commands
+        self.modlog: Any = None
 
     async def setup_hook(self) -> None:
         await self.add_cog(ImagineCog())
         self.add_dynamic_items(ResultButton)
+        if self.community is not None:
+            await install(self, self.community)
         if self.config.sync_guild_id is not None:
             guild = discord.Object(self.config.sync_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -62,6 +74,11 @@ class MuralistBot(commands.Bot):
     async def on_result_button(
         self, interaction: discord.Interaction, action: str, job_id: str, index: int | None
     ) -> None:
+        if action == "report" and self.modlog is not None:
+            from bot.modlog import on_report
+
+            await on_report(interaction, job_id)
+            return
         await actions.on_button(interaction, action, job_id, index)
 
     async def idle(self) -> None:

@@ -12,6 +12,8 @@ import logging
 import discord
 from discord import app_commands
 
+from bot.guild_settings import InvalidSetting
+from bot.moderation import Refused
 from generation.errors import GenerationError, InvalidRequest, ModelLoadError
 from generation.queue import JobNotFound, NotAllowed, Refusal
 from prompting.errors import PromptError
@@ -19,7 +21,7 @@ from safety.errors import InvalidSafetyInput
 
 log = logging.getLogger(__name__)
 
-_FIELD_ERRORS = (InvalidRequest, PromptError, InvalidSafetyInput, ModelLoadError)
+_FIELD_ERRORS = (InvalidRequest, PromptError, InvalidSafetyInput, ModelLoadError, InvalidSetting)
 
 
 def user_message(error: BaseException) -> str:
@@ -28,6 +30,8 @@ def user_message(error: BaseException) -> str:
         return user_message(error.__cause__)
     if isinstance(error, Refusal):
         return f"⏳ {error.message}"
+    if isinstance(error, Refused):
+        return f"🚫 {error}"
     if isinstance(error, NotAllowed):
         return f"🚫 {error}"
     if isinstance(error, JobNotFound):

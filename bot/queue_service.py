@@ -95,6 +95,7 @@ class QueueImagineService:
             request=request,
             priority="moderator" if who.is_moderator else "default",
             origin=origin,
+            limits=who.limits,
         )
         return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds)
 

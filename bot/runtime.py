@@ -57,8 +57,14 @@ async def run_bot(settings: Settings) -> None:
         raise SettingsError(
             "discord.token: not set; export MURALIST_DISCORD__TOKEN with the bot's token"
         )
+    from bot.community import build_community
+
     apply_discord_config(settings.discord)
     async with open_service(settings) as service:
-        bot = MuralistBot(service, settings.discord)
-        async with bot:
-            await bot.start(token.get_secret_value())
+        community = build_community(service)
+        bot = MuralistBot(community.service, settings.discord, community=community)
+        try:
+            async with bot:
+                await bot.start(token.get_secret_value())
+        finally:
+            community.close()

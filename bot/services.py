@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from generation.queue import Limits
 from generation.requests import GenerationRequest
 
 Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
@@ -28,6 +29,7 @@ class Requester:
     channel_id: int
     channel_nsfw: bool = False
     is_moderator: bool = False
+    limits: Limits | None = None  # the guild's limits (None: the configured ones)
 
 
 class ImagineOptions(BaseModel):
@@ -80,6 +82,7 @@ class JobRecord:
     images: list[JobImage] = field(default_factory=list)
     seconds: float | None = None
     error: str | None = None
+    spoiler: bool = False  # the safety policy blurred the images: post behind a spoiler
 
 
 @dataclass(frozen=True)

@@ -718,6 +718,7 @@ class LoopbackDiscord:
         for command in body:
             entry = dict(command)
             entry.setdefault("type", 1)
+            entry.setdefault("description", "")  # Discord answers "" for context menus
             entry["id"] = str(snowflake())
             entry["application_id"] = str(self.application_id)
             entry["version"] = str(snowflake())
