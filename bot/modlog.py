@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import discord
 
-from bot.guild_settings import GuildSettings, GuildSettingsStore
+from bot.guild_settings import GuildSettings, GuildSettingsStore, InvalidSetting
 from bot.moderation import GuardedService, discord_time
 from bot.render import render_result
 from bot.services import JobRecord, Requester
@@ -40,14 +40,12 @@ _TITLES = {
 }
 
 
-class BadDuration(ValueError):
-    def __init__(self, text: str) -> None:
-        super().__init__(
-            f"duration: {text!r} is not a duration; use a number and m, h, d or w "
-            "(30m, 12h, 7d, 2w), at most 3650 days, or leave it empty for a ban with no end"
-        )
-        self.field = "duration"
-        self.message = str(self).removeprefix("duration: ")
+def _bad_duration(text: str) -> InvalidSetting:
+    return InvalidSetting(
+        "duration",
+        f"{text!r} is not a duration; use a number and m, h, d or w (30m, 12h, 7d, 2w), "
+        "at most 3650 days, or leave it empty for a ban with no end",
+    )
 
 
 def parse_duration(text: str | None) -> timedelta | None:
@@ -56,10 +54,10 @@ def parse_duration(text: str | None) -> timedelta | None:
         return None
     match = DURATION_RE.match(text)
     if match is None:
-        raise BadDuration(text)
+        raise _bad_duration(text)
     duration = timedelta(seconds=int(match[1]) * _UNITS[match[2].lower()])
     if not timedelta(0) < duration <= MAX_DURATION:
-        raise BadDuration(text)
+        raise _bad_duration(text)
     return duration
 
 
