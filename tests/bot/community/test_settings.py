@@ -181,3 +181,22 @@ async def test_settings_survive_a_restart(
         assert "steps: `4`" in view and "aspect: `16:9`" in view and "`harbour`" in view
         refused = await answer(loopback, await imagine(loopback, admin, prompt="a harbour"))
         assert "not allowed" in refused.content
+
+
+async def test_guild_limits_reach_the_queue(loopback: LoopbackDiscord, cbot: CommunityBot) -> None:
+    admin = loopback.add_user("admin", permissions=ADMIN_PERMISSIONS)
+    member = loopback.add_user("member")
+    await say(loopback, "settings limits", {"per_user": 1, "cooldown": 0}, user=admin)
+    cbot.engine.gate.clear()
+    await imagine(loopback, member, prompt="a first boat")
+    queue = cbot.community.queue_service.queue
+    await loopback.wait_for(lambda: queue.backend.free_slots("tiny") == 0)
+    second = await answer(loopback, await imagine(loopback, member, prompt="a second boat"))
+    assert second.ephemeral and "(the limit is 1)" in second.content
+    cbot.engine.gate.set()
+
+    await say(loopback, "settings limits", {"cooldown": 600}, user=admin)
+    slow = await answer(loopback, await imagine(loopback, member, prompt="a third boat"))
+    assert "one request every 600 s" in slow.content
+    await say(loopback, "settings reset", {"setting": "cooldown_seconds"}, user=admin)
+    assert cbot.community.guilds.get(loopback.guild.id).cooldown_seconds is None
