@@ -15,6 +15,15 @@ from pydantic import BaseModel, ConfigDict
 
 from generation.requests import GenerationRequest
 
+
+class PromptBlocked(Exception):
+    """The safety policy does not allow this prompt in this channel; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
 ChoiceField = Literal["style", "aspect", "scheduler", "model"]
 
