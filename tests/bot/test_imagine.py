@@ -46,6 +46,7 @@ async def test_imagine_defers_then_delivers_grid_with_buttons(
     # progress was shown on the way (queued or painting), then replaced by the result
     edits = [s for s in loopback.transcript if s.kind == "edit_original"]
     assert any("Painting" in (s.payload or {}).get("content", "") for s in edits)
+    assert any(f.filename == "preview.png" for s in edits for f in s.files)
 
 
 async def test_files_fit_the_announced_upload_limit(
