@@ -14,6 +14,7 @@ from discord import app_commands
 
 from bot.guild_settings import InvalidSetting
 from bot.moderation import Refused
+from bot.services import PromptBlocked
 from generation.errors import GenerationError, InvalidRequest, ModelLoadError
 from generation.queue import JobNotFound, NotAllowed, Refusal
 from prompting.errors import PromptError
@@ -28,6 +29,8 @@ def user_message(error: BaseException) -> str:
     """The one or two sentences a user sees for ``error``."""
     if isinstance(error, app_commands.CommandInvokeError) and error.__cause__ is not None:
         return user_message(error.__cause__)
+    if isinstance(error, PromptBlocked):
+        return f"🚫 {error.reason}"
     if isinstance(error, Refusal):
         return f"⏳ {error.message}"
     if isinstance(error, Refused):

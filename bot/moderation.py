@@ -103,7 +103,9 @@ class GuardedService:
         if ban is not None:
             raise Refused(ban_text(ban))
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
-        return settings, replace(who, limits=settings.limits())
+        return settings, replace(
+            who, limits=settings.limits(), safety=settings.safety_for(who.channel_id)
+        )
 
     def _flags(self, settings: GuildSettings, who: Requester) -> ChannelFlags:
         return ChannelFlags(

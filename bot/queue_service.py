@@ -24,6 +24,7 @@ from bot.services import (
     JobImage,
     JobRecord,
     Progress,
+    PromptBlocked,
     Queued,
     Requester,
     Submitted,
@@ -32,9 +33,11 @@ from generation import sizes
 from generation.catalog import Catalog, ModelSpec
 from generation.errors import InvalidRequest
 from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
-from generation.requests import SEED_MAX, GenerationRequest
+from generation.requests import SEED_MAX, GenerationRequest, PromptEdit
 from generation.schedulers import SCHEDULER_NAMES
 from generation.schedulers import resolve as resolve_scheduler
+from prompting import BuiltPrompt, PromptSpec, build, lint_built, load_library
+from safety import ChannelFlags, PromptFilter
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +51,13 @@ class QueueImagineService:
         self.queue = queue
         self.settings = settings
         self.catalog = Catalog.load(settings.engine.models_file)
+        self.presets = load_library(settings.prompting.presets_file)
+        self.prompt_filter = PromptFilter(settings.safety)
         self.reports: list[tuple[str, int, str]] = []
         self.delivery_problems: dict[str, str] = {}
 
     # ----------------------------------------------------------------- requests
-    def _request(self, options: ImagineOptions) -> GenerationRequest:
+    def _request(self, options: ImagineOptions) -> tuple[GenerationRequest, BuiltPrompt]:
         engine = self.settings.engine
         model = options.model or engine.default_model
         if model not in self.catalog:  # never a path: users must not load files of the host
@@ -61,21 +66,47 @@ class QueueImagineService:
         spec = self.catalog.resolve(model)
         scheduler = options.scheduler or spec.scheduler or engine.default_scheduler
         width, height = self._size(spec, options.aspect or "1:1")
-        extras = [options.style, options.medium, options.lighting, options.composition]
-        prompt = ", ".join([options.prompt.strip(), *(e.strip() for e in extras if e)])
-        negative = spec.default_negative if options.negative is None else options.negative
-        return GenerationRequest(
-            prompt=prompt,
-            negative_prompt=negative,
+        count = options.count or self.settings.discord.default_count
+        steps = options.steps or engine.default_steps
+        built = build(
+            PromptSpec(
+                subject=options.prompt,
+                style=options.style,
+                medium=options.medium or "",
+                lighting=options.lighting or "",
+                composition=options.composition or "",
+                negative=options.negative or "",
+            ),
+            model_family=spec.family,
+            default_negative_prompt=spec.default_negative or None,
+            presets=self.presets,
+            config=self.settings.prompting,
+            seed=options.seed,
+            count=count,
+            steps=steps,
+        )
+        request = GenerationRequest(
+            prompt=built.positive,
+            negative_prompt=built.negative,
+            per_image_prompts=built.per_image_positives,
+            prompt_edits=[PromptEdit(from_step=e.from_step, prompt=e.prompt) for e in built.edits],
             model=model,
             width=width,
             height=height,
-            steps=options.steps or engine.default_steps,
+            steps=steps,
             guidance=options.cfg if options.cfg is not None else engine.default_guidance,
             seed=options.seed,
-            count=options.count or self.settings.discord.default_count,
+            count=count,
             scheduler=resolve_scheduler(scheduler).name,
         )
+        return request, built
+
+    async def _check_prompt(self, text: str, who: Requester) -> None:
+        verdict = await self.prompt_filter.check_async(
+            text, channel=ChannelFlags(nsfw=who.channel_nsfw), guild=who.safety
+        )
+        if not verdict.allowed:
+            raise PromptBlocked(verdict.reason)
 
     def _size(self, spec: ModelSpec, aspect: str) -> tuple[int, int]:
         """The aspect at the model's native pixel count (or the configured square side's)."""
@@ -100,7 +131,11 @@ class QueueImagineService:
         return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds)
 
     async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
-        return await self._submit(self._request(options), who, Origin())
+        request, built = self._request(options)
+        await self._check_prompt(built.positive_text, who)
+        submitted = await self._submit(request, who, Origin())
+        warnings = [w.message for w in lint_built(built)]
+        return Submitted(submitted.job_id, submitted.position, submitted.eta_seconds, warnings)
 
     async def derive(
         self, job_id: str, action: Derivation, index: int | None, who: Requester
@@ -132,7 +167,24 @@ class QueueImagineService:
 
     async def remix(self, job_id: str, prompt: str, who: Requester) -> Submitted:
         job = self.queue.get(job_id)
-        request = job.request.model_copy(update={"prompt": prompt, "seed": None})
+        # The edited text is the whole positive prompt: no preset and no default negative again.
+        built = build(
+            PromptSpec(subject=prompt, use_default_negative=False),
+            model_family=self.catalog.resolve(job.request.model).family,
+            config=self.settings.prompting,
+            count=job.request.count,
+            steps=job.request.steps,
+        )
+        await self._check_prompt(built.positive_text, who)
+        update = {
+            "prompt": built.positive,
+            "per_image_prompts": built.per_image_positives,
+            "prompt_edits": [
+                PromptEdit(from_step=e.from_step, prompt=e.prompt) for e in built.edits
+            ],
+            "seed": None,
+        }
+        request = job.request.model_copy(update=update)
         origin = Origin(kind="button", action="remix", parent_job_id=job_id)
         return await self._submit(
             GenerationRequest.model_validate(request.model_dump()), who, origin
@@ -209,7 +261,7 @@ class QueueImagineService:
             return list(SCHEDULER_NAMES)
         if field == "model":
             return self.catalog.names()
-        return []
+        return self.presets.names()
 
     def prompt_of(self, job: JobRecord) -> str:
         return job.request.prompt

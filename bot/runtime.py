@@ -10,8 +10,7 @@ from bot.config import Settings
 from bot.endpoints import apply_discord_config
 from bot.queue_service import QueueImagineService
 from generation.engine_api import ImageEngine
-from generation.queue import JobStore, QueueService
-from generation.queue.runner import InProcessRunner
+from generation.queue.factory import open_queue
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +31,19 @@ def build_engine(settings: Settings) -> ImageEngine:
 async def open_service(
     settings: Settings, engine: ImageEngine | None = None
 ) -> AsyncIterator[QueueImagineService]:
-    """The queue on the configured SQLite file, running jobs on ``engine`` in this process."""
+    """The queue on the configured SQLite file: jobs run on ``engine`` in this process, or on
+    ``muralist worker`` processes when ``queue.redis_url`` is set."""
     config = settings.queue
     config.images_dir.mkdir(parents=True, exist_ok=True)
-    store = JobStore(config.db_path, config.images_dir)
-    runner = InProcessRunner(engine or build_engine(settings), slots=config.local_slots)
-    queue = QueueService(config, store, runner)
+    if engine is None and not config.redis_url:
+        engine = build_engine(settings)
+    queue = open_queue(config, engine)
     await queue.start()
     try:
         yield QueueImagineService(queue, settings)
     finally:
         await queue.close()
-        store.close()
+        queue.store.close()
 
 
 async def run_bot(settings: Settings) -> None:
@@ -51,12 +51,7 @@ async def run_bot(settings: Settings) -> None:
     from bot.client import MuralistBot
 
     token = settings.discord.token
-    if token is None:
-        from bot.config import SettingsError
-
-        raise SettingsError(
-            "discord.token: not set; export MURALIST_DISCORD__TOKEN with the bot's token"
-        )
+    assert token is not None, "checked by the CLI"
     from bot.community import build_community
 
     apply_discord_config(settings.discord)

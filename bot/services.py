@@ -15,6 +15,16 @@ from pydantic import BaseModel, ConfigDict
 
 from generation.queue import Limits
 from generation.requests import GenerationRequest
+from safety import GuildSafety
+
+
+class PromptBlocked(Exception):
+    """The safety policy does not allow this prompt in this channel; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
 
 Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
 ChoiceField = Literal["style", "aspect", "scheduler", "model"]
@@ -30,6 +40,7 @@ class Requester:
     channel_nsfw: bool = False
     is_moderator: bool = False
     limits: Limits | None = None  # the guild's limits (None: the configured ones)
+    safety: GuildSafety | None = None  # the guild's terms and NSFW choices in this channel
 
 
 class ImagineOptions(BaseModel):

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bot.config import Settings
+from bot.config import Settings, SettingsError
 
 
 def register(subparsers: Any) -> None:
@@ -45,6 +45,10 @@ def _logging(settings: Settings) -> None:
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import run_bot
 
+    if settings.discord.token is None:
+        raise SettingsError(
+            "discord.token: not set; export MURALIST_DISCORD__TOKEN with the bot's token"
+        )
     _logging(settings)
     asyncio.run(run_bot(settings))
     return 0
@@ -60,7 +64,6 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     demo_settings.engine.default_steps = args.steps
     demo_settings.queue.db_path = state / "state.db"
     demo_settings.queue.images_dir = state / "images"
-    logging.basicConfig(level=logging.WARNING)
     result = asyncio.run(run_demo(demo_settings, args.out, prompt=args.prompt, button=args.button))
     for path in result.files:
         print(f"wrote {path}")

@@ -151,7 +151,7 @@ class SettingsCog(commands.Cog):
         steps=f"Default steps (1-{MAX_STEPS})",
         cfg=f"Default CFG scale (0-{MAX_GUIDANCE:g})",
         aspect="Default aspect ratio",
-        negative="Default negative prompt (replaces the model's)",
+        negative="Negative prompt used when a member gives none",
     )
     @app_commands.choices(aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS])
     async def defaults(

@@ -74,10 +74,11 @@ async def test_remix_opens_prefilled_modal(loopback: LoopbackDiscord, bot: Runni
     await loopback.wait_for(lambda: click.modal is not None)
     assert click.modal is not None
     prefilled = click.modal["components"][0]["components"][0]["value"]
-    assert prefilled == "a red fox, watercolor"
-    submitted = await loopback.submit_modal(click, {"prompt": "a blue fox, watercolor"})
+    assert prefilled.startswith("watercolor painting of a red fox, soft washes")
+    edited = prefilled.replace("red fox", "blue fox")
+    submitted = await loopback.submit_modal(click, {"prompt": edited})
     remixed = await loopback.wait_original(submitted, _done)
-    assert remixed.embeds[0]["description"] == "a blue fox, watercolor"
+    assert remixed.embeds[0]["description"] == edited
     assert _fields(remixed)["Steps"] == "3"
 
 

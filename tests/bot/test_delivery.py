@@ -120,3 +120,30 @@ async def test_autocomplete_offers_allowed_values(
         "imagine", {"prompt": "a", "aspect": ""}, "aspect", user=erin
     )
     assert "16:9" in [c["value"] for c in aspects]
+
+
+async def test_prompt_blocked_by_channel_policy_and_lint_warnings_shown(
+    loopback: LoopbackDiscord, bot: RunningBot
+) -> None:
+    hal = loopback.add_user("hal")
+    blocked = await loopback.slash("imagine", {"prompt": "a nude figure"}, user=hal)
+    await loopback.wait_for(lambda: bool(blocked.followup_ids))
+    [reply] = loopback.followups(blocked)
+    assert reply.ephemeral and reply.content.startswith("🚫")
+
+    # Unbalanced brackets are repaired and reported while the job waits; the result replaces it.
+    warned = await loopback.slash("imagine", {"prompt": "a (red fox", "count": 1}, user=hal)
+    await loopback.wait_original(warned, _done)
+    shown = [
+        (s.payload or {}).get("content") or ""
+        for s in loopback.transcript
+        if s.interaction_id == warned.id and s.kind == "edit_original"
+    ]
+    assert any("⚠️" in text for text in shown)
+
+
+async def test_style_autocomplete_lists_presets(loopback: LoopbackDiscord, bot: RunningBot) -> None:
+    offered = await loopback.autocomplete(
+        "imagine", {"prompt": "a", "style": "photo"}, "style", user=loopback.add_user("ivy")
+    )
+    assert {"cinematic-photo", "portrait-photo"} <= {c["value"] for c in offered}

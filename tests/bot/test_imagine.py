@@ -33,7 +33,8 @@ async def test_imagine_defers_then_delivers_grid_with_buttons(
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert embed["description"] == "a lighthouse at dusk"
     assert fields["Seeds"] == "42, 43, 44, 45"
-    assert fields["Negative"] == "blurry" and fields["Steps"] == "2"
+    assert "blurry" in fields["Negative"] and "lowres" in fields["Negative"]  # + the default
+    assert fields["Steps"] == "2"
     grid, *singles = result.attachments
     with Image.open(io.BytesIO(grid.data)) as picture:
         assert picture.size == (128, 128)  # 2×2 of 64×64
@@ -45,6 +46,7 @@ async def test_imagine_defers_then_delivers_grid_with_buttons(
     # progress was shown on the way (queued or painting), then replaced by the result
     edits = [s for s in loopback.transcript if s.kind == "edit_original"]
     assert any("Painting" in (s.payload or {}).get("content", "") for s in edits)
+    assert any(f.filename == "preview.png" for s in edits for f in s.files)
 
 
 async def test_files_fit_the_announced_upload_limit(

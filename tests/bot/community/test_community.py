@@ -112,9 +112,12 @@ async def test_use_these_settings_prefills_a_modal(
         row["components"][0]["custom_id"]: row["components"][0].get("value")
         for row in opened.modal["components"]
     }
+    job_id = result.embeds[0]["footer"]["text"].removeprefix("job ")
+    negative = cbot.community.queue_service.queue.get(job_id).request.negative_prompt
+    assert "blurry" in negative  # the member's, with the model's default negative
     assert values == {
         "prompt": "a quiet harbour",
-        "negative": "blurry",
+        "negative": negative,
         "steps": "3",
         "cfg": "5.5",
         "seed": "11",

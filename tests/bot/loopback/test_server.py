@@ -197,3 +197,42 @@ async def test_bad_command_tree_and_expired_token(
     assert codes == [(401, 50027)]
     assert any("used after it expired" in v for v in loopback.violations)
     loopback.violations.clear()
+
+
+async def test_component_updates_and_channel_messages(
+    loopback: LoopbackDiscord, client: _Client
+) -> None:
+    class Counter(discord.ui.View):
+        @discord.ui.button(label="+1", custom_id="plus")
+        async def plus(
+            self, interaction: discord.Interaction, _: discord.ui.Button[Counter]
+        ) -> None:
+            await interaction.response.edit_message(content="1")  # type 7
+
+        @discord.ui.button(label="later", custom_id="later")
+        async def later(
+            self, interaction: discord.Interaction, _: discord.ui.Button[Counter]
+        ) -> None:
+            await interaction.response.defer()  # type 6, then edit through the token
+            await interaction.edit_original_response(content="edited later", view=None)
+            assert interaction.channel is not None
+            sent = await interaction.channel.send("in the channel")  # type: ignore[union-attr]
+            await sent.edit(content="edited in the channel")
+            await sent.delete()
+
+    @client.tree.command(name="count", description="A counter")
+    async def count(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("0", view=Counter())
+
+    await client.tree.sync()
+    user = loopback.add_user("fay")
+    record = await loopback.slash("count", user=user)
+    message = await loopback.wait_original(record, lambda m: bool(m.components))
+    await loopback.click(message, "plus", user=user)
+    await loopback.wait_for(lambda: message.content == "1")
+    later = await loopback.click(message, "later", user=user)
+    await loopback.wait_for(lambda: message.content == "edited later")
+    assert later.response_type == 6 and message.components == []
+    await loopback.wait_for(lambda: any(s.kind == "delete_channel" for s in loopback.transcript))
+    [channel_message] = [m for m in loopback.messages.values() if m.interaction_id is None]
+    assert channel_message.deleted and channel_message.content == "edited in the channel"
