@@ -276,6 +276,10 @@ class GuardedService:
         if outcome.entry is not None:
             settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
             await self._tell(settings, outcome.entry)
+            if outcome.newly_hidden:  # the record logged "hidden" right after this report
+                hidden = await asyncio.to_thread(self.record.recent, who.guild_id, 1, ("hidden",))
+                if hidden and hidden[0].job_id == job_id:
+                    await self._tell(settings, hidden[0])
         await self.inner.report(job_id, who, reason)
 
     async def delivered(self, job_id: str, problem: str | None = None) -> bool:

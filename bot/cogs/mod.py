@@ -7,6 +7,7 @@ For members with Manage Messages (Discord's default for the group) or the guild'
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import discord
 from discord import app_commands
@@ -130,7 +131,17 @@ class ModCog(commands.Cog):
     ) -> None:
         guild_id = interaction.guild_id or 0
         entries = await asyncio.to_thread(self.record.recent, guild_id, count)
-        lines = []
+        changes = await asyncio.to_thread(self.community.guilds.history, guild_id, count)
+        # Settings changes are kept by the bot; they show here in time order with the rest.
+        timeline: list[tuple[float, str]] = [
+            (
+                change.at,
+                f"{discord_time(datetime.fromtimestamp(change.at, UTC), 'R')} ⚙️ **setting** "
+                f"`{change.setting}` by <@{change.actor_id}>: "
+                f"`{str(change.old)[:40]}` → `{str(change.new)[:40]}`",
+            )
+            for change in changes
+        ]
         for entry in entries:
             parts = [
                 f"`#{entry.id}` {discord_time(entry.at, 'R')}",
@@ -146,7 +157,9 @@ class ModCog(commands.Cog):
                 parts.append(f"[{job}]({jump_url(guild_id, *place)})" if place else job)
             if entry.reason:
                 parts.append(f"— {entry.reason[:120]}")
-            lines.append(" ".join(parts))
+            timeline.append((entry.at.timestamp(), " ".join(parts)))
+        timeline.sort(key=lambda item: item[0], reverse=True)
+        lines = [line for _, line in timeline[:count]]
         text = "**Moderation record**\n" + ("\n".join(lines) or "nothing recorded yet")
         embed_text = text[:4000]
         await interaction.response.send_message(

@@ -7,11 +7,14 @@ import re
 import time
 from collections.abc import Callable
 
+from bot.config import Settings
 from bot.loopback import LoopbackDiscord, StoredMessage
 from bot.loopback.fixtures import ADMIN_PERMISSIONS, MEMBER_PERMISSIONS
+from generation.engine_api import ImageEngine
 from tests.bot.community.helpers import (
     CommunityBot,
     answer,
+    community_bot,
     imagine,
     is_result,
     say,
@@ -205,3 +208,34 @@ async def test_approval_mode_waits_for_a_moderator(
     assert f"<@{ivan.id}> your images were approved." == posted.content
     assert posted.embeds[0]["description"] == "a lantern" and posted.components
     assert pending.content.startswith("✅ Approved by")
+
+
+async def test_enough_reports_hide_a_result_until_a_moderator_approves(
+    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine
+) -> None:
+    settings.safety.reports_to_hide = 2
+    async with community_bot(loopback, settings, engine) as cbot:
+        admin = loopback.add_user("admin", permissions=ADMIN_PERMISSIONS)
+        moderator = loopback.add_user("mod", moderator=True)
+        author, one, two = (loopback.add_user(n) for n in ("author", "one", "two"))
+        general = loopback.channel("general")
+        await say(loopback, "settings log-channel", {"channel": general}, user=admin)
+        result = await loopback.wait_original(await imagine(loopback, author), is_result)
+        for reporter in (one, one, two):  # a repeat report by one member does not count
+            await answer(loopback, await loopback.click(result, result.button("⚠️"), user=reporter))
+            assert result.deleted == (reporter is two)
+        job_id = result.embeds[0]["footer"]["text"].removeprefix("job ")
+        assert cbot.community.record.result_state(job_id).status == "hidden"
+
+        hidden = await wait_channel(loopback, "general", _has_button("Approve"))
+        assert "hidden after reports" in text_of(hidden)
+        await answer(
+            loopback, await loopback.click(hidden, hidden.button("Approve"), user=moderator)
+        )
+        back = await wait_channel(loopback, "art", lambda m: bool(m.attachments))
+        assert back.embeds[0]["footer"]["text"] == f"job {job_id}"
+        assert cbot.community.record.result_state(job_id).status == "approved"
+
+        recent = text_of(await say(loopback, "mod recent", {"count": 10}, user=moderator))
+        assert "**approve**" in recent and "**hidden**" in recent and "**report**" in recent
+        assert "⚙️ **setting** `mod_log_channel`" in recent
