@@ -214,10 +214,12 @@ class QueueImagineService:
         )
 
     async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
-        step, total = 0, 0
+        step, total, place = 0, 0, -1
         async for event in self.queue.events(job_id):
             if event.kind == "queued":
-                yield Queued(event.position or 0, event.eta_seconds or 0.0)
+                if event.position != place:  # ETA-only updates: not worth a message edit
+                    place = event.position or 0
+                    yield Queued(place, event.eta_seconds or 0.0)
             elif event.kind == "started":
                 yield Progress(0, total)
             elif event.kind == "step":
