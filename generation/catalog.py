@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from generation.errors import InvalidRequest, ModelLoadError, ModelNotFound
 from generation.requests import MAX_SIDE, MIN_SIDE
-from generation.tiny import BUILD_VERSION, BUILDERS
+from generation.tiny import BUILDERS, tiny_model_folder
 
 Family = Literal["sd1", "sd2", "sdxl"]
 SourceKind = Literal["builtin", "hub", "folder", "checkpoint"]
@@ -120,15 +120,10 @@ class ModelSpec(BaseModel):
     def location(self, cache_dir: Path) -> str:
         """Where the weights load from: a local folder or file, or the hub id when not cached."""
         if self.builtin is not None:
-            return str(builtin_folder(self.builtin, cache_dir))
+            return str(tiny_model_folder(self.builtin, cache_dir))
         if self.hub is not None:
             return hub_snapshot(self.hub) or self.hub
         return str(self.folder or self.checkpoint)
-
-
-def builtin_folder(name: str, cache_dir: Path) -> Path:
-    """The folder ``generation.tiny.ensure_tiny_model`` builds the built-in model ``name`` in."""
-    return Path(cache_dir) / f"{name}-v{BUILD_VERSION}"
 
 
 def hub_snapshot(repo_id: str) -> str | None:

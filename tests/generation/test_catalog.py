@@ -10,12 +10,11 @@ from generation.catalog import (
     Catalog,
     CatalogError,
     ModelSpec,
-    builtin_folder,
     checkpoint_family,
     folder_family,
 )
 from generation.errors import ModelLoadError, ModelNotFound
-from generation.tiny import ensure_tiny_model
+from generation.tiny import ensure_tiny_model, tiny_model_folder
 
 
 def write_catalog(folder: Path, text: str) -> Path:
@@ -115,7 +114,9 @@ def test_paths_resolve_with_the_family_read_from_their_metadata(tiny_cache: Path
     xl = catalog.resolve(str(ensure_tiny_model("tiny-xl", tiny_cache)))
     assert (sd.source, sd.family, sd.native_size) == ("folder", "sd1", (512, 512))
     assert (xl.source, xl.family, xl.native_size) == ("folder", "sdxl", (1024, 1024))
-    assert catalog.resolve("tiny").location(tiny_cache) == str(builtin_folder("tiny", tiny_cache))
+    assert catalog.resolve("tiny").location(tiny_cache) == str(
+        tiny_model_folder("tiny", tiny_cache)
+    )
 
 
 def test_sd2_folder_is_recognised_by_its_text_encoder(tmp_path: Path) -> None:
