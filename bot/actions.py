@@ -89,10 +89,17 @@ async def _on_button(
         if interaction.message is not None:
             await interaction.message.delete()
     elif action == "report":
-        await service.report(job_id, who, "reported with the ⚠️ button")
-        await interaction.response.send_message(
-            "⚠️ Thank you: the moderators will take a look.", ephemeral=True
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reported = await service.report(job_id, who, "reported with the ⚠️ button")
+        text = (
+            "⚠️ Thank you: the moderators will take a look."
+            if reported.accepted
+            else "You have already reported this image."
         )
+        if reported.hidden and interaction.message is not None:
+            await interaction.message.delete()
+            text = "⚠️ Thank you: enough members reported it, so it was taken down."
+        await interaction.followup.send(text, ephemeral=True)
 
 
 class RemixModal(discord.ui.Modal, title="Remix"):
