@@ -1,6 +1,6 @@
 """Bot benchmark: a burst of /imagine through the loopback Discord while the engine is busy.
 
-    python bench/bot.py [--quick] [--interactions N] [--users N]
+    python -m bench.bot [--quick] [--interactions N] [--users N] [--rate R]
 
 The real discord.py client, the service, the queue and the diffusers engine on the built-in tiny
 model (64×64, 1 step: the engine is the bottleneck, as it is in production) run in this process

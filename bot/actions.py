@@ -7,6 +7,7 @@ the engine is; the job is then followed in a background task (``bot.delivery``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -26,6 +27,10 @@ class BotContext(Protocol):
     config: DiscordConfig
 
     def track(self, task: asyncio.Task[Any]) -> None: ...
+
+    def acknowledging(self) -> contextlib.AbstractContextManager[None]: ...
+
+    async def acks_first(self) -> None: ...
 
 
 def context(interaction: discord.Interaction) -> BotContext:
@@ -49,9 +54,11 @@ async def start_and_follow(
 ) -> None:
     """Defer at once (a public "thinking…"), submit, then follow the job in the background."""
     received = time.monotonic()
-    await interaction.response.defer(thinking=True)
-    submitted = await submit()
     bot = context(interaction)
+    with bot.acknowledging():
+        await interaction.response.defer(thinking=True)
+    await bot.acks_first()
+    submitted = await submit()
     delivery = Delivery(interaction, bot.service, bot.config, submitted, received)
     bot.track(asyncio.create_task(delivery.run(), name=f"deliver-{submitted.job_id}"))
 
@@ -82,10 +89,17 @@ async def _on_button(
         if interaction.message is not None:
             await interaction.message.delete()
     elif action == "report":
-        await service.report(job_id, who, "reported with the ⚠️ button")
-        await interaction.response.send_message(
-            "⚠️ Thank you: the moderators will take a look.", ephemeral=True
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reported = await service.report(job_id, who, "reported with the ⚠️ button")
+        text = (
+            "⚠️ Thank you: the moderators will take a look."
+            if reported.accepted
+            else "You have already reported this image."
         )
+        if reported.hidden and interaction.message is not None:
+            await interaction.message.delete()
+            text = "⚠️ Thank you: enough members reported it, so it was taken down."
+        await interaction.followup.send(text, ephemeral=True)
 
 
 class RemixModal(discord.ui.Modal, title="Remix"):

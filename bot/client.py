@@ -7,7 +7,9 @@ interactions arrive without any intent, and message content is never read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import discord
@@ -50,6 +52,9 @@ class MuralistBot(commands.Bot):
         self.config = config
         self._tasks: set[asyncio.Task[Any]] = set()
         self.synced: list[discord.app_commands.AppCommand] = []
+        self._acks_pending = 0
+        self._acks_done = asyncio.Event()
+        self._acks_done.set()
         self.community = community  # part 2: settings, moderation, community commands
         self.modlog: Any = None
 
@@ -65,6 +70,27 @@ class MuralistBot(commands.Bot):
         else:
             self.synced = await self.tree.sync()
         log.info("synced %d commands", len(self.synced))
+
+    @contextlib.contextmanager
+    def acknowledging(self) -> Iterator[None]:
+        """Around a first response: while any is under way, ``acks_first`` holds other work."""
+        self._acks_pending += 1
+        self._acks_done.clear()
+        try:
+            yield
+        finally:
+            self._acks_pending -= 1
+            if not self._acks_pending:
+                self._acks_done.set()
+
+    async def acks_first(self, patience: float = 1.0) -> None:
+        """Wait (at most ``patience`` s) until no first response is pending.
+
+        A burst of interactions arrives together; answering all of them before anyone's
+        heavier work (prompt parsing, safety, the queue) keeps every answer within Discord's 3 s.
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._acks_done.wait(), patience)
 
     def track(self, task: asyncio.Task[Any]) -> None:
         """Keep a background task alive until it ends (and cancel it on close)."""

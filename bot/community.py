@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.guild_settings import GuildSettingsStore
 from bot.moderation import GuardedService
 from bot.queue_service import QueueImagineService
-from safety import ImageChecker, ModerationRecord, PromptFilter
+from safety import ImageChecker, ModerationRecord
 
 if TYPE_CHECKING:
     from bot.client import MuralistBot
@@ -25,30 +25,24 @@ class Community:
     settings: Settings
     queue_service: QueueImagineService
     guilds: GuildSettingsStore
-    record: ModerationRecord
     service: GuardedService
+
+    @property
+    def record(self) -> ModerationRecord:
+        return self.service.record
 
     def close(self) -> None:
         self.guilds.close()
-        self.record.close()
 
 
 def build_community(
     queue_service: QueueImagineService, images: ImageChecker | None = None
 ) -> Community:
-    """The stores on the queue's SQLite file and the service that applies the guild's rules."""
+    """The guild settings on the queue's SQLite file and the service that applies them."""
     settings = queue_service.settings
-    db_path = settings.queue.db_path
-    guilds = GuildSettingsStore(db_path, queue_service.catalog.names)
-    record = ModerationRecord(db_path, reports_to_hide=settings.safety.reports_to_hide)
-    service = GuardedService(
-        queue_service,
-        guilds,
-        record,
-        PromptFilter(settings.safety),
-        images or ImageChecker(settings.safety),
-    )
-    return Community(settings, queue_service, guilds, record, service)
+    guilds = GuildSettingsStore(settings.queue.db_path, queue_service.catalog.names)
+    service = GuardedService(queue_service, guilds, images or ImageChecker(settings.safety))
+    return Community(settings, queue_service, guilds, service)
 
 
 async def install(bot: MuralistBot, community: Community) -> None:

@@ -1,12 +1,13 @@
-"""The guild's rules around the service: settings as plain values, bans, and the safety checks.
+"""The guild's rules around the service: settings as plain values, the moderation log, and the
+image checks after generation.
 
-``GuardedService`` wraps the bot's ``ImagineService`` (the queue) and is what the cogs and buttons
-call. Per call it reads the guild's settings and passes them down as plain values: defaults on the
-options, the allowed models, the limits on the requester, the channel's safety settings to the
-prompt filter and the policy. Before anything is queued: the ban check and the prompt check
-(blocked prompts go to the moderation record and the log channel). After generation: every image
-is checked and ``safety.decide`` says what is posted, blurred behind a spoiler, withheld, or sent
-to the moderators for approval.
+``GuardedService`` wraps the bot's ``QueueImagineService`` and is what the cogs and buttons call.
+Per call it reads the guild's settings and passes them down as plain values: defaults on the
+options, the allowed models, and on the requester the limits (for the queue) and the channel's
+safety settings (for the service's ban and prompt check, which records blocked prompts). This
+module adds what the guild's moderators see: blocked prompts, reports and flagged images go to the
+log channel. After generation every image is checked and ``safety.decide`` says what is posted,
+blurred behind a spoiler, withheld, or sent to the moderators for approval.
 
 The decisions are safety's and the queue's; this module only wires them and tells the log.
 """
@@ -16,53 +17,44 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.guild_settings import GuildSettings, GuildSettingsStore
+from bot.queue_service import QueueImagineService
 from bot.services import (
     Blocked,
     ChoiceField,
     Derivation,
     Finished,
     ImagineOptions,
-    ImagineService,
     JobEvent,
     JobImage,
     JobRecord,
+    PromptBlocked,
+    Reported,
     Requester,
     Submitted,
 )
 from generation.errors import InvalidRequest
 from safety import (
-    Ban,
     ChannelFlags,
     ImageChecker,
     ModerationEntry,
     ModerationRecord,
-    PromptFilter,
-    PromptVerdict,
     blur_image,
     decide,
 )
-from safety.errors import InvalidSafetyInput
+from safety.record import EntryKind
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Refused(Exception):
-    """A request the guild's rules refuse (a ban, a blocked prompt); the message is for the user."""
-
-
-def ban_text(ban: Ban) -> str:
-    until = (
-        f"until {discord_time(ban.expires_at)} ({discord_time(ban.expires_at, 'R')})"
-        if ban.expires_at is not None
-        else "with no end date"
-    )
-    return f"You are banned from generating images in this server {until}. Reason: {ban.reason}"
+    """A request the guild's rules refuse; the message is for the user."""
 
 
 def discord_time(when: datetime, style: str = "f") -> str:
@@ -79,29 +71,24 @@ class ModLogSink(Protocol):
 
 
 class GuardedService:
-    """``ImagineService`` with the guild's settings, bans and safety checks around ``inner``."""
+    """``ImagineService`` with the guild's settings, the log and the image checks."""
 
     def __init__(
         self,
-        inner: ImagineService,
+        inner: QueueImagineService,
         guilds: GuildSettingsStore,
-        record: ModerationRecord,
-        prompt_filter: PromptFilter,
         images: ImageChecker,
     ) -> None:
         self.inner = inner
         self.guilds = guilds
-        self.record = record
-        self.prompt_filter = prompt_filter
         self.images = images
+        self.record: ModerationRecord = inner.record
+        self.prompt_filter = inner.prompt_filter
         self.modlog: ModLogSink | None = None
         self._channels: dict[str, ChannelFlags] = {}
 
     # -- before queueing -------------------------------------------------------------------
     async def _admit(self, who: Requester) -> tuple[GuildSettings, Requester]:
-        ban = await asyncio.to_thread(self.record.active_ban, who.guild_id, who.user_id)
-        if ban is not None:
-            raise Refused(ban_text(ban))
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
         return settings, replace(
             who, limits=settings.limits(), safety=settings.safety_for(who.channel_id)
@@ -112,28 +99,35 @@ class GuardedService:
             nsfw=who.channel_nsfw, approval=who.channel_id in settings.approval_channels
         )
 
-    async def _check_prompt(
-        self, settings: GuildSettings, who: Requester, prompt: str, negative: str
-    ) -> None:
-        verdict: PromptVerdict = await self.prompt_filter.check_async(
-            prompt,
-            negative,
-            channel=self._flags(settings, who),
-            guild=settings.safety_for(who.channel_id),
-        )
-        if verdict.allowed:
-            return
-        entry = await asyncio.to_thread(
-            lambda: self.record.record_blocked_prompt(
-                verdict,
-                guild_id=who.guild_id,
-                channel_id=who.channel_id,
-                user_id=who.user_id,
-                prompt=prompt,
+    async def _latest(
+        self,
+        guild_id: int,
+        kinds: Sequence[EntryKind],
+        *,
+        user_id: int | None = None,
+        job_id: str | None = None,
+    ) -> list[ModerationEntry]:
+        """The record's newest entries of ``kinds`` about this user or job (just written)."""
+        entries = await asyncio.to_thread(self.record.recent, guild_id, 10, kinds)
+        return [
+            e
+            for e in entries
+            if (user_id is None or e.user_id == user_id) and (job_id is None or e.job_id == job_id)
+        ]
+
+    async def _telling_blocks(
+        self, settings: GuildSettings, who: Requester, call: Awaitable[T]
+    ) -> T:
+        """Run ``call``; when the service blocked the prompt (and recorded it), tell the log."""
+        try:
+            return await call
+        except PromptBlocked:
+            found = await self._latest(
+                who.guild_id, ("blocked_prompt", "absolute_rule"), user_id=who.user_id
             )
-        )
-        await self._tell(settings, entry)
-        raise Refused(verdict.reason)
+            if found:
+                await self._tell(settings, found[0])
+            raise
 
     def _with_defaults(self, settings: GuildSettings, options: ImagineOptions) -> ImagineOptions:
         filled = options.model_copy(
@@ -162,8 +156,8 @@ class GuardedService:
     async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
         settings, who = await self._admit(who)
         options = self._with_defaults(settings, options)
-        await self._check_prompt(settings, who, options.prompt, options.negative or "")
-        return self._remember(await self.inner.submit(options, who), settings, who)
+        submitted = await self._telling_blocks(settings, who, self.inner.submit(options, who))
+        return self._remember(submitted, settings, who)
 
     async def derive(
         self, job_id: str, action: Derivation, index: int | None, who: Requester
@@ -172,14 +166,15 @@ class GuardedService:
         job = await self.inner.job(job_id)
         if not settings.model_allowed(job.request.model):
             raise InvalidRequest("model", f"{job.request.model!r} is no longer allowed here")
-        await self._check_prompt(settings, who, job.request.prompt, job.request.negative_prompt)
+        # The service checks bans and prompts on submit and remix only; a derived job reuses a
+        # stored prompt, but a ban, or a term added since, must stop it too.
+        await self._telling_blocks(settings, who, self.inner._check_prompt(job.request.prompt, who))
         return self._remember(await self.inner.derive(job_id, action, index, who), settings, who)
 
     async def remix(self, job_id: str, prompt: str, who: Requester) -> Submitted:
         settings, who = await self._admit(who)
-        job = await self.inner.job(job_id)
-        await self._check_prompt(settings, who, prompt, job.request.negative_prompt)
-        return self._remember(await self.inner.remix(job_id, prompt, who), settings, who)
+        submitted = await self._telling_blocks(settings, who, self.inner.remix(job_id, prompt, who))
+        return self._remember(submitted, settings, who)
 
     # -- after generation --------------------------------------------------------------------
     async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
@@ -258,29 +253,17 @@ class GuardedService:
     async def delete(self, job_id: str, who: Requester) -> None:
         await self.inner.delete(job_id, who)
 
-    async def report(self, job_id: str, who: Requester, reason: str) -> None:
-        job = await self.inner.job(job_id)
-        try:
-            outcome = await asyncio.to_thread(
-                lambda: self.record.report(
-                    job_id,
-                    guild_id=who.guild_id,
-                    channel_id=who.channel_id,
-                    reporter_id=who.user_id,
-                    author_id=job.user_id,
-                    reason=reason,
-                )
-            )
-        except InvalidSafetyInput as exc:
-            raise InvalidRequest(exc.field, exc.message) from exc
-        if outcome.entry is not None:
+    async def report(self, job_id: str, who: Requester, reason: str) -> Reported:
+        reported = await self.inner.report(job_id, who, reason)
+        if reported.accepted:
             settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
-            await self._tell(settings, outcome.entry)
-            if outcome.newly_hidden:  # the record logged "hidden" right after this report
-                hidden = await asyncio.to_thread(self.record.recent, who.guild_id, 1, ("hidden",))
-                if hidden and hidden[0].job_id == job_id:
-                    await self._tell(settings, hidden[0])
-        await self.inner.report(job_id, who, reason)
+            entries = await self._latest(who.guild_id, ("report", "hidden"), job_id=job_id)
+            report = next((e for e in entries if e.actor_id == who.user_id), None)
+            hidden = next((e for e in entries if e.kind == "hidden"), None)
+            for entry in (report, hidden if reported.hidden else None):
+                if entry is not None:
+                    await self._tell(settings, entry)
+        return reported
 
     async def delivered(self, job_id: str, problem: str | None = None) -> bool:
         self._channels.pop(job_id, None)

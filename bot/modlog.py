@@ -20,7 +20,7 @@ import discord
 from bot.guild_settings import GuildSettings, GuildSettingsStore, InvalidSetting
 from bot.moderation import GuardedService, discord_time
 from bot.render import render_result
-from bot.services import JobRecord, Requester
+from bot.services import JobRecord
 from bot.views import result_view
 from safety import ModerationEntry
 
@@ -203,9 +203,7 @@ class ModLog:
         return view
 
     async def entry(self, settings: GuildSettings, entry: ModerationEntry) -> None:
-        """Tell the log channel (if the guild has one); a hidden result leaves its channel."""
-        if entry.kind == "hidden" and entry.job_id:
-            await self._delete_result(entry.job_id)
+        """Tell the log channel, if the guild has one."""
         if settings.mod_log_channel is None:
             return
         channel = self.client.get_partial_messageable(settings.mod_log_channel)
@@ -387,23 +385,15 @@ class ModLog:
 
 
 async def on_report(interaction: discord.Interaction, job_id: str) -> None:
-    """The ⚠️ button: remember where the result is, record the report, thank the member."""
-    from bot.actions import requester
-    from bot.errors import report_error
+    """The ⚠️ button: remember where the result is (for the log's Remove), then report it."""
+    from bot.actions import on_button
 
-    try:
-        modlog: ModLog = interaction.client.modlog  # type: ignore[attr-defined]
-        if interaction.message is not None:
-            await asyncio.to_thread(
-                modlog.guilds.remember_result_message,
-                job_id,
-                interaction.message.channel.id,
-                interaction.message.id,
-            )
-        who: Requester = requester(interaction)
-        await modlog.service.report(job_id, who, "reported with the ⚠️ button")
-        await interaction.response.send_message(
-            "⚠️ Thank you: the moderators will take a look.", ephemeral=True
+    modlog: ModLog = interaction.client.modlog  # type: ignore[attr-defined]
+    if interaction.message is not None:
+        await asyncio.to_thread(
+            modlog.guilds.remember_result_message,
+            job_id,
+            interaction.message.channel.id,
+            interaction.message.id,
         )
-    except Exception as exc:
-        await report_error(interaction, exc)
+    await on_button(interaction, "report", job_id, None)

@@ -26,6 +26,7 @@ from bot.services import (
     Progress,
     PromptBlocked,
     Queued,
+    Reported,
     Requester,
     Submitted,
 )
@@ -37,7 +38,7 @@ from generation.requests import SEED_MAX, GenerationRequest, PromptEdit
 from generation.schedulers import SCHEDULER_NAMES
 from generation.schedulers import resolve as resolve_scheduler
 from prompting import BuiltPrompt, PromptSpec, build, lint_built, load_library
-from safety import ChannelFlags, PromptFilter
+from safety import ChannelFlags, ModerationRecord, PromptFilter
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,13 @@ VARIATION_STRENGTH: dict[str, float] = {"vary_subtle": 0.2, "vary_strong": 0.6}
 class QueueImagineService:
     """The bot's service on one ``QueueService`` (in-process runner or Redis workers)."""
 
-    def __init__(self, queue: QueueService, settings: Settings) -> None:
+    def __init__(self, queue: QueueService, settings: Settings, record: ModerationRecord) -> None:
         self.queue = queue
         self.settings = settings
+        self.record = record
         self.catalog = Catalog.load(settings.engine.models_file)
         self.presets = load_library(settings.prompting.presets_file)
         self.prompt_filter = PromptFilter(settings.safety)
-        self.reports: list[tuple[str, int, str]] = []
         self.delivery_problems: dict[str, str] = {}
 
     # ----------------------------------------------------------------- requests
@@ -102,10 +103,23 @@ class QueueImagineService:
         return request, built
 
     async def _check_prompt(self, text: str, who: Requester) -> None:
+        ban = await asyncio.to_thread(self.record.active_ban, who.guild_id, who.user_id)
+        if ban is not None:
+            until = f" until {ban.expires_at:%Y-%m-%d %H:%M} UTC" if ban.expires_at else ""
+            raise NotAllowed(f"you are banned from painting here{until}: {ban.reason}")
         verdict = await self.prompt_filter.check_async(
             text, channel=ChannelFlags(nsfw=who.channel_nsfw), guild=who.safety
         )
         if not verdict.allowed:
+            await asyncio.to_thread(
+                lambda: self.record.record_blocked_prompt(
+                    verdict,
+                    guild_id=who.guild_id,
+                    channel_id=who.channel_id,
+                    user_id=who.user_id,
+                    prompt=text,
+                )
+            )
             raise PromptBlocked(verdict.reason)
 
     def _size(self, spec: ModelSpec, aspect: str) -> tuple[int, int]:
@@ -215,10 +229,12 @@ class QueueImagineService:
         )
 
     async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
-        step, total = 0, 0
+        step, total, place = 0, 0, -1
         async for event in self.queue.events(job_id):
             if event.kind == "queued":
-                yield Queued(event.position or 0, event.eta_seconds or 0.0)
+                if event.position != place:  # ETA-only updates: not worth a message edit
+                    place = event.position or 0
+                    yield Queued(place, event.eta_seconds or 0.0)
             elif event.kind == "started":
                 yield Progress(0, total)
             elif event.kind == "step":
@@ -242,10 +258,19 @@ class QueueImagineService:
                 "only the person who asked for this image or a moderator can delete it"
             )
 
-    async def report(self, job_id: str, who: Requester, reason: str) -> None:
-        self.queue.get(job_id)
-        self.reports.append((job_id, who.user_id, reason))
-        log.warning("job %s reported by user %s: %s", job_id, who.user_id, reason)
+    async def report(self, job_id: str, who: Requester, reason: str) -> Reported:
+        job = self.queue.get(job_id)
+        outcome = await asyncio.to_thread(
+            lambda: self.record.report(
+                job_id,
+                guild_id=who.guild_id,
+                channel_id=who.channel_id,
+                reporter_id=who.user_id,
+                author_id=int(job.user_id),
+                reason=reason,
+            )
+        )
+        return Reported(outcome.accepted, outcome.newly_hidden)
 
     async def delivered(self, job_id: str, problem: str | None = None) -> bool:
         if problem is not None:

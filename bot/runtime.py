@@ -11,6 +11,7 @@ from bot.endpoints import apply_discord_config
 from bot.queue_service import QueueImagineService
 from generation.engine_api import ImageEngine
 from generation.queue.factory import open_queue
+from safety import ModerationRecord
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,14 @@ async def open_service(
     if engine is None and not config.redis_url:
         engine = build_engine(settings)
     queue = open_queue(config, engine)
+    record = ModerationRecord(config.db_path, reports_to_hide=settings.safety.reports_to_hide)
     await queue.start()
     try:
-        yield QueueImagineService(queue, settings)
+        yield QueueImagineService(queue, settings, record)
     finally:
         await queue.close()
         queue.store.close()
+        record.close()
 
 
 async def run_bot(settings: Settings) -> None:

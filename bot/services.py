@@ -74,6 +74,15 @@ class Submitted:
 
 
 @dataclass(frozen=True)
+class Reported:
+    """``accepted``: False when this user had reported it before; ``hidden``: this report was
+    the one that hides the result (the bot takes it down)."""
+
+    accepted: bool
+    hidden: bool
+
+
+@dataclass(frozen=True)
 class JobImage:
     png: bytes
     seed: int
@@ -157,7 +166,7 @@ class ImagineService(Protocol):
         """Allow the deletion of a result (its requester or a moderator) or raise NotAllowed."""
         ...
 
-    async def report(self, job_id: str, who: Requester, reason: str) -> None:
+    async def report(self, job_id: str, who: Requester, reason: str) -> Reported:
         """Record a user's report of a result for the moderators."""
         ...
 

@@ -857,6 +857,13 @@ class LoopbackDiscord:
         if problems:
             self._record("followup", request, 400, body, files, record)
             return self._reject(problems, f"follow-up to {_describe(record)}")
+        original = self.messages.get(record.original_id or 0)
+        if record.response_type == 5 and original and original.loading and not original.deleted:
+            # As Discord does: the first follow-up after a defer replaces the "thinking…" message
+            # (keeping the defer's ephemerality).
+            self._apply_edit(original, body, files)
+            self._record("followup", request, 200, body, files, record, original.id)
+            return _json(self._message_payload(original))
         message = self._new_message(
             record.channel_id, body, files, int(body.get("flags") or 0), record.id
         )

@@ -101,10 +101,24 @@ async def test_delete_only_by_requester_or_moderator(
     await loopback.wait_for(lambda: second.deleted)
 
 
-async def test_report_is_recorded(loopback: LoopbackDiscord, bot: RunningBot) -> None:
+async def test_reports_are_recorded_and_hide_at_the_threshold(
+    loopback: LoopbackDiscord, bot: RunningBot
+) -> None:
     carol = loopback.add_user("carol")
     result = await _imagine(loopback, carol, count=1)
-    record = await loopback.click(result, result.button("⚠️"), user=carol)
-    reply = await loopback.wait_original(record, lambda m: True)
-    assert reply.ephemeral and "moderators" in reply.content
-    assert [r[:2] for r in bot.service.reports] == [(_job(bot, result), carol.id)]
+    readers = [loopback.add_user(f"reader{n}") for n in range(3)]  # reports_to_hide = 3
+
+    async def report(user: FakeUser) -> str:
+        record = await loopback.click(result, result.button("⚠️"), user=user)
+        reply = await loopback.wait_original(record, lambda m: not m.loading)
+        assert reply.ephemeral
+        return reply.content
+
+    assert "moderators will take a look" in await report(readers[0])
+    assert "already reported" in await report(readers[0])
+    assert "moderators will take a look" in await report(readers[1])
+    assert not result.deleted
+    assert "taken down" in await report(readers[2])
+    assert result.deleted
+    state = bot.service.record.result_state(_job(bot, result))
+    assert state.reports == 2 + 1

@@ -3,6 +3,8 @@ deleted channels, and the errors a user can cause."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.config import Settings
 from bot.loopback import LoopbackDiscord, StoredMessage
 from generation.engine_api import ImageEngine
@@ -147,3 +149,21 @@ async def test_style_autocomplete_lists_presets(loopback: LoopbackDiscord, bot: 
         "imagine", {"prompt": "a", "style": "photo"}, "style", user=loopback.add_user("ivy")
     )
     assert {"cinematic-photo", "portrait-photo"} <= {c["value"] for c in offered}
+
+
+async def test_banned_user_is_refused_with_reason_and_expiry(
+    loopback: LoopbackDiscord, bot: RunningBot
+) -> None:
+    jay = loopback.add_user("jay")
+    bot.service.record.ban(
+        loopback.guild.id,
+        jay.id,
+        by=loopback.owner.id,
+        reason="spamming",
+        duration=timedelta(hours=2),
+    )
+    refused = await loopback.slash("imagine", {"prompt": "a boat"}, user=jay)
+    await loopback.wait_for(lambda: bool(refused.followup_ids))
+    [reply] = loopback.followups(refused)
+    assert reply.ephemeral and "banned" in reply.content and "spamming" in reply.content
+    assert " until " in reply.content

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from bot.config import Settings
 from bot.loopback import LoopbackDiscord, StoredMessage
@@ -50,8 +51,9 @@ async def test_ban_refuses_with_reason_and_expiry_until_unbanned(
     assert abs(expiry - (time.time() + 7200)) < 60
 
     refused = await answer(loopback, await imagine(loopback, carol))
-    assert refused.ephemeral and "banned from generating" in refused.content
-    assert "spamming the channel" in refused.content and f"<t:{expiry}:f>" in refused.content
+    until = datetime.fromtimestamp(expiry, UTC)
+    assert refused.ephemeral and "banned from painting here" in refused.content
+    assert f"until {until:%Y-%m-%d %H:%M} UTC: spamming the channel" in refused.content
     assert cbot.community.queue_service.queue.queue_length() == 0
 
     listed = await say(loopback, "mod bans", user=moderator)
@@ -62,12 +64,17 @@ async def test_ban_refuses_with_reason_and_expiry_until_unbanned(
 
     lifted = await say(loopback, "mod unban", {"user": carol}, user=moderator)
     assert "may generate again" in lifted.content
-    await loopback.wait_original(await imagine(loopback, carol), is_result)
+    result = await loopback.wait_original(await imagine(loopback, carol), is_result)
     kinds = [e.kind for e in cbot.community.record.recent(loopback.guild.id, 5)]
     assert kinds[:2] == ["unban", "ban"]
 
     recent = text_of(await say(loopback, "mod recent", {"count": 5}, user=moderator))
     assert "**unban**" in recent and "**ban**" in recent and "spamming the channel" in recent
+
+    # Buttons too: a member banned again (with no end) cannot reroll an earlier result.
+    await say(loopback, "mod ban", {"user": carol, "reason": "again"}, user=moderator)
+    click = await loopback.click(result, result.button("🔄"), user=carol)
+    assert "banned from painting here: again" in (await answer(loopback, click)).content
 
 
 async def test_mod_needs_manage_messages_or_the_moderator_role(

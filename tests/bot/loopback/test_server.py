@@ -65,8 +65,9 @@ async def test_slash_defer_and_followup_with_file(
     original = await loopback.wait_original(record, lambda m: m.content.startswith("painted"))
     assert original.content == "painted a fox"
     assert record.response_type == 5
-    [followup] = loopback.followups(record)
-    assert followup.attachments[0].data == f"a fox:3:{loopback.attachment_size_limit}".encode()
+    # The first follow-up replaced the "thinking…" message, as on Discord; the edit kept its file.
+    assert loopback.followups(record) == [] and not original.loading
+    assert original.attachments[0].data == f"a fox:3:{loopback.attachment_size_limit}".encode()
 
 
 async def test_button_modal_and_autocomplete(loopback: LoopbackDiscord, client: _Client) -> None:
