@@ -364,7 +364,8 @@ class ModLog:
             outcome = (
                 f"🗑️ Result removed by <@{moderator}>"
                 if gone or button.action == "reject"
-                else f"🗑️ Marked removed by <@{moderator}> (the message was already gone)"
+                else f"🗑️ Marked removed by <@{moderator}>; the bot could not find the result "
+                "message (already deleted, or posted before it was reported): delete it by hand"
             )
         else:  # approve
             await asyncio.to_thread(
