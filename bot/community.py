@@ -55,6 +55,9 @@ async def install(bot: MuralistBot, community: Community) -> None:
     modlog = ModLog(bot, community.service, community.guilds)
     bot.modlog = modlog
     community.service.modlog = modlog
+    community.service.channel_nsfw = lambda channel_id: bool(
+        getattr(bot.get_channel(channel_id), "nsfw", False)
+    )
     await bot.add_cog(CommunityCog(bot, community))
     await bot.add_cog(SettingsCog(community))
     await bot.add_cog(ModCog(community))

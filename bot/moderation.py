@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -85,6 +85,9 @@ class GuardedService:
         self.record: ModerationRecord = inner.record
         self.prompt_filter = inner.prompt_filter
         self.modlog: ModLogSink | None = None
+        # Whether a channel is age-restricted, for jobs that outlived the process that took
+        # them (the client's channel cache; set at start-up).
+        self.channel_nsfw: Callable[[int], bool] = lambda channel_id: False
         self._channels: dict[str, ChannelFlags] = {}
 
     # -- before queueing -------------------------------------------------------------------
@@ -203,7 +206,8 @@ class GuardedService:
         """The job as it may be shown (blurred images swapped in), or why nothing may be; and
         whether it must wait for a moderator's approval. Flagged images are recorded."""
         flags = self._channels.get(job.job_id) or ChannelFlags(
-            approval=job.channel_id in settings.approval_channels
+            nsfw=self.channel_nsfw(job.channel_id),
+            approval=job.channel_id in settings.approval_channels,
         )
         guild = settings.safety_for(job.channel_id)
         prompt = await self.prompt_filter.check_async(

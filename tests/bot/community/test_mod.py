@@ -246,3 +246,20 @@ async def test_enough_reports_hide_a_result_until_a_moderator_approves(
         recent = text_of(await say(loopback, "mod recent", {"count": 10}, user=moderator))
         assert "**approve**" in recent and "**hidden**" in recent and "**report**" in recent
         assert "⚙️ **setting** `mod_log_channel`" in recent
+
+
+async def test_allow_policy_posts_flagged_images_only_in_age_restricted_channels(
+    loopback: LoopbackDiscord, cbot: CommunityBot
+) -> None:
+    admin = loopback.add_user("admin", permissions=ADMIN_PERMISSIONS)
+    jo = loopback.add_user("jo")
+    await say(loopback, "settings nsfw", {"policy": "allow"}, user=admin)
+    cbot.detector.flag = True
+    posted = await loopback.wait_original(
+        await imagine(loopback, jo, channel="after-dark"), is_result
+    )
+    assert [a.filename for a in posted.attachments] == ["muralist_5.png"]
+    withheld = await loopback.wait_original(
+        await imagine(loopback, jo, channel="art"), lambda m: m.content.startswith("🚫")
+    )
+    assert "withheld in this channel" in withheld.content
