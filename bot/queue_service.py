@@ -7,6 +7,7 @@ validation), never in the cog or the buttons.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -38,7 +39,15 @@ from generation.requests import SEED_MAX, GenerationRequest, PromptEdit
 from generation.schedulers import SCHEDULER_NAMES
 from generation.schedulers import resolve as resolve_scheduler
 from prompting import BuiltPrompt, PromptSpec, build, lint_built, load_library
-from safety import ChannelFlags, ModerationRecord, PromptFilter
+from safety import (
+    ChannelFlags,
+    GuildSafety,
+    ImageChecker,
+    ModerationRecord,
+    PromptFilter,
+    blur_image,
+    decide,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +57,22 @@ VARIATION_STRENGTH: dict[str, float] = {"vary_subtle": 0.2, "vary_strong": 0.6}
 class QueueImagineService:
     """The bot's service on one ``QueueService`` (in-process runner or Redis workers)."""
 
-    def __init__(self, queue: QueueService, settings: Settings, record: ModerationRecord) -> None:
+    def __init__(
+        self,
+        queue: QueueService,
+        settings: Settings,
+        record: ModerationRecord,
+        image_checker: ImageChecker | None = None,
+    ) -> None:
         self.queue = queue
         self.settings = settings
         self.record = record
+        self.image_checker = image_checker or ImageChecker(settings.safety)
+        # Where each job was asked for (age-restricted or not); unknown after a restart: SFW.
+        self._nsfw_channel: dict[str, bool] = {}
+        # The guilds' safety choices (per-guild settings are stored by the bot's settings
+        # commands); until then, one for all: withhold flagged images, no NSFW anywhere.
+        self.guild_safety = GuildSafety()
         self.catalog = Catalog.load(settings.engine.models_file)
         self.presets = load_library(settings.prompting.presets_file)
         self.prompt_filter = PromptFilter(settings.safety)
@@ -142,6 +163,7 @@ class QueueImagineService:
             origin=origin,
             limits=who.limits,
         )
+        self._nsfw_channel[ticket.job_id] = who.channel_nsfw
         return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds)
 
     async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
@@ -247,9 +269,29 @@ class QueueImagineService:
                 if job.status is JobStatus.BLOCKED:
                     yield Blocked(job.error or "the images were withheld by the safety policy")
                 else:
-                    yield Finished(await self._record(job))
+                    yield await self._screen(await self._record(job))
             else:
                 yield Failed(event.error or event.kind)
+
+    async def _screen(self, job: JobRecord) -> Finished | Blocked:
+        """The safety policy on each image: post, blur behind a spoiler, or withhold."""
+        channel = ChannelFlags(nsfw=self._nsfw_channel.pop(job.job_id, False))
+        prompt = await self.prompt_filter.check_async(job.request.prompt, channel=channel)
+        verdicts = await self.image_checker.check_batch_async([i.png for i in job.images])
+        decision = decide(prompt, verdicts, channel, self.guild_safety)
+        kept = []
+        for image, choice in zip(job.images, decision.images, strict=True):
+            if choice.action == "post":
+                kept.append(image)
+            elif choice.action == "post_blurred":
+                fraction = self.settings.safety.blur_radius_fraction
+                blurred = await asyncio.to_thread(blur_image, image.png, fraction)
+                kept.append(JobImage(blurred, image.seed, spoiler=True))
+        if not kept:
+            reason = next((d.reason for d in decision.images if d.reason), "withheld")
+            self.queue.block(job.job_id, reason)
+            return Blocked(f"The safety policy withheld these images. {reason}")
+        return Finished(dataclasses.replace(job, images=kept))
 
     async def delete(self, job_id: str, who: Requester) -> None:
         job = self.queue.get(job_id)

@@ -56,20 +56,22 @@ def result_files(job: JobRecord, limit: int) -> list[OutFile]:
     """The main picture (grid or single image) first, then the single PNGs that still fit."""
     if not job.images:
         return []
+    spoiler = "SPOILER_" if any(image.spoiler for image in job.images) else ""
     if len(job.images) == 1:
-        return [fit(f"muralist_{job.images[0].seed}", job.images[0].png, limit)]
+        return [fit(f"{spoiler}muralist_{job.images[0].seed}", job.images[0].png, limit)]
     pictures = []
     for image in job.images:
         with Image.open(io.BytesIO(image.png)) as opened:
             pictures.append(opened.convert("RGB"))
     buffer = io.BytesIO()
     make_grid(pictures).save(buffer, format="PNG")
-    files = [fit(f"muralist_grid_{job.images[0].seed}", buffer.getvalue(), limit)]
+    files = [fit(f"{spoiler}muralist_grid_{job.images[0].seed}", buffer.getvalue(), limit)]
     used = len(files[0].data)
     for image in job.images:
         if used + len(image.png) > limit:
             break
-        files.append(OutFile(f"muralist_{image.seed}.png", image.png))
+        prefix = "SPOILER_" if image.spoiler else ""
+        files.append(OutFile(f"{prefix}muralist_{image.seed}.png", image.png))
         used += len(image.png)
     return files
 
@@ -104,8 +106,8 @@ def result_embed(job: JobRecord, main_file: OutFile | None) -> discord.Embed:
         embed.add_field(
             name="Variation", value=f"{request.subseed} @ {request.subseed_strength:g}", inline=True
         )
-    if main_file is not None:
-        embed.set_image(url=f"attachment://{main_file.filename}")
+    if main_file is not None and not main_file.filename.startswith("SPOILER_"):
+        embed.set_image(url=f"attachment://{main_file.filename}")  # a spoiler stays a file
     embed.set_footer(text=f"job {job.job_id}")
     return embed
 

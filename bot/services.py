@@ -86,6 +86,8 @@ class Reported:
 class JobImage:
     png: bytes
     seed: int
+    spoiler: bool = False
+    """Flagged and blurred by the safety policy: posted behind a spoiler."""
 
 
 @dataclass(frozen=True)

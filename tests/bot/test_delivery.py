@@ -8,6 +8,8 @@ from datetime import timedelta
 from bot.config import Settings
 from bot.loopback import LoopbackDiscord, StoredMessage
 from generation.engine_api import ImageEngine
+from generation.queue import JobStatus
+from safety import GuildSafety
 from tests.bot.harness import RunningBot, running_bot
 
 
@@ -167,3 +169,38 @@ async def test_banned_user_is_refused_with_reason_and_expiry(
     [reply] = loopback.followups(refused)
     assert reply.ephemeral and "banned" in reply.content and "spamming" in reply.content
     assert " until " in reply.content
+
+
+class _FlagEverything:
+    """A detector that sees exposed breasts everywhere (NudeNet sees nothing in noise)."""
+
+    def detect(self, image: object) -> list[dict[str, object]]:
+        return [{"class": "FEMALE_BREAST_EXPOSED", "score": 0.99, "box": [0, 0, 8, 8]}]
+
+
+async def test_flagged_images_are_withheld_and_recorded_on_the_job(
+    loopback: LoopbackDiscord, bot: RunningBot
+) -> None:
+    from safety import ImageChecker
+
+    bot.service.image_checker = ImageChecker(bot.service.settings.safety, _FlagEverything())
+    kim = loopback.add_user("kim")
+    record = await loopback.slash("imagine", {"prompt": "a portrait", "count": 2}, user=kim)
+    shown = await loopback.wait_original(record, lambda m: m.content.startswith("🚫"))
+    assert not shown.attachments and not shown.embeds and "withheld" in shown.content
+    job_id = next(iter(j.id for j in bot.service.queue.store.by_status(JobStatus.BLOCKED)))
+    assert bot.service.queue.get(job_id).status is JobStatus.BLOCKED
+
+
+async def test_blur_spoiler_posts_flagged_images_blurred(
+    loopback: LoopbackDiscord, bot: RunningBot
+) -> None:
+    from safety import ImageChecker
+
+    bot.service.image_checker = ImageChecker(bot.service.settings.safety, _FlagEverything())
+    bot.service.guild_safety = GuildSafety(sfw_action="blur_spoiler")
+    lee = loopback.add_user("lee")
+    record = await loopback.slash("imagine", {"prompt": "a portrait", "count": 1}, user=lee)
+    shown = await loopback.wait_original(record, _done)
+    assert shown.attachments[0].filename.startswith("SPOILER_")
+    assert "image" not in shown.embeds[0]  # the embed must not show it unblurred-looking
