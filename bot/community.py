@@ -14,7 +14,7 @@ from bot.config import Settings
 from bot.guild_settings import GuildSettingsStore
 from bot.moderation import GuardedService
 from bot.queue_service import QueueImagineService
-from safety import ImageChecker, ModerationRecord
+from safety import ModerationRecord
 
 if TYPE_CHECKING:
     from bot.client import MuralistBot
@@ -35,13 +35,11 @@ class Community:
         self.guilds.close()
 
 
-def build_community(
-    queue_service: QueueImagineService, images: ImageChecker | None = None
-) -> Community:
+def build_community(queue_service: QueueImagineService) -> Community:
     """The guild settings on the queue's SQLite file and the service that applies them."""
     settings = queue_service.settings
     guilds = GuildSettingsStore(settings.queue.db_path, queue_service.catalog.names)
-    service = GuardedService(queue_service, guilds, images or ImageChecker(settings.safety))
+    service = GuardedService(queue_service, guilds)
     return Community(settings, queue_service, guilds, service)
 
 
@@ -55,9 +53,6 @@ async def install(bot: MuralistBot, community: Community) -> None:
     modlog = ModLog(bot, community.service, community.guilds)
     bot.modlog = modlog
     community.service.modlog = modlog
-    community.service.channel_nsfw = lambda channel_id: bool(
-        getattr(bot.get_channel(channel_id), "nsfw", False)
-    )
     await bot.add_cog(CommunityCog(bot, community))
     await bot.add_cog(SettingsCog(community))
     await bot.add_cog(ModCog(community))

@@ -1,23 +1,18 @@
-"""The guild's rules around the service: settings as plain values, the moderation log, and the
-image checks after generation.
+"""The guild's rules around the service: its settings as plain values, and its moderators' log.
 
 ``GuardedService`` wraps the bot's ``QueueImagineService`` and is what the cogs and buttons call.
 Per call it reads the guild's settings and passes them down as plain values: defaults on the
 options, the allowed models, and on the requester the limits (for the queue) and the channel's
-safety settings (for the service's ban and prompt check, which records blocked prompts). This
-module adds what the guild's moderators see: blocked prompts, reports and flagged images go to the
-log channel. After generation every image is checked and ``safety.decide`` says what is posted,
-blurred behind a spoiler, withheld, or sent to the moderators for approval.
-
-The decisions are safety's and the queue's; this module only wires them and tells the log.
+safety settings (for the service's ban and prompt check and its image policy, which write the
+moderation record). This module adds what the guild's moderators see: blocked prompts, reports and
+flagged images go to the log channel, and in approval channels results wait for a moderator.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -31,7 +26,6 @@ from bot.services import (
     Finished,
     ImagineOptions,
     JobEvent,
-    JobImage,
     JobRecord,
     PromptBlocked,
     Reported,
@@ -40,12 +34,8 @@ from bot.services import (
 )
 from generation.errors import InvalidRequest
 from safety import (
-    ChannelFlags,
-    ImageChecker,
     ModerationEntry,
     ModerationRecord,
-    blur_image,
-    decide,
 )
 from safety.record import EntryKind
 
@@ -73,33 +63,19 @@ class ModLogSink(Protocol):
 class GuardedService:
     """``ImagineService`` with the guild's settings, the log and the image checks."""
 
-    def __init__(
-        self,
-        inner: QueueImagineService,
-        guilds: GuildSettingsStore,
-        images: ImageChecker,
-    ) -> None:
+    def __init__(self, inner: QueueImagineService, guilds: GuildSettingsStore) -> None:
         self.inner = inner
         self.guilds = guilds
-        self.images = images
         self.record: ModerationRecord = inner.record
         self.prompt_filter = inner.prompt_filter
         self.modlog: ModLogSink | None = None
-        # Whether a channel is age-restricted, for jobs that outlived the process that took
-        # them (the client's channel cache; set at start-up).
-        self.channel_nsfw: Callable[[int], bool] = lambda channel_id: False
-        self._channels: dict[str, ChannelFlags] = {}
+        self._awaiting: dict[str, JobRecord] = {}  # results held for approval, as screened
 
     # -- before queueing -------------------------------------------------------------------
     async def _admit(self, who: Requester) -> tuple[GuildSettings, Requester]:
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
         return settings, replace(
             who, limits=settings.limits(), safety=settings.safety_for(who.channel_id)
-        )
-
-    def _flags(self, settings: GuildSettings, who: Requester) -> ChannelFlags:
-        return ChannelFlags(
-            nsfw=who.channel_nsfw, approval=who.channel_id in settings.approval_channels
         )
 
     async def _latest(
@@ -152,15 +128,10 @@ class GuardedService:
             filled = filled.model_copy(update={"model": settings.allowed_models[0]})
         return filled
 
-    def _remember(self, submitted: Submitted, settings: GuildSettings, who: Requester) -> Submitted:
-        self._channels[submitted.job_id] = self._flags(settings, who)
-        return submitted
-
     async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
         settings, who = await self._admit(who)
         options = self._with_defaults(settings, options)
-        submitted = await self._telling_blocks(settings, who, self.inner.submit(options, who))
-        return self._remember(submitted, settings, who)
+        return await self._telling_blocks(settings, who, self.inner.submit(options, who))
 
     async def derive(
         self, job_id: str, action: Derivation, index: int | None, who: Requester
@@ -172,76 +143,45 @@ class GuardedService:
         # The service checks bans and prompts on submit and remix only; a derived job reuses a
         # stored prompt, but a ban, or a term added since, must stop it too.
         await self._telling_blocks(settings, who, self.inner._check_prompt(job.request.prompt, who))
-        return self._remember(await self.inner.derive(job_id, action, index, who), settings, who)
+        return await self.inner.derive(job_id, action, index, who)
 
     async def remix(self, job_id: str, prompt: str, who: Requester) -> Submitted:
         settings, who = await self._admit(who)
-        submitted = await self._telling_blocks(settings, who, self.inner.remix(job_id, prompt, who))
-        return self._remember(submitted, settings, who)
+        return await self._telling_blocks(settings, who, self.inner.remix(job_id, prompt, who))
 
     # -- after generation --------------------------------------------------------------------
     async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
+        """The service's events (its image check and policy already applied), with the log told
+        of flagged images and, in approval channels, results held for the moderators."""
         async for event in self.inner.events(job_id):
-            if isinstance(event, Finished):
-                yield await self._judge(event.job)
-            else:
-                yield event
+            if isinstance(event, Finished | Blocked):
+                event = await self._after_screening(job_id, event)
+            yield event
 
-    async def _judge(self, job: JobRecord) -> JobEvent:
-        """Check every image; post, blur, withhold or send for approval as the policy says."""
-        settings = await asyncio.to_thread(self.guilds.get, job.guild_id)
-        screened, needs_approval = await self.screen(job, settings)
-        if isinstance(screened, str):
-            return Blocked(screened)
-        if needs_approval:
-            if self.modlog is not None and await self.modlog.approval(settings, screened):
-                return Blocked(
-                    "This channel needs a moderator's approval: your images were sent to the "
-                    "moderators and will be posted here once approved."
-                )
+    async def _after_screening(self, job_id: str, event: Finished | Blocked) -> JobEvent:
+        job = self.inner.queue.get(job_id)
+        guild_id, channel_id = int(job.guild_id), int(job.channel_id)
+        settings = await asyncio.to_thread(self.guilds.get, guild_id)
+        images = await self._latest(guild_id, ("flagged_image", "unchecked_image"), job_id=job_id)
+        for entry in reversed(images):
+            await self._tell(settings, entry)
+        if isinstance(event, Blocked) or channel_id not in settings.approval_channels:
+            return event
+        if self.modlog is None or not await self.modlog.approval(settings, event.job):
             return Blocked("This channel needs approval, but no moderators' channel is set.")
-        return Finished(screened)
+        self._awaiting[job_id] = event.job
+        return Blocked(
+            "This channel needs a moderator's approval: your images were sent to the "
+            "moderators and will be posted here once approved."
+        )
 
-    async def screen(self, job: JobRecord, settings: GuildSettings) -> tuple[JobRecord | str, bool]:
-        """The job as it may be shown (blurred images swapped in), or why nothing may be; and
-        whether it must wait for a moderator's approval. Flagged images are recorded."""
-        flags = self._channels.get(job.job_id) or ChannelFlags(
-            nsfw=self.channel_nsfw(job.channel_id),
-            approval=job.channel_id in settings.approval_channels,
-        )
-        guild = settings.safety_for(job.channel_id)
-        prompt = await self.prompt_filter.check_async(
-            job.request.prompt, channel=flags, guild=guild
-        )
-        verdicts = await self.images.check_batch_async([image.png for image in job.images])
-        decision = decide(prompt, verdicts, flags, guild)
-        for verdict, choice in zip(verdicts, decision.images, strict=True):
-            if choice.log and verdict.status != "safe":
-                entry = await asyncio.to_thread(
-                    functools.partial(
-                        self.record.record_image,
-                        verdict,
-                        guild_id=job.guild_id,
-                        channel_id=job.channel_id,
-                        user_id=job.user_id,
-                        job_id=job.job_id,
-                        action=choice.action,
-                    )
-                )
-                await self._tell(settings, entry)
-        kept: list[JobImage] = []
-        for image, choice in zip(job.images, decision.images, strict=True):
-            if choice.action == "post":
-                kept.append(image)
-            elif choice.action == "post_blurred":
-                png = await asyncio.to_thread(blur_image, image.png)
-                kept.append(JobImage(png, image.seed))
-        if not kept:
-            reasons = {c.reason for c in decision.images if c.reason}
-            return " ".join(sorted(reasons)) or "The images were withheld.", False
-        blurred = any(c.action == "post_blurred" for c in decision.images)
-        judged = replace(job, images=kept, spoiler=blurred)
-        return judged, any(c.needs_approval for c in decision.images)
+    async def postable(self, job_id: str) -> JobRecord | str:
+        """A result as it may be posted now (held for approval, or checked again), or why not."""
+        held = self._awaiting.pop(job_id, None)
+        if held is not None:
+            return held
+        screened = await self.inner._screen(await self.inner.job(job_id))
+        return screened.job if isinstance(screened, Finished) else screened.message
 
     async def _tell(self, settings: GuildSettings, entry: ModerationEntry) -> None:
         if self.modlog is not None:
@@ -270,7 +210,6 @@ class GuardedService:
         return reported
 
     async def delivered(self, job_id: str, problem: str | None = None) -> bool:
-        self._channels.pop(job_id, None)
         return await self.inner.delivered(job_id, problem)
 
     def choices(self, field: ChoiceField, guild_id: int) -> list[str]:

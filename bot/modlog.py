@@ -261,26 +261,24 @@ class ModLog:
             return False
         return True
 
-    async def _post_result(self, job_id: str, guild_id: int) -> str:
+    async def _post_result(self, job_id: str) -> str:
         """An approved result goes (back) to its channel, with its buttons."""
-        job = await self.service.inner.job(job_id)
-        settings = await asyncio.to_thread(self.guilds.get, guild_id)
-        screened, _ = await self.service.screen(job, settings)
-        if isinstance(screened, str):
-            return f"nothing could be posted: {screened}"
-        files, embed = render_result(screened, 10 * 1024 * 1024)
-        channel = self.client.get_partial_messageable(job.channel_id)
+        postable = await self.service.postable(job_id)
+        if isinstance(postable, str):
+            return f"nothing could be posted: {postable}"
+        files, embed = render_result(postable, 10 * 1024 * 1024)
+        channel = self.client.get_partial_messageable(postable.channel_id)
         message = await channel.send(
-            f"<@{job.user_id}> your images were approved.",
+            f"<@{postable.user_id}> your images were approved.",
             embed=embed,
             files=[f.to_discord() for f in files],
-            view=result_view(screened),
-            allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+            view=result_view(postable),
+            allowed_mentions=discord.AllowedMentions(users=[discord.Object(postable.user_id)]),
         )
         await asyncio.to_thread(
-            self.guilds.remember_result_message, job_id, job.channel_id, message.id
+            self.guilds.remember_result_message, job_id, postable.channel_id, message.id
         )
-        return f"posted in <#{job.channel_id}>"
+        return f"posted in <#{postable.channel_id}>"
 
     async def close_entry(self, message: discord.Message, outcome: str) -> None:
         """Mark a log message as handled: the outcome replaces the buttons."""
@@ -378,7 +376,7 @@ class ModLog:
                     reason=f"approved on moderation record #{button.entry_id}",
                 )
             )
-            posted = await self._post_result(job_id, guild_id)
+            posted = await self._post_result(job_id)
             outcome = f"✅ Approved by <@{moderator}>: {posted}"
         await interaction.followup.send(outcome, ephemeral=True)
         if interaction.message is not None:

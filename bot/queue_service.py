@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -70,6 +71,8 @@ class QueueImagineService:
         self.image_checker = image_checker or ImageChecker(settings.safety)
         # Where each job was asked for (age-restricted or not); unknown after a restart: SFW.
         self._nsfw_channel: dict[str, bool] = {}
+        # The guild's safety values each job was asked with (``Requester.safety``).
+        self._job_safety: dict[str, GuildSafety] = {}
         # The guilds' safety choices (per-guild settings are stored by the bot's settings
         # commands); until then, one for all: withhold flagged images, no NSFW anywhere.
         self.guild_safety = GuildSafety()
@@ -164,6 +167,8 @@ class QueueImagineService:
             limits=who.limits,
         )
         self._nsfw_channel[ticket.job_id] = who.channel_nsfw
+        if who.safety is not None:
+            self._job_safety[ticket.job_id] = who.safety
         return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds)
 
     async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
@@ -276,9 +281,25 @@ class QueueImagineService:
     async def _screen(self, job: JobRecord) -> Finished | Blocked:
         """The safety policy on each image: post, blur behind a spoiler, or withhold."""
         channel = ChannelFlags(nsfw=self._nsfw_channel.pop(job.job_id, False))
-        prompt = await self.prompt_filter.check_async(job.request.prompt, channel=channel)
+        guild = self._job_safety.pop(job.job_id, self.guild_safety)
+        prompt = await self.prompt_filter.check_async(
+            job.request.prompt, channel=channel, guild=guild
+        )
         verdicts = await self.image_checker.check_batch_async([i.png for i in job.images])
-        decision = decide(prompt, verdicts, channel, self.guild_safety)
+        decision = decide(prompt, verdicts, channel, guild)
+        for verdict, choice in zip(verdicts, decision.images, strict=True):
+            if choice.log and not verdict.safe:  # flagged or uncheckable: for the moderators
+                await asyncio.to_thread(
+                    functools.partial(
+                        self.record.record_image,
+                        verdict,
+                        guild_id=job.guild_id,
+                        channel_id=job.channel_id,
+                        user_id=job.user_id,
+                        job_id=job.job_id,
+                        action=choice.action,
+                    )
+                )
         kept = []
         for image, choice in zip(job.images, decision.images, strict=True):
             if choice.action == "post":

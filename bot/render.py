@@ -132,7 +132,4 @@ def _with_warnings(text: str, warnings: list[str]) -> str:
 
 def render_result(job: JobRecord, limit: int) -> tuple[list[OutFile], discord.Embed]:
     files = result_files(job, limit)
-    if job.spoiler:  # blurred by the safety policy: behind a spoiler, not shown in the embed
-        files = [OutFile(f"SPOILER_{f.filename}", f.data) for f in files]
-        return files, result_embed(job, None)
     return files, result_embed(job, files[0] if files else None)

@@ -104,7 +104,6 @@ class JobRecord:
     images: list[JobImage] = field(default_factory=list)
     seconds: float | None = None
     error: str | None = None
-    spoiler: bool = False  # the safety policy blurred the images: post behind a spoiler
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,8 @@ async def community_bot(
     gated = GatedEngine(engine)
     async with AsyncExitStack() as stack:
         service = await stack.enter_async_context(open_service(settings, gated))
-        community = build_community(service, ImageChecker(settings.safety, detector=detector))
+        service.image_checker = ImageChecker(settings.safety, detector=detector)
+        community = build_community(service)
         stack.callback(community.close)
         bot = MuralistBot(
             community.service, settings.discord, community=community, guild_ready_timeout=0.1
