@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import discord
 
 from bot.config import DiscordConfig
-from bot.delivery import Delivery
+from bot.delivery import Delivery, Target
 from bot.errors import report_error
 from bot.services import Derivation, ImagineService, Requester, Submitted
 
@@ -59,7 +59,8 @@ async def start_and_follow(
         await interaction.response.defer(thinking=True)
     await bot.acks_first()
     submitted = await submit()
-    delivery = Delivery(interaction, bot.service, bot.config, submitted, received)
+    target = Target.of(interaction)
+    delivery = Delivery(interaction, target, bot.service, bot.config, submitted, received)
     bot.track(asyncio.create_task(delivery.run(), name=f"deliver-{submitted.job_id}"))
 
 

@@ -19,11 +19,14 @@ from bot import actions
 from bot.cogs.imagine import ImagineCog
 from bot.community import Community, install
 from bot.config import DiscordConfig
+from bot.delivery import Delivery, Target
 from bot.errors import MuralistTree
-from bot.services import ImagineService
+from bot.services import ImagineService, Submitted
 from bot.views import ResultButton
 
 log = logging.getLogger(__name__)
+
+DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024  # Discord's default upload limit per file
 
 
 def intents() -> discord.Intents:
@@ -63,6 +66,7 @@ class MuralistBot(commands.Bot):
         self.add_dynamic_items(ResultButton)
         if self.community is not None:
             await install(self, self.community)
+        await self._adopt_orphans()
         if self.config.sync_guild_id is not None:
             guild = discord.Object(self.config.sync_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -91,6 +95,18 @@ class MuralistBot(commands.Bot):
         """
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._acks_done.wait(), patience)
+
+    async def _adopt_orphans(self) -> None:
+        """Follow the jobs a previous run left, to their channels. Runs in ``setup_hook``,
+        before any interaction of this run can create a job of its own."""
+        orphans = await self.service.orphans()
+        for orphan in orphans:
+            target = Target(self, orphan.channel_id, orphan.user_id, DEFAULT_FILESIZE_LIMIT)
+            submitted = Submitted(orphan.job_id, 0, 0.0)
+            delivery = Delivery(None, target, self.service, self.config, submitted, 0.0)
+            self.track(asyncio.create_task(delivery.run(), name=f"deliver-{orphan.job_id}"))
+        if orphans:
+            log.info("delivering %d jobs left by the previous run", len(orphans))
 
     def track(self, task: asyncio.Task[Any]) -> None:
         """Keep a background task alive until it ends (and cancel it on close)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import discord
 
@@ -33,22 +34,45 @@ log = logging.getLogger(__name__)
 _TOKEN_GONE = {50027, 10015}  # invalid webhook token, unknown webhook
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a job's result goes when the interaction token cannot be used."""
+
+    client: discord.Client
+    channel_id: int
+    user_id: int
+    filesize_limit: int
+
+    @classmethod
+    def of(cls, interaction: discord.Interaction) -> Target:
+        return cls(
+            interaction.client,
+            interaction.channel_id or 0,
+            interaction.user.id,
+            interaction.filesize_limit,
+        )
+
+
 class Delivery:
+    """Follows one job; ``interaction`` None (a job recovered after a restart): the channel."""
+
     def __init__(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction | None,
+        target: Target,
         service: ImagineService,
         config: DiscordConfig,
         submitted: Submitted,
         received: float,
     ) -> None:
         self.interaction = interaction
+        self.target = target
         self.service = service
         self.config = config
         self.submitted = submitted
         self.received = received
         self._last_edit = float("-inf")
-        self._token_ok = True
+        self._token_ok = interaction is not None
 
     @property
     def _token_alive(self) -> bool:
@@ -86,6 +110,8 @@ class Delivery:
 
     async def _edit(self, **fields: object) -> bool:
         """Edit the original response; False when the token can no longer be used."""
+        if self.interaction is None:
+            return False
         try:
             await self.interaction.edit_original_response(**fields)  # type: ignore[arg-type]
         except discord.HTTPException as exc:
@@ -97,11 +123,13 @@ class Delivery:
 
     async def _final_text(self, text: str) -> None:
         if not (self._token_alive and await self._edit(content=text, attachments=[])):
-            await self._to_channel(text, [], None, None)
+            text = f"<@{self.target.user_id}> {text}"
+            if not await self._to_channel(text, [], None, None):
+                return
         await self.service.delivered(self.submitted.job_id)
 
     async def _result(self, job: JobRecord) -> None:
-        files, embed = render_result(job, self.interaction.filesize_limit)
+        files, embed = render_result(job, self.target.filesize_limit)
         view = result_view(job)
         delivered = self._token_alive and await self._edit(
             content=None,
@@ -110,7 +138,7 @@ class Delivery:
             view=view,
         )
         if not delivered:
-            text = f"<@{job.user_id}> your images are ready."
+            text = f"<@{self.target.user_id}> your images are ready."
             if not await self._to_channel(text, files, embed, view):
                 return
         await self.service.delivered(job.job_id)
@@ -122,8 +150,8 @@ class Delivery:
         embed: discord.Embed | None,
         view: discord.ui.View | None,
     ) -> bool:
-        client = self.interaction.client
-        channel_id = self.interaction.channel_id or 0
+        client = self.target.client
+        channel_id = self.target.channel_id
         problem = None
         try:
             channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
@@ -135,7 +163,9 @@ class Delivery:
                     embed=embed or discord.utils.MISSING,
                     files=[f.to_discord() for f in files],
                     view=view or discord.utils.MISSING,
-                    allowed_mentions=discord.AllowedMentions(users=[self.interaction.user]),
+                    allowed_mentions=discord.AllowedMentions(
+                        users=[discord.Object(self.target.user_id)]
+                    ),
                 )
         except discord.NotFound:
             problem = f"channel {channel_id} no longer exists"

@@ -27,6 +27,7 @@ from bot.services import (
     ImagineOptions,
     JobEvent,
     JobRecord,
+    Orphan,
     PromptBlocked,
     Reported,
     Requester,
@@ -211,6 +212,9 @@ class GuardedService:
 
     async def delivered(self, job_id: str, problem: str | None = None) -> bool:
         return await self.inner.delivered(job_id, problem)
+
+    async def orphans(self) -> list[Orphan]:
+        return await self.inner.orphans()
 
     def choices(self, field: ChoiceField, guild_id: int) -> list[str]:
         values = self.inner.choices(field, guild_id)

@@ -25,6 +25,7 @@ from bot.services import (
     JobEvent,
     JobImage,
     JobRecord,
+    Orphan,
     Progress,
     PromptBlocked,
     Queued,
@@ -341,6 +342,13 @@ class QueueImagineService:
             log.warning("job %s could not be delivered: %s", job_id, problem)
             return False
         return self.queue.mark_delivered(job_id)
+
+    async def orphans(self) -> list[Orphan]:
+        store = self.queue.store
+        jobs = await asyncio.to_thread(
+            lambda: store.by_status(JobStatus.QUEUED, JobStatus.RUNNING) + store.undelivered()
+        )
+        return [Orphan(j.id, int(j.user_id), int(j.channel_id)) for j in jobs if not j.delivered]
 
     def choices(self, field: ChoiceField, guild_id: int) -> list[str]:
         if field == "aspect":

@@ -74,6 +74,13 @@ class Submitted:
 
 
 @dataclass(frozen=True)
+class Orphan:
+    job_id: str
+    user_id: int
+    channel_id: int
+
+
+@dataclass(frozen=True)
 class Reported:
     """``accepted``: False when this user had reported it before; ``hidden``: this report was
     the one that hides the result (the bot takes it down)."""
@@ -173,6 +180,10 @@ class ImagineService(Protocol):
 
     async def delivered(self, job_id: str, problem: str | None = None) -> bool:
         """Record the result's delivery (or why it failed); True the first time only."""
+        ...
+
+    async def orphans(self) -> list[Orphan]:
+        """Jobs no interaction follows any more (queued or finished before a restart)."""
         ...
 
     def choices(self, field: ChoiceField, guild_id: int) -> list[str]:

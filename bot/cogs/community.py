@@ -22,7 +22,7 @@ from bot.community import Community
 from bot.errors import report_error
 from bot.services import ImagineOptions
 from generation.errors import InvalidRequest
-from generation.queue import Job, JobStatus
+from generation.queue import Job, JobStatus, QueueService
 from generation.requests import MAX_GUIDANCE, MAX_STEPS, SEED_MAX
 from generation.sizes import ASPECTS
 from prompting import PresetLibrary, load_library
@@ -247,11 +247,17 @@ class CommunityCog(commands.Cog):
 
     # -- helpers ----------------------------------------------------------------------------
     @property
-    def queue(self) -> Any:
+    def queue(self) -> QueueService:
         return self.community.queue_service.queue
 
     def _pending(self) -> list[Job]:
-        return self.queue.store.by_status(*_PENDING)  # type: ignore[no-any-return]
+        return self.queue.store.by_status(*_PENDING)
+
+    def _workers_summary(self) -> str:
+        workers = self.queue.workers()
+        busy = sum(w.busy for w in workers)
+        slots = sum(w.capacity for w in workers)
+        return f"{len(workers)} alive · {busy}/{slots} busy"
 
     def styles_message(self, page: int) -> tuple[discord.Embed, discord.ui.View]:
         embed, pages = styles_page(self.library, page)
@@ -288,16 +294,11 @@ class CommunityCog(commands.Cog):
             )
             lines.append(f"• `{job.id[:8]}` {_short(job.request.prompt)} — {where}")
         in_guild = sum(1 for j in pending if j.guild_id == guild and j.status is JobStatus.QUEUED)
-        backend = self.queue.backend
         embed = discord.Embed(title="Queue")
         embed.add_field(name="Your jobs", value="\n".join(lines)[:1024] or "none", inline=False)
         embed.add_field(name="Waiting in this server", value=str(in_guild), inline=True)
         embed.add_field(name="Waiting in all", value=str(self.queue.queue_length()), inline=True)
-        embed.add_field(
-            name="Workers",
-            value=f"{backend.workers_alive()} alive · {backend.capacity()} slot(s)",
-            inline=True,
-        )
+        embed.add_field(name="Workers", value=self._workers_summary(), inline=True)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="cancel", description="Cancel one of your queued or running jobs")
@@ -340,22 +341,24 @@ class CommunityCog(commands.Cog):
         guild = await asyncio.to_thread(self.community.guilds.get, interaction.guild_id or 0)
         models = self.community.service.choices("model", interaction.guild_id or 0)
         default = guild.default_model or settings.engine.default_model
-        backend = self.queue.backend
+        workers = self.queue.workers()
         embed = discord.Embed(title="Muralist")
         embed.add_field(
             name="Models",
             value=", ".join(f"**{m}**" if m == default else m for m in models)[:1024] or "none",
             inline=False,
         )
+        devices = sorted({w.device for w in workers})
+        embed.add_field(name="Devices", value=", ".join(devices) or "none", inline=True)
+        lines = [
+            f"**{w.name}** · {w.device} · {w.busy}/{w.capacity} busy · "
+            f"{', '.join(w.models) if w.models != ['*'] else 'any model'}"
+            for w in workers
+        ]
         embed.add_field(
-            name="Device",
-            value=settings.engine.device + (" + Redis workers" if settings.queue.redis_url else ""),
-            inline=True,
-        )
-        embed.add_field(
-            name="Workers",
-            value=f"{backend.workers_alive()} alive · {backend.capacity()} slot(s)",
-            inline=True,
+            name=f"Workers ({self._workers_summary()})",
+            value="\n".join(lines)[:1024] or "none alive: jobs wait until one starts",
+            inline=False,
         )
         embed.add_field(name="Queue", value=f"{self.queue.queue_length()} waiting", inline=True)
         embed.add_field(name="Version", value=version(), inline=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,8 @@ from bot.config import Settings
 from bot.loopback import LoopbackDiscord
 from bot.queue_service import QueueImagineService
 from bot.runtime import open_service
-from generation.engine_api import ImageEngine
+from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
+from generation.requests import GenerationRequest, GenerationResult
 
 
 def test_settings(tmp_path: Path, cache_dir: Path, **discord: Any) -> Settings:
@@ -37,6 +39,26 @@ def test_settings(tmp_path: Path, cache_dir: Path, **discord: Any) -> Settings:
     )
 
 
+class GatedEngine:
+    """The real engine behind a gate, recording the order in which requests reach it."""
+
+    def __init__(self, engine: ImageEngine) -> None:
+        self.engine = engine
+        self.gate = threading.Event()
+        self.order: list[str] = []
+
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        on_progress: ProgressCallback | None = None,
+        is_cancelled: CancelCheck | None = None,
+    ) -> list[GenerationResult]:
+        self.gate.wait(120)
+        self.order += [r.request_id for r in requests]
+        return self.engine.generate(requests, on_progress=on_progress, is_cancelled=is_cancelled)
+
+
 class RunningBot:
     def __init__(self, bot: MuralistBot, service: QueueImagineService, task: asyncio.Task[None]):
         self.bot = bot
@@ -46,9 +68,10 @@ class RunningBot:
 
 @asynccontextmanager
 async def running_bot(
-    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine
+    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine, *, finish: bool = True
 ) -> AsyncIterator[RunningBot]:
-    """The bot logged in to the loopback Discord with its commands synced."""
+    """The bot logged in to the loopback Discord with its commands synced; on exit it lets
+    the deliveries under way finish (``finish``) and closes."""
     settings.discord.sync_guild_id = loopback.guild.id
     async with AsyncExitStack() as stack:
         service = await stack.enter_async_context(open_service(settings, engine))
@@ -68,6 +91,7 @@ async def running_bot(
         try:
             yield RunningBot(bot, service, task)
         finally:
-            await bot.idle()
+            if finish:  # else stop as a crash would: jobs under way are left behind
+                await bot.idle()
             await bot.close()
             await asyncio.wait_for(task, 10)

@@ -10,7 +10,7 @@ from bot.loopback import LoopbackDiscord, StoredMessage
 from generation.engine_api import ImageEngine
 from generation.queue import JobStatus
 from safety import GuildSafety
-from tests.bot.harness import RunningBot, running_bot
+from tests.bot.harness import GatedEngine, RunningBot, running_bot
 
 
 def _done(message: StoredMessage) -> bool:
@@ -204,3 +204,19 @@ async def test_blur_spoiler_posts_flagged_images_blurred(
     shown = await loopback.wait_original(record, _done)
     assert shown.attachments[0].filename.startswith("SPOILER_")
     assert "image" not in shown.embeds[0]  # the embed must not show it unblurred-looking
+
+
+async def test_jobs_left_by_a_stopped_bot_are_delivered_after_restart(
+    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine
+) -> None:
+    gated = GatedEngine(engine)  # the first run never gets to paint
+    mia = loopback.add_user("mia")
+    async with running_bot(loopback, settings, gated, finish=False):
+        record = await loopback.slash("imagine", {"prompt": "a ferry", "count": 1}, user=mia)
+        await loopback.wait_original(record, lambda m: m.edits > 0)
+    gated.gate.set()
+    async with running_bot(loopback, settings, engine):
+        await loopback.wait_for(lambda: bool(loopback.channel_messages("art")), timeout=60)
+    [posted] = loopback.channel_messages("art")
+    assert posted.content.startswith(f"<@{mia.id}>") and posted.attachments and posted.embeds
+    assert not loopback.original(record).embeds  # the first run never delivered it

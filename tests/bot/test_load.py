@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Sequence
 
 from bot.config import Settings
 from bot.loopback import LoopbackDiscord
-from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
-from generation.requests import GenerationRequest, GenerationResult
-from tests.bot.harness import running_bot
+from generation.engine_api import ImageEngine
+from tests.bot.harness import GatedEngine, running_bot
 
 USERS = 50
 PER_USER = 4
 CAP = 2
-
-
-class GatedEngine:
-    """The real engine behind a gate, recording the order in which requests reach it."""
-
-    def __init__(self, engine: ImageEngine) -> None:
-        self.engine = engine
-        self.gate = threading.Event()
-        self.order: list[str] = []
-
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        *,
-        on_progress: ProgressCallback | None = None,
-        is_cancelled: CancelCheck | None = None,
-    ) -> list[GenerationResult]:
-        self.gate.wait(120)
-        self.order += [r.request_id for r in requests]
-        return self.engine.generate(requests, on_progress=on_progress, is_cancelled=is_cancelled)
 
 
 async def test_burst_answered_capped_and_fair(

@@ -72,7 +72,7 @@ async def test_queue_and_cancel_with_autocomplete(
     shown = text_of(await say(loopback, "queue", user=alice))
     assert "a running fox — 🎨 painting now" in shown
     assert "a waiting owl — #1, ready in about" in shown
-    assert "Waiting in this server\n1" in shown and "1 alive · 1 slot(s)" in shown
+    assert "Waiting in this server\n1" in shown and "1 alive · 1/1 busy" in shown
     assert "none" in text_of(await say(loopback, "queue", user=bob)).split("Your jobs")[1]
 
     choices = await loopback.autocomplete("cancel", {"job": "owl"}, "job", user=alice)
@@ -91,7 +91,9 @@ async def test_queue_and_cancel_with_autocomplete(
 async def test_info_and_help(loopback: LoopbackDiscord, cbot: CommunityBot) -> None:
     alice = loopback.add_user("alice")
     info = text_of(await say(loopback, "info", user=alice))
-    assert "**tiny**" in info and "cpu" in info and "1 alive" in info and "Version" in info
+    worker = cbot.community.queue_service.queue.workers()[0]
+    assert "**tiny**" in info and f"Devices\n{worker.device}" in info and "Version" in info
+    assert f"**in-process** · {worker.device} · 0/1 busy · any model" in info
     help_text = text_of(await say(loopback, "help", user=alice))
     for needle in ("Subject", "Lighting", "Composition", "(red scarf:1.3)", "red+", "{red|blue"):
         assert needle in help_text
