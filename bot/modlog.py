@@ -195,7 +195,7 @@ class ModLog:
         view = discord.ui.View(timeout=None)
         if entry.kind == "hidden" and entry.job_id:
             view.add_item(ModButton("approve", entry.id, entry.job_id, entry.user_id))
-        if entry.job_id and entry.kind in ("report", "hidden", "flagged_image"):
+        if entry.job_id and entry.kind in ("report", "hidden"):
             view.add_item(ModButton("remove", entry.id, entry.job_id, entry.user_id))
         if entry.user_id:
             view.add_item(ModButton("ban", entry.id, entry.job_id, entry.user_id))

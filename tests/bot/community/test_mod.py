@@ -113,6 +113,9 @@ async def test_flagged_image_withheld_logged_and_dismissed(
 
     log = await wait_channel(loopback, "general", _has_button("Dismiss"))
     assert "Flagged image" in text_of(log) and f"<@{dave.id}>" in text_of(log)
+    labels = [c["label"] for row in log.components for c in row["components"]]
+    assert labels == ["Ban user", "Dismiss"]  # withheld: nothing was posted to remove
+    assert all(len(custom_id) <= 100 for custom_id in log.custom_ids())
     stranger = await loopback.click(log, log.button("Dismiss"), user=dave)
     assert "Only moderators" in (await answer(loopback, stranger)).content
     click = await loopback.click(log, log.button("Dismiss"), user=moderator)
