@@ -82,6 +82,12 @@ class QueueImagineService:
         self.prompt_filter = PromptFilter(settings.safety)
         self.delivery_problems: dict[str, str] = {}
 
+    def warm_up(self) -> None:
+        """Build the prompt parser and the term index now (about a second, blocking), so the
+        first /imagine does not stall the event loop while other interactions wait."""
+        self._request(ImagineOptions(prompt="a (warm:1.1) [up|start]", count=1))
+        self.prompt_filter.check("a warm up")
+
     # ----------------------------------------------------------------- requests
     def _request(self, options: ImagineOptions) -> tuple[GenerationRequest, BuiltPrompt]:
         engine = self.settings.engine

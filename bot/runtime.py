@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,9 +41,11 @@ async def open_service(
         engine = build_engine(settings)
     queue = open_queue(config, engine)
     record = ModerationRecord(config.db_path, reports_to_hide=settings.safety.reports_to_hide)
+    service = QueueImagineService(queue, settings, record)
+    await asyncio.to_thread(service.warm_up)
     await queue.start()
     try:
-        yield QueueImagineService(queue, settings, record)
+        yield service
     finally:
         await queue.close()
         queue.store.close()
