@@ -33,6 +33,27 @@ class DiscordConfig(BaseModel):
     sync_guild_id: int | None = Field(
         default=None, description="Sync commands to this guild only (instant; for development)."
     )
+    image_side: int | None = Field(
+        default=None,
+        ge=64,
+        le=2048,
+        multiple_of=8,
+        description="Side of a 1:1 /imagine image (default: the model's native size); "
+        "other aspects keep its pixel count.",
+    )
+    default_count: int = Field(default=4, ge=1, le=4, description="Images per /imagine.")
+    progress_edit_seconds: float = Field(
+        default=3.0, ge=0.0, le=60.0, description="At most one progress edit this often."
+    )
+    preview_every: int = Field(
+        default=5, ge=0, le=150, description="A preview image every N steps (0: none)."
+    )
+    token_lifetime_seconds: float = Field(
+        default=840.0,
+        gt=0.0,
+        le=900.0,
+        description="Deliver through the interaction token until then, later to the channel.",
+    )
 
 
 class Settings(BaseSettings):

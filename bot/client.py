@@ -1,0 +1,134 @@
+"""The Discord client: cogs, persistent buttons and command sync at start-up; no privileged intents.
+
+It only needs the ``guilds`` intent (channels and roles for permissions and NSFW flags);
+interactions arrive without any intent, and message content is never read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot import actions
+from bot.cogs.imagine import ImagineCog
+from bot.community import Community, install
+from bot.config import DiscordConfig
+from bot.delivery import Delivery, Target
+from bot.errors import MuralistTree
+from bot.services import ImagineService, Submitted
+from bot.views import ResultButton
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024  # Discord's default upload limit per file
+
+
+def intents() -> discord.Intents:
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    return wanted
+
+
+class MuralistBot(commands.Bot):
+    def __init__(
+        self,
+        service: ImagineService,
+        config: DiscordConfig,
+        *,
+        community: Community | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            tree_cls=MuralistTree,
+            help_command=None,
+            **options,
+        )
+        self.service = service
+        self.config = config
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.synced: list[discord.app_commands.AppCommand] = []
+        self._acks_pending = 0
+        self._acks_done = asyncio.Event()
+        self._acks_done.set()
+        self.community = community  # part 2: settings, moderation, community commands
+        self.modlog: Any = None
+
+    async def setup_hook(self) -> None:
+        await self.add_cog(ImagineCog())
+        self.add_dynamic_items(ResultButton)
+        if self.community is not None:
+            await install(self, self.community)
+        await self._adopt_orphans()
+        if self.config.sync_guild_id is not None:
+            guild = discord.Object(self.config.sync_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            self.synced = await self.tree.sync(guild=guild)
+        else:
+            self.synced = await self.tree.sync()
+        log.info("synced %d commands", len(self.synced))
+
+    @contextlib.contextmanager
+    def acknowledging(self) -> Iterator[None]:
+        """Around a first response: while any is under way, ``acks_first`` holds other work."""
+        self._acks_pending += 1
+        self._acks_done.clear()
+        try:
+            yield
+        finally:
+            self._acks_pending -= 1
+            if not self._acks_pending:
+                self._acks_done.set()
+
+    async def acks_first(self, patience: float = 1.0) -> None:
+        """Wait (at most ``patience`` s) until no first response is pending.
+
+        A burst of interactions arrives together; answering all of them before anyone's
+        heavier work (prompt parsing, safety, the queue) keeps every answer within Discord's 3 s.
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._acks_done.wait(), patience)
+
+    async def _adopt_orphans(self) -> None:
+        """Follow the jobs a previous run left, to their channels. Runs in ``setup_hook``,
+        before any interaction of this run can create a job of its own."""
+        orphans = await self.service.orphans()
+        for orphan in orphans:
+            target = Target(self, orphan.channel_id, orphan.user_id, DEFAULT_FILESIZE_LIMIT)
+            submitted = Submitted(orphan.job_id, 0, 0.0)
+            delivery = Delivery(None, target, self.service, self.config, submitted, 0.0)
+            self.track(asyncio.create_task(delivery.run(), name=f"deliver-{orphan.job_id}"))
+        if orphans:
+            log.info("delivering %d jobs left by the previous run", len(orphans))
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Keep a background task alive until it ends (and cancel it on close)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def on_result_button(
+        self, interaction: discord.Interaction, action: str, job_id: str, index: int | None
+    ) -> None:
+        if action == "report" and self.modlog is not None:
+            from bot.modlog import on_report
+
+            await on_report(interaction, job_id)
+            return
+        await actions.on_button(interaction, action, job_id, index)
+
+    async def idle(self) -> None:
+        """Until every delivery under way has finished (tests and the demo wait on this)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await super().close()

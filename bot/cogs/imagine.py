@@ -1,0 +1,89 @@
+"""``/imagine``: options in, a queued job out; the rest happens in ``bot.actions``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.actions import context, requester, start_and_follow
+from bot.services import ChoiceField, ImagineOptions
+from generation.requests import MAX_GUIDANCE, MAX_IMAGES, MAX_STEPS, SEED_MAX
+
+Text = app_commands.Range[str, 1, 1500]
+Short = app_commands.Range[str, 1, 100]
+
+
+def _autocomplete(field: ChoiceField) -> Any:
+    async def complete(
+        interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        values = context(interaction).service.choices(field, interaction.guild_id or 0)
+        wanted = current.casefold()
+        matches = [v for v in values if wanted in v.casefold()][:25]
+        return [app_commands.Choice(name=v[:100], value=v[:100]) for v in matches]
+
+    return complete
+
+
+class ImagineCog(commands.Cog):
+    @app_commands.command(name="imagine", description="Paint pictures from a text prompt")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt="What to paint: subject, details, style (weights like (word:1.2) work)",
+        negative="What to keep out of the picture",
+        style="A style preset",
+        medium="The medium, e.g. oil painting, watercolor, photograph",
+        lighting="The light, e.g. golden hour, studio lighting, neon",
+        composition="The framing, e.g. close-up, wide shot, from above",
+        aspect="Shape of the picture, width:height",
+        count="How many pictures (1-4)",
+        steps="Denoising steps: more is slower and finer",
+        cfg="How closely to follow the prompt (CFG scale)",
+        seed="A seed to repeat a picture (random when left out)",
+        scheduler="The sampler",
+        model="The model to paint with",
+    )
+    @app_commands.autocomplete(
+        style=_autocomplete("style"),
+        aspect=_autocomplete("aspect"),
+        scheduler=_autocomplete("scheduler"),
+        model=_autocomplete("model"),
+    )
+    async def imagine(
+        self,
+        interaction: discord.Interaction,
+        prompt: Text,
+        negative: Text | None = None,
+        style: Short | None = None,
+        medium: Short | None = None,
+        lighting: Short | None = None,
+        composition: Short | None = None,
+        aspect: Short | None = None,
+        count: app_commands.Range[int, 1, MAX_IMAGES] | None = None,
+        steps: app_commands.Range[int, 1, MAX_STEPS] | None = None,
+        cfg: app_commands.Range[float, 0.0, MAX_GUIDANCE] | None = None,
+        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+        scheduler: Short | None = None,
+        model: Short | None = None,
+    ) -> None:
+        options = ImagineOptions(
+            prompt=prompt,
+            negative=negative,
+            style=style,
+            medium=medium,
+            lighting=lighting,
+            composition=composition,
+            aspect=aspect,
+            count=count,
+            steps=steps,
+            cfg=cfg,
+            seed=seed,
+            scheduler=scheduler,
+            model=model,
+        )
+        service = context(interaction).service
+        who = requester(interaction)
+        await start_and_follow(interaction, lambda: service.submit(options, who))

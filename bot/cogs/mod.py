@@ -1,0 +1,169 @@
+"""``/mod``: bans from generating, the ban list and the latest moderation record entries.
+
+For members with Manage Messages (Discord's default for the group) or the guild's moderator role
+(``/settings moderator-role``); the bot checks that itself on every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.community import Community
+from bot.moderation import Refused, discord_time
+from bot.modlog import is_moderator, jump_url, parse_duration
+
+_KIND_ICONS = {
+    "blocked_prompt": "🚫",
+    "absolute_rule": "⛔",
+    "flagged_image": "🔞",
+    "unchecked_image": "❓",
+    "report": "⚠️",
+    "hidden": "🙈",
+    "approve": "✅",
+    "remove": "🗑️",
+    "dismiss": "👌",
+    "ban": "🔨",
+    "unban": "🕊️",
+}
+
+
+class ModeratorsOnly(Refused, app_commands.CheckFailure):
+    """/mod by a member who is not a moderator."""
+
+
+class ModCog(commands.Cog):
+    mod = app_commands.Group(
+        name="mod",
+        description="Moderate Muralist in this server",
+        default_permissions=discord.Permissions(manage_messages=True),
+        guild_only=True,
+    )
+
+    def __init__(self, community: Community) -> None:
+        self.community = community
+        self.record = community.record
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        settings = await asyncio.to_thread(self.community.guilds.get, interaction.guild_id or 0)
+        if not is_moderator(interaction, settings):
+            raise ModeratorsOnly(
+                "Only moderators can use /mod: Manage Messages, or the moderator role "
+                "set with /settings moderator-role."
+            )
+        return True
+
+    @mod.command(name="ban", description="Ban a member from generating images here")
+    @app_commands.describe(
+        user="The member",
+        duration="How long: 30m, 12h, 7d, 2w (empty: until unbanned)",
+        reason="Why (the member sees this)",
+    )
+    async def ban(
+        self,
+        interaction: discord.Interaction,
+        user: discord.User,
+        duration: app_commands.Range[str, 1, 10] | None = None,
+        reason: app_commands.Range[str, 1, 500] = "banned by a moderator",
+    ) -> None:
+        length = parse_duration(duration)
+        guild_id = interaction.guild_id or 0
+        ban = await asyncio.to_thread(
+            lambda: self.record.ban(
+                guild_id, user.id, by=interaction.user.id, reason=reason, duration=length
+            )
+        )
+        until = (
+            f"until {discord_time(ban.expires_at)}" if ban.expires_at is not None else "with no end"
+        )
+        await interaction.response.send_message(
+            f"🔨 {user.mention} is banned from generating {until}. Reason: {ban.reason}",
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @mod.command(name="unban", description="Lift a member's ban")
+    @app_commands.describe(user="The member")
+    async def unban(self, interaction: discord.Interaction, user: discord.User) -> None:
+        guild_id = interaction.guild_id or 0
+        lifted = await asyncio.to_thread(
+            lambda: self.record.unban(guild_id, user.id, by=interaction.user.id)
+        )
+        text = (
+            f"🕊️ {user.mention} may generate again." if lifted else f"{user.mention} was not banned."
+        )
+        await interaction.response.send_message(
+            text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @mod.command(name="bans", description="Members banned from generating here")
+    async def bans(self, interaction: discord.Interaction) -> None:
+        guild_id = interaction.guild_id or 0
+
+        def active() -> list[str]:
+            lines = []
+            seen: set[int] = set()
+            for entry in self.record.recent(guild_id, 1000, kinds=("ban",)):
+                if entry.user_id is None or entry.user_id in seen:
+                    continue
+                seen.add(entry.user_id)
+                ban = self.record.active_ban(guild_id, entry.user_id)
+                if ban is None:
+                    continue
+                until = f"until {discord_time(ban.expires_at)}" if ban.expires_at else "no end"
+                lines.append(f"• <@{ban.user_id}> — {until} — {ban.reason[:200]}")
+            return lines
+
+        lines = await asyncio.to_thread(active)
+        text = "**Banned from generating**\n" + ("\n".join(lines) or "nobody")
+        await interaction.response.send_message(
+            text[:2000], ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @mod.command(name="recent", description="The latest moderation record entries")
+    @app_commands.describe(count="How many (1-25)")
+    async def recent(
+        self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 25] = 10
+    ) -> None:
+        guild_id = interaction.guild_id or 0
+        entries = await asyncio.to_thread(self.record.recent, guild_id, count)
+        changes = await asyncio.to_thread(self.community.guilds.history, guild_id, count)
+        # Settings changes are kept by the bot; they show here in time order with the rest.
+        timeline: list[tuple[float, str]] = [
+            (
+                change.at,
+                f"{discord_time(datetime.fromtimestamp(change.at, UTC), 'R')} ⚙️ **setting** "
+                f"`{change.setting}` by <@{change.actor_id}>: "
+                f"`{str(change.old)[:40]}` → `{str(change.new)[:40]}`",
+            )
+            for change in changes
+        ]
+        for entry in entries:
+            parts = [
+                f"`#{entry.id}` {discord_time(entry.at, 'R')}",
+                f"{_KIND_ICONS.get(entry.kind, '•')} **{entry.kind}**",
+            ]
+            if entry.user_id:
+                parts.append(f"<@{entry.user_id}>")
+            if entry.actor_id:
+                parts.append(f"by <@{entry.actor_id}>")
+            if entry.job_id:
+                place = self.community.guilds.result_message(entry.job_id)
+                job = f"job `{entry.job_id[:8]}`"
+                parts.append(f"[{job}]({jump_url(guild_id, *place)})" if place else job)
+            if entry.reason:
+                parts.append(f"— {entry.reason[:120]}")
+            timeline.append((entry.at.timestamp(), " ".join(parts)))
+        timeline.sort(key=lambda item: item[0], reverse=True)
+        lines = [line for _, line in timeline[:count]]
+        text = "**Moderation record**\n" + ("\n".join(lines) or "nothing recorded yet")
+        embed_text = text[:4000]
+        await interaction.response.send_message(
+            embed=discord.Embed(description=embed_text),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )

@@ -1,0 +1,374 @@
+"""``/settings``: a guild's admins view and change its settings (Manage Server).
+
+Discord hides the group from members without Manage Server (``default_permissions``), but a guild
+can override that in its integration settings, so the bot checks the member's own permissions on
+every call too. Values are validated by ``bot.guild_settings``; errors name the setting and its
+range, and every change is stored with who made it and takes effect on the next command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.community import Community
+from bot.guild_settings import GuildSettings, InvalidSetting
+from generation.requests import MAX_GUIDANCE, MAX_STEPS
+from generation.sizes import ASPECTS
+
+ResettableSetting = Literal[
+    "default_model",
+    "default_steps",
+    "default_cfg",
+    "default_aspect",
+    "default_negative",
+    "per_user_cap",
+    "per_guild_cap",
+    "cooldown_seconds",
+    "mod_log_channel",
+    "approval_target",
+    "moderator_role",
+]
+PolicyChoice = Literal["withhold", "blur_spoiler", "allow"]
+ChannelPolicyChoice = Literal["withhold", "blur_spoiler", "allow", "inherit"]
+
+
+def _or_default(value: Any, default: str = "instance default") -> str:
+    if value is None or value == () or value == []:
+        return f"*{default}*"
+    return f"`{value}`"
+
+
+def settings_embed(settings: GuildSettings, models: list[str]) -> discord.Embed:
+    embed = discord.Embed(title="Muralist settings for this server")
+    embed.add_field(
+        name="Defaults",
+        value="\n".join(
+            [
+                f"model: {_or_default(settings.default_model)}",
+                f"steps: {_or_default(settings.default_steps)}",
+                f"cfg: {_or_default(settings.default_cfg)}",
+                f"aspect: {_or_default(settings.default_aspect)}",
+                f"negative: {_or_default(settings.default_negative, 'the model default')}",
+            ]
+        )[:1024],
+        inline=False,
+    )
+    allowed = ", ".join(settings.allowed_models) or f"all ({', '.join(models)})"
+    embed.add_field(name="Allowed models", value=allowed[:1024], inline=False)
+    embed.add_field(
+        name="Limits",
+        value=(
+            f"per user: {_or_default(settings.per_user_cap)}\n"
+            f"per server: {_or_default(settings.per_guild_cap)}\n"
+            f"cooldown (s): {_or_default(settings.cooldown_seconds)}"
+        ),
+        inline=True,
+    )
+    channels = "".join(
+        f"\n<#{channel}>: `{policy}`" for channel, policy in settings.channel_nsfw.items()
+    )
+    embed.add_field(
+        name="NSFW policy", value=f"server: `{settings.nsfw_policy}`{channels}"[:1024], inline=True
+    )
+    embed.add_field(
+        name="Moderation",
+        value=(
+            f"log channel: {_channel(settings.mod_log_channel)}\n"
+            f"approval in: {', '.join(f'<#{c}>' for c in settings.approval_channels) or '*none*'}"
+            f"\napprovals go to: {_channel(settings.approval_target or settings.mod_log_channel)}"
+            f"\nmoderator role: "
+            f"{f'<@&{settings.moderator_role}>' if settings.moderator_role else '*none*'}"
+        )[:1024],
+        inline=False,
+    )
+    terms = ", ".join(f"`{t.text}`{' (regex)' if t.regex else ''}" for t in settings.terms)
+    embed.add_field(name="Blocked terms", value=(terms or "*none*")[:1024], inline=False)
+    exempt = ", ".join(f"`{e}`" for e in settings.exemptions)
+    embed.add_field(name="Exemptions", value=(exempt or "*none*")[:1024], inline=False)
+    return embed
+
+
+def _channel(channel_id: int | None) -> str:
+    return f"<#{channel_id}>" if channel_id else "*none*"
+
+
+class SettingsCog(commands.Cog):
+    settings = app_commands.Group(
+        name="settings",
+        description="View and change Muralist's settings for this server",
+        default_permissions=discord.Permissions(manage_guild=True),
+        guild_only=True,
+    )
+
+    def __init__(self, community: Community) -> None:
+        self.community = community
+        self.store = community.guilds
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        """Re-checked here: a guild may have let other members see the command."""
+        if interaction.guild_id is None or not interaction.permissions.manage_guild:
+            raise app_commands.MissingPermissions(["manage_guild"])
+        return True
+
+    async def _change(
+        self,
+        interaction: discord.Interaction,
+        what: str,
+        change: Callable[[int, int], GuildSettings],
+    ) -> None:
+        guild_id = interaction.guild_id or 0
+        await asyncio.to_thread(change, guild_id, interaction.user.id)
+        await interaction.response.send_message(f"✅ {what}", ephemeral=True)
+
+    def _models(self) -> list[str]:
+        return self.community.queue_service.catalog.names()
+
+    async def _model_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return [
+            app_commands.Choice(name=m[:100], value=m[:100])
+            for m in self._models()
+            if current.casefold() in m.casefold()
+        ][:25]
+
+    @settings.command(name="view", description="Show every setting of this server")
+    async def view(self, interaction: discord.Interaction) -> None:
+        current = await asyncio.to_thread(self.store.get, interaction.guild_id or 0)
+        await interaction.response.send_message(
+            embed=settings_embed(current, self._models()), ephemeral=True
+        )
+
+    @settings.command(name="defaults", description="Defaults for /imagine's left-out options")
+    @app_commands.describe(
+        model="Default model",
+        steps=f"Default steps (1-{MAX_STEPS})",
+        cfg=f"Default CFG scale (0-{MAX_GUIDANCE:g})",
+        aspect="Default aspect ratio",
+        negative="Negative prompt used when a member gives none",
+    )
+    @app_commands.choices(aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS])
+    async def defaults(
+        self,
+        interaction: discord.Interaction,
+        model: str | None = None,
+        steps: app_commands.Range[int, 1, MAX_STEPS] | None = None,
+        cfg: app_commands.Range[float, 0.0, MAX_GUIDANCE] | None = None,
+        aspect: str | None = None,
+        negative: app_commands.Range[str, 1, 1500] | None = None,
+    ) -> None:
+        given = {
+            "default_model": model,
+            "default_steps": steps,
+            "default_cfg": cfg,
+            "default_aspect": aspect,
+            "default_negative": negative,
+        }
+        given = {k: v for k, v in given.items() if v is not None}
+        if not given:
+            raise InvalidSetting(
+                "defaults", "give at least one of model, steps, cfg, aspect, negative"
+            )
+
+        done = ", ".join(f"{k.removeprefix('default_')} = {v}" for k, v in given.items())
+        await self._change(
+            interaction,
+            f"Defaults set: {done}"[:1900],
+            lambda g, a: self.store.set_many(g, a, given),
+        )
+
+    @defaults.autocomplete("model")
+    async def _defaults_model(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await self._model_choices(interaction, current)
+
+    @settings.command(name="reset", description="Restore one setting to the instance's default")
+    @app_commands.describe(setting="The setting to reset")
+    async def reset(self, interaction: discord.Interaction, setting: ResettableSetting) -> None:
+        await self._change(
+            interaction,
+            f"`{setting}` restored to the default.",
+            lambda g, a: self.store.set(g, a, setting, None),
+        )
+
+    @settings.command(name="models", description="Models members may use (comma-separated)")
+    @app_commands.describe(allowed="Model names separated by commas, or 'all'")
+    async def models(self, interaction: discord.Interaction, allowed: str) -> None:
+        names = [] if allowed.strip().lower() == "all" else allowed.split(",")
+        shown = ", ".join(n.strip() for n in names) or "all models"
+        await self._change(
+            interaction,
+            f"Allowed models: {shown}"[:1900],
+            lambda g, a: self.store.set_allowed_models(g, a, names),
+        )
+
+    @settings.command(name="limits", description="Queued jobs per member and server; cooldown")
+    @app_commands.describe(
+        per_user="Queued jobs one member may have (1-100)",
+        per_guild="Queued jobs for the whole server (1-10000)",
+        cooldown="Seconds a member waits between commands (0-3600)",
+    )
+    async def limits(
+        self,
+        interaction: discord.Interaction,
+        per_user: app_commands.Range[int, 1, 100] | None = None,
+        per_guild: app_commands.Range[int, 1, 10_000] | None = None,
+        cooldown: app_commands.Range[float, 0.0, 3600.0] | None = None,
+    ) -> None:
+        given = {
+            "per_user_cap": per_user,
+            "per_guild_cap": per_guild,
+            "cooldown_seconds": cooldown,
+        }
+        given = {k: v for k, v in given.items() if v is not None}
+        if not given:
+            raise InvalidSetting("limits", "give at least one of per_user, per_guild, cooldown")
+
+        done = ", ".join(f"{k} = {v:g}" for k, v in given.items())
+        await self._change(
+            interaction, f"Limits set: {done}", lambda g, a: self.store.set_many(g, a, given)
+        )
+
+    @settings.command(name="nsfw", description="What happens to images flagged as NSFW")
+    @app_commands.describe(
+        policy="withhold, blur behind a spoiler, or allow (in age-restricted channels only)",
+        channel="Only this channel ('inherit' there follows the server's policy)",
+    )
+    async def nsfw(
+        self,
+        interaction: discord.Interaction,
+        policy: ChannelPolicyChoice,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        if channel is None:
+            if policy == "inherit":
+                raise InvalidSetting("nsfw_policy", "'inherit' needs a channel")
+            await self._change(
+                interaction,
+                f"Server NSFW policy: `{policy}`",
+                lambda g, a: self.store.set(g, a, "nsfw_policy", policy),
+            )
+            return
+        target = channel.id
+        value = None if policy == "inherit" else policy
+        await self._change(
+            interaction,
+            f"NSFW policy in <#{target}>: `{policy}`",
+            lambda g, a: self.store.set_channel_nsfw(g, a, target, value),
+        )
+
+    @settings.command(name="approval", description="Approval mode: moderators approve first")
+    @app_commands.describe(channel="The channel", enabled="On or off")
+    async def approval(
+        self, interaction: discord.Interaction, channel: discord.TextChannel, enabled: bool
+    ) -> None:
+        target = channel.id
+        await self._change(
+            interaction,
+            f"Approval mode in <#{target}>: {'on' if enabled else 'off'}",
+            lambda g, a: self.store.set_approval(g, a, target, enabled),
+        )
+
+    @settings.command(name="approval-target", description="Where results wait for approval")
+    @app_commands.describe(channel="A moderators' channel (default: the log channel)")
+    async def approval_target(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        target = channel.id
+        await self._change(
+            interaction,
+            f"Results waiting for approval go to <#{target}>",
+            lambda g, a: self.store.set(g, a, "approval_target", target),
+        )
+
+    @settings.command(name="log-channel", description="The moderation log channel")
+    @app_commands.describe(channel="Where blocked prompts, flagged images and reports go")
+    async def log_channel(
+        self, interaction: discord.Interaction, channel: discord.TextChannel
+    ) -> None:
+        target = channel.id
+        await self._change(
+            interaction,
+            f"Moderation log: <#{target}>",
+            lambda g, a: self.store.set(g, a, "mod_log_channel", target),
+        )
+
+    @settings.command(name="moderator-role", description="A role that may use /mod")
+    @app_commands.describe(role="Members with this role moderate Muralist")
+    async def moderator_role(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        target = role.id
+        await self._change(
+            interaction,
+            f"Moderator role: <@&{target}>",
+            lambda g, a: self.store.set(g, a, "moderator_role", target),
+        )
+
+    @settings.command(name="term-add", description="Block a word, phrase or regex in prompts")
+    @app_commands.describe(term="The word, phrase or pattern", regex="Treat it as a regex")
+    async def term_add(
+        self,
+        interaction: discord.Interaction,
+        term: app_commands.Range[str, 1, 200],
+        regex: bool = False,
+    ) -> None:
+        await self._change(
+            interaction,
+            f"Blocked {'pattern' if regex else 'term'} added.",
+            lambda g, a: self.store.add_term(g, a, term, is_regex=regex),
+        )
+
+    @settings.command(name="term-remove", description="Stop blocking a term of this server")
+    @app_commands.describe(term="The term or pattern as listed")
+    async def term_remove(
+        self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 200]
+    ) -> None:
+        await self._change(
+            interaction, "Blocked term removed.", lambda g, a: self.store.remove_term(g, a, term)
+        )
+
+    @settings.command(name="terms", description="List this server's blocked terms and exemptions")
+    async def terms(self, interaction: discord.Interaction) -> None:
+        current = await asyncio.to_thread(self.store.get, interaction.guild_id or 0)
+        lines = [f"• `{t.text}`{' (regex)' if t.regex else ''}" for t in current.terms]
+        exempt = [f"• `{e}`" for e in current.exemptions]
+        text = "**Blocked terms**\n" + ("\n".join(lines) or "none")
+        text += "\n**Exemptions**\n" + ("\n".join(exempt) or "none")
+        await interaction.response.send_message(text[:2000], ephemeral=True)
+
+    @settings.command(name="exempt-add", description="Allow a term of the shipped list here")
+    @app_commands.describe(term="The word or phrase (never lifts the absolute rule)")
+    async def exempt_add(
+        self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 100]
+    ) -> None:
+        await self._change(
+            interaction, "Exemption added.", lambda g, a: self.store.add_exemption(g, a, term)
+        )
+
+    @settings.command(name="exempt-remove", description="Remove an exemption")
+    @app_commands.describe(term="The exempted word or phrase")
+    async def exempt_remove(
+        self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 100]
+    ) -> None:
+        await self._change(
+            interaction, "Exemption removed.", lambda g, a: self.store.remove_exemption(g, a, term)
+        )
+
+    @settings.command(name="history", description="The latest changes to these settings")
+    async def history(self, interaction: discord.Interaction) -> None:
+        changes = await asyncio.to_thread(self.store.history, interaction.guild_id or 0, 15)
+        lines = [
+            f"<t:{int(c.at)}:R> <@{c.actor_id}> `{c.setting}`: "
+            f"`{str(c.old)[:80]}` → `{str(c.new)[:80]}`"
+            for c in changes
+        ]
+        text = "\n".join(lines) or "No changes yet."
+        await interaction.response.send_message(
+            f"**Settings changes**\n{text}"[:2000], ephemeral=True
+        )

@@ -1,0 +1,177 @@
+"""Following a job from the queue to its result message.
+
+The interaction's original response is edited as the job moves (queued → progress → result). The
+interaction token lives 15 minutes; past ``token_lifetime_seconds`` (or when Discord refuses the
+token) the result goes to the channel with a mention instead. A deleted channel or a missing
+permission is recorded on the job through the service, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import discord
+
+from bot.config import DiscordConfig
+from bot.render import OutFile, progress_text, queued_text, render_result
+from bot.services import (
+    Blocked,
+    Failed,
+    Finished,
+    ImagineService,
+    JobRecord,
+    Progress,
+    Queued,
+    Submitted,
+)
+from bot.views import result_view
+
+log = logging.getLogger(__name__)
+
+_TOKEN_GONE = {50027, 10015}  # invalid webhook token, unknown webhook
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a job's result goes when the interaction token cannot be used."""
+
+    client: discord.Client
+    channel_id: int
+    user_id: int
+    filesize_limit: int
+
+    @classmethod
+    def of(cls, interaction: discord.Interaction) -> Target:
+        return cls(
+            interaction.client,
+            interaction.channel_id or 0,
+            interaction.user.id,
+            interaction.filesize_limit,
+        )
+
+
+class Delivery:
+    """Follows one job; ``interaction`` None (a job recovered after a restart): the channel."""
+
+    def __init__(
+        self,
+        interaction: discord.Interaction | None,
+        target: Target,
+        service: ImagineService,
+        config: DiscordConfig,
+        submitted: Submitted,
+        received: float,
+    ) -> None:
+        self.interaction = interaction
+        self.target = target
+        self.service = service
+        self.config = config
+        self.submitted = submitted
+        self.received = received
+        self._last_edit = float("-inf")
+        self._token_ok = interaction is not None
+
+    @property
+    def _token_alive(self) -> bool:
+        age = time.monotonic() - self.received
+        return self._token_ok and age < self.config.token_lifetime_seconds
+
+    async def run(self) -> None:
+        job_id = self.submitted.job_id
+        try:
+            async for event in self.service.events(job_id):
+                if isinstance(event, Queued):
+                    text = queued_text(event.position, event.eta_seconds, self.submitted.warnings)
+                    await self._progress(text, None)
+                elif isinstance(event, Progress):
+                    text = progress_text(event.step, event.total_steps, self.submitted.warnings)
+                    preview = OutFile("preview.png", event.preview) if event.preview else None
+                    await self._progress(text, preview)
+                elif isinstance(event, Finished):
+                    await self._result(event.job)
+                elif isinstance(event, Failed):
+                    await self._final_text(f"❌ Painting failed: {event.message}")
+                elif isinstance(event, Blocked):
+                    await self._final_text(f"🚫 {event.message}")
+        except Exception as exc:  # delivery must never take the bot down
+            log.exception("delivering job %s failed", job_id)
+            await self.service.delivered(job_id, f"{type(exc).__name__}: {exc}")
+
+    async def _progress(self, text: str, preview: OutFile | None) -> None:
+        now = time.monotonic()
+        if not self._token_alive or now - self._last_edit < self.config.progress_edit_seconds:
+            return
+        self._last_edit = now
+        attachments = [preview.to_discord()] if preview else []
+        await self._edit(content=text, attachments=attachments)
+
+    async def _edit(self, **fields: object) -> bool:
+        """Edit the original response; False when the token can no longer be used."""
+        if self.interaction is None:
+            return False
+        try:
+            await self.interaction.edit_original_response(**fields)  # type: ignore[arg-type]
+        except discord.HTTPException as exc:
+            if exc.code in _TOKEN_GONE or exc.status == 401:
+                self._token_ok = False
+                return False
+            raise
+        return True
+
+    async def _final_text(self, text: str) -> None:
+        if not (self._token_alive and await self._edit(content=text, attachments=[])):
+            text = f"<@{self.target.user_id}> {text}"
+            if not await self._to_channel(text, [], None, None):
+                return
+        await self.service.delivered(self.submitted.job_id)
+
+    async def _result(self, job: JobRecord) -> None:
+        files, embed = render_result(job, self.target.filesize_limit)
+        view = result_view(job)
+        delivered = self._token_alive and await self._edit(
+            content=None,
+            embed=embed,
+            attachments=[f.to_discord() for f in files],
+            view=view,
+        )
+        if not delivered:
+            text = f"<@{self.target.user_id}> your images are ready."
+            if not await self._to_channel(text, files, embed, view):
+                return
+        await self.service.delivered(job.job_id)
+
+    async def _to_channel(
+        self,
+        text: str,
+        files: Sequence[OutFile],
+        embed: discord.Embed | None,
+        view: discord.ui.View | None,
+    ) -> bool:
+        client = self.target.client
+        channel_id = self.target.channel_id
+        problem = None
+        try:
+            channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                problem = f"channel {channel_id} cannot receive messages"
+            else:
+                await channel.send(
+                    text,
+                    embed=embed or discord.utils.MISSING,
+                    files=[f.to_discord() for f in files],
+                    view=view or discord.utils.MISSING,
+                    allowed_mentions=discord.AllowedMentions(
+                        users=[discord.Object(self.target.user_id)]
+                    ),
+                )
+        except discord.NotFound:
+            problem = f"channel {channel_id} no longer exists"
+        except discord.Forbidden:
+            problem = f"missing permission to post in channel {channel_id}"
+        if problem is not None:
+            await self.service.delivered(self.submitted.job_id, problem)
+            return False
+        return True

@@ -1,0 +1,84 @@
+"""One mapping from the packages' exceptions to short ephemeral messages that say what to change.
+
+Used by the command tree, the buttons and the modals alike, so a user never sees "The application
+did not respond" and never a traceback; unexpected errors are logged with theirs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import discord
+from discord import app_commands
+
+from bot.guild_settings import InvalidSetting
+from bot.moderation import Refused
+from bot.services import PromptBlocked
+from generation.errors import GenerationError, InvalidRequest, ModelLoadError
+from generation.queue import JobNotFound, NotAllowed, Refusal
+from prompting.errors import PromptError
+from safety.errors import InvalidSafetyInput
+
+log = logging.getLogger(__name__)
+
+_FIELD_ERRORS = (InvalidRequest, PromptError, InvalidSafetyInput, ModelLoadError, InvalidSetting)
+
+
+def user_message(error: BaseException) -> str:
+    """The one or two sentences a user sees for ``error``."""
+    if isinstance(error, app_commands.CommandInvokeError) and error.__cause__ is not None:
+        return user_message(error.__cause__)
+    if isinstance(error, PromptBlocked):
+        return f"🚫 {error.reason}"
+    if isinstance(error, Refusal):
+        return f"⏳ {error.message}"
+    if isinstance(error, Refused):
+        return f"🚫 {error}"
+    if isinstance(error, NotAllowed):
+        return f"🚫 {error}"
+    if isinstance(error, JobNotFound):
+        return "🗂️ That image is no longer stored, so this button cannot use it."
+    if isinstance(error, _FIELD_ERRORS):
+        field = getattr(error, "field", "option")
+        message = getattr(error, "message", None) or str(error)
+        if message.startswith(f"{field}: "):
+            message = message[len(field) + 2 :]
+        return f"❌ `{field}`: {message}"
+    if isinstance(error, app_commands.TransformerError):
+        return f"❌ `{error.value}` is not a valid value here."
+    if isinstance(error, app_commands.MissingPermissions):
+        return "🚫 You need the " + ", ".join(error.missing_permissions) + " permission for this."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"⏳ Slow down: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.CheckFailure):
+        return "🚫 You cannot use this command here."
+    if isinstance(error, GenerationError):
+        return f"⚠️ {error}"
+    return "⚠️ Something went wrong on our side; please try again in a moment."
+
+
+async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
+    """Tell the user, ephemerally, whatever state the interaction is in."""
+    cause = error.__cause__ if isinstance(error, app_commands.CommandInvokeError) else error
+    if user_message(cause or error).startswith("⚠️ Something"):
+        log.error("unexpected error in an interaction", exc_info=cause or error)
+    text = user_message(error)
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(text, ephemeral=True)
+            return
+        if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+            # The public "thinking…" message would stay forever: replace it by a private note.
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.delete_original_response()
+        await interaction.followup.send(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell the user about %r", error)
+
+
+class MuralistTree(app_commands.CommandTree):
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        await report_error(interaction, error)

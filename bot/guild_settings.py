@@ -1,0 +1,475 @@
+"""Per-guild settings: stored by the bot in the shared SQLite file, validated on every change.
+
+The bot owns the ``bot_*`` tables and versions them in ``bot_meta`` (the file is shared with the
+job store and the moderation record, so ``PRAGMA user_version`` is not ours). A guild's settings
+are one JSON document validated by ``GuildSettings``; every change is validated before it is
+written, takes effect on the next call (reads go to the database, nothing is cached), and lands
+in ``bot_setting_changes`` with who, when, which setting, and the old and new values.
+
+Lower packages never read this: the bot turns a guild's settings into plain values per call
+(``GuildSettings.safety_for``, ``GuildSettings.limits``, the defaults on the options).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from generation.queue import Limits
+from generation.requests import MAX_GUIDANCE, MAX_STEPS
+from generation.sizes import ASPECTS
+from safety import GuildSafety, GuildTerm, validate_guild_term
+from safety.errors import InvalidSafetyInput
+
+NsfwPolicy = Literal["withhold", "blur_spoiler", "allow"]
+NSFW_POLICIES: tuple[NsfwPolicy, ...] = ("withhold", "blur_spoiler", "allow")
+MAX_TERMS = 200
+MAX_NEGATIVE = 1500
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE bot_guild_settings (
+        guild_id INTEGER PRIMARY KEY,
+        data TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE bot_setting_changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        guild_id INTEGER NOT NULL,
+        actor_id INTEGER NOT NULL,
+        setting TEXT NOT NULL,
+        old TEXT NOT NULL,
+        new TEXT NOT NULL
+    );
+    CREATE INDEX bot_setting_changes_guild ON bot_setting_changes (guild_id, id);
+    CREATE TABLE bot_result_messages (
+        job_id TEXT PRIMARY KEY,
+        channel_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL
+    );
+    """,
+}
+
+
+class InvalidSetting(ValueError):
+    """A setting value that cannot be stored; ``field`` names the setting, ``message`` the range."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class SettingsStoreError(RuntimeError):
+    """The settings tables cannot be opened (a newer schema, a broken file)."""
+
+
+class GuildSettings(BaseModel):
+    """One guild's choices. ``None`` means "the instance's default" for every default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    default_model: str | None = Field(default=None, description="Model when /imagine names none.")
+    default_steps: int | None = Field(default=None, ge=1, le=MAX_STEPS)
+    default_cfg: float | None = Field(default=None, ge=0.0, le=MAX_GUIDANCE)
+    default_aspect: str | None = Field(default=None, description=f"One of {', '.join(ASPECTS)}.")
+    default_negative: str | None = Field(default=None, max_length=MAX_NEGATIVE)
+    allowed_models: tuple[str, ...] = Field(default=(), description="Empty: every model.")
+    per_user_cap: int | None = Field(default=None, ge=1, le=100)
+    per_guild_cap: int | None = Field(default=None, ge=1, le=10_000)
+    cooldown_seconds: float | None = Field(default=None, ge=0.0, le=3600.0)
+    nsfw_policy: NsfwPolicy = Field(
+        default="withhold",
+        description="Flagged images: withhold, blur_spoiler, or allow (age-restricted only).",
+    )
+    channel_nsfw: dict[int, NsfwPolicy] = Field(
+        default_factory=dict, description="Per-channel overrides of nsfw_policy."
+    )
+    approval_channels: tuple[int, ...] = ()
+    approval_target: int | None = Field(
+        default=None, description="Where results wait for approval (default: the log channel)."
+    )
+    mod_log_channel: int | None = None
+    moderator_role: int | None = None
+    terms: tuple[GuildTerm, ...] = Field(default=(), max_length=MAX_TERMS)
+    exemptions: tuple[str, ...] = Field(default=(), max_length=MAX_TERMS)
+
+    @field_validator("default_aspect")
+    @classmethod
+    def _aspect(cls, value: str | None) -> str | None:
+        if value is not None and value not in ASPECTS:
+            raise ValueError(f"use one of {', '.join(ASPECTS)}")
+        return value
+
+    # -- plain values for the lower packages -------------------------------------------------
+    def policy_for(self, channel_id: int) -> NsfwPolicy:
+        return self.channel_nsfw.get(channel_id, self.nsfw_policy)
+
+    def safety_for(self, channel_id: int) -> GuildSafety:
+        """The safety package's view of this guild in one channel."""
+        policy = self.policy_for(channel_id)
+        return GuildSafety(
+            sfw_action="blur_spoiler" if policy == "blur_spoiler" else "withhold",
+            allow_nsfw_in_age_restricted=policy == "allow",
+            terms=self.terms,
+            exemptions=self.exemptions,
+        )
+
+    def limits(self) -> Limits:
+        return Limits(
+            per_user_cap=self.per_user_cap,
+            per_guild_cap=self.per_guild_cap,
+            cooldown_seconds=self.cooldown_seconds,
+        )
+
+    def model_allowed(self, model: str) -> bool:
+        return not self.allowed_models or model in self.allowed_models
+
+
+# Settings a /settings subcommand sets from one value; terms, exemptions and channel lists have
+# their own add/remove operations below.
+SCALAR_SETTINGS: tuple[str, ...] = (
+    "default_model",
+    "default_steps",
+    "default_cfg",
+    "default_aspect",
+    "default_negative",
+    "per_user_cap",
+    "per_guild_cap",
+    "cooldown_seconds",
+    "nsfw_policy",
+    "mod_log_channel",
+    "approval_target",
+    "moderator_role",
+)
+
+
+def _range_of(name: str) -> str:
+    """The allowed values of a setting, as a user reads them in an error."""
+    field = GuildSettings.model_fields[name]
+    low = high = None
+    for meta in field.metadata:
+        low = getattr(meta, "ge", low)
+        high = getattr(meta, "le", high)
+    if low is not None and high is not None:
+        return f"{low:g}..{high:g}"
+    return field.description or "a valid value"
+
+
+class SettingChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: float
+    guild_id: int
+    actor_id: int
+    setting: str
+    old: Any
+    new: Any
+
+
+class GuildSettingsStore:
+    """Every guild's settings in the SQLite file at ``path``.
+
+    ``known_models`` gives the catalog's model names (checked when a model setting changes).
+    Thread-safe; each method is one short transaction, so call it with ``asyncio.to_thread`` or
+    directly (the rows are tiny).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        known_models: Callable[[], Iterable[str]],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._known_models = known_models
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            if str(path) != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise SettingsStoreError(f"cannot open the guild settings in {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS bot_meta (key TEXT PRIMARY KEY, value TEXT)"
+                )
+                row = self._db.execute(
+                    "SELECT value FROM bot_meta WHERE key = 'schema_version'"
+                ).fetchone()
+                version = int(row[0]) if row else 0
+                if version > SCHEMA_VERSION:
+                    raise SettingsStoreError(
+                        f"the guild settings have schema {version}, newer than this Muralist's "
+                        f"{SCHEMA_VERSION}; upgrade Muralist"
+                    )
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[step].split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO bot_meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- reads ---------------------------------------------------------------------------------
+    def get(self, guild_id: int) -> GuildSettings:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM bot_guild_settings WHERE guild_id = ?", (guild_id,)
+            ).fetchone()
+        return GuildSettings.model_validate_json(row[0]) if row else GuildSettings()
+
+    def history(self, guild_id: int, limit: int = 20) -> list[SettingChange]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT at, guild_id, actor_id, setting, old, new FROM bot_setting_changes"
+                " WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
+                (guild_id, limit),
+            ).fetchall()
+        return [
+            SettingChange(
+                at=r[0],
+                guild_id=r[1],
+                actor_id=r[2],
+                setting=r[3],
+                old=json.loads(r[4]),
+                new=json.loads(r[5]),
+            )
+            for r in rows
+        ]
+
+    def remember_result_message(self, job_id: str, channel_id: int, message_id: int) -> None:
+        """Where a result was posted, so moderators can remove or hide it later."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO bot_result_messages VALUES (?, ?, ?)",
+                (job_id, channel_id, message_id),
+            )
+
+    def result_message(self, job_id: str) -> tuple[int, int] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT channel_id, message_id FROM bot_result_messages WHERE job_id = ?",
+                (job_id,),
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
+    # -- changes -------------------------------------------------------------------------------
+    def _write(
+        self,
+        guild_id: int,
+        actor_id: int,
+        names: tuple[str, ...],
+        change: Callable[[dict[str, Any]], Any],
+    ) -> GuildSettings:
+        """Read, change, validate the whole document, store it with its history: all or nothing."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT data FROM bot_guild_settings WHERE guild_id = ?", (guild_id,)
+                ).fetchone()
+                current = GuildSettings.model_validate_json(row[0]) if row else GuildSettings()
+                data = current.model_dump(mode="json")
+                old = {name: data.get(name) for name in names}
+                change(data)
+                try:
+                    updated = GuildSettings.model_validate(data)
+                except ValidationError as exc:
+                    problem = exc.errors()[0]
+                    name = str(problem["loc"][0]) if problem["loc"] else names[0]
+                    raise InvalidSetting(
+                        name, f"{problem['msg']} (allowed: {_range_of(name)})"
+                    ) from exc
+                new = updated.model_dump(mode="json")
+                self._db.execute(
+                    "INSERT OR REPLACE INTO bot_guild_settings VALUES (?, ?, ?)",
+                    (guild_id, updated.model_dump_json(), self._clock()),
+                )
+                for name in names:
+                    self._db.execute(
+                        "INSERT INTO bot_setting_changes"
+                        " (at, guild_id, actor_id, setting, old, new) VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            self._clock(),
+                            guild_id,
+                            actor_id,
+                            name,
+                            json.dumps(old[name]),
+                            json.dumps(new.get(name)),
+                        ),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return updated
+
+    def _check_model(self, setting: str, model: str) -> None:
+        known = list(self._known_models())
+        if model not in known:
+            raise InvalidSetting(
+                setting, f"unknown model {model!r}; choose from {', '.join(known)}"
+            )
+
+    def set(self, guild_id: int, actor_id: int, setting: str, value: Any) -> GuildSettings:
+        """Set one scalar setting (``None`` restores the instance's default)."""
+        return self.set_many(guild_id, actor_id, {setting: value})
+
+    def set_many(self, guild_id: int, actor_id: int, values: dict[str, Any]) -> GuildSettings:
+        """Set scalar settings together: every value is checked before any is stored."""
+        for setting, value in values.items():
+            if setting not in SCALAR_SETTINGS:
+                raise InvalidSetting(
+                    setting, f"not a setting; use one of {', '.join(SCALAR_SETTINGS)}"
+                )
+            if setting == "nsfw_policy" and value not in NSFW_POLICIES:
+                raise InvalidSetting(setting, f"use one of {', '.join(NSFW_POLICIES)}")
+        model = values.get("default_model")
+        if model is not None:
+            self._check_model("default_model", str(model))
+            allowed = self.get(guild_id).allowed_models
+            if allowed and model not in allowed:
+                raise InvalidSetting(
+                    "default_model",
+                    f"{model!r} is not among the allowed models ({', '.join(allowed)})",
+                )
+        cleaned = {
+            k: (None if k == "default_negative" and isinstance(v, str) and not v.strip() else v)
+            for k, v in values.items()
+        }
+        return self._write(guild_id, actor_id, tuple(cleaned), lambda d: d.update(cleaned))
+
+    def set_allowed_models(
+        self, guild_id: int, actor_id: int, models: Iterable[str]
+    ) -> GuildSettings:
+        """Restrict /imagine to these models (empty: every model of the catalog)."""
+        wanted = tuple(dict.fromkeys(m.strip() for m in models if m.strip()))
+        for model in wanted:
+            self._check_model("allowed_models", model)
+        default = self.get(guild_id).default_model
+        if wanted and default is not None and default not in wanted:
+            raise InvalidSetting(
+                "allowed_models",
+                f"the guild's default model {default!r} would not be allowed; "
+                "include it or change default_model first",
+            )
+        return self._write(
+            guild_id,
+            actor_id,
+            ("allowed_models",),
+            lambda d: d.__setitem__("allowed_models", wanted),
+        )
+
+    def set_channel_nsfw(
+        self, guild_id: int, actor_id: int, channel_id: int, policy: str | None
+    ) -> GuildSettings:
+        """A channel's own NSFW policy (``None``: follow the guild's ``nsfw_policy``)."""
+        if policy is not None and policy not in NSFW_POLICIES:
+            raise InvalidSetting("channel_nsfw", f"use one of {', '.join(NSFW_POLICIES)}")
+
+        def change(data: dict[str, Any]) -> None:
+            channels = data["channel_nsfw"]
+            channels.pop(str(channel_id), None)
+            if policy is not None:
+                channels[str(channel_id)] = policy
+
+        return self._write(guild_id, actor_id, ("channel_nsfw",), change)
+
+    def set_approval(
+        self, guild_id: int, actor_id: int, channel_id: int, enabled: bool
+    ) -> GuildSettings:
+        """Turn approval mode on or off in one channel."""
+
+        def change(data: dict[str, Any]) -> None:
+            channels = [c for c in data["approval_channels"] if c != channel_id]
+            data["approval_channels"] = [*channels, channel_id] if enabled else channels
+
+        return self._write(guild_id, actor_id, ("approval_channels",), change)
+
+    def add_term(
+        self, guild_id: int, actor_id: int, text: str, *, is_regex: bool = False
+    ) -> GuildSettings:
+        """Block a word, phrase or pattern in this guild (vetted by ``validate_guild_term``)."""
+        try:
+            term = validate_guild_term(text, is_regex, field="terms")
+        except InvalidSafetyInput as exc:
+            raise InvalidSetting(exc.field, exc.message) from exc
+
+        def change(data: dict[str, Any]) -> None:
+            terms = [t for t in data["terms"] if GuildTerm.model_validate(t) != term]
+            data["terms"] = [*terms, term.model_dump(mode="json")]
+
+        return self._write(guild_id, actor_id, ("terms",), change)
+
+    def remove_term(self, guild_id: int, actor_id: int, text: str) -> GuildSettings:
+        """Remove a term as listed (plain terms also match as typed, before normalising)."""
+        current = self.get(guild_id).terms
+        wanted = {text}
+        # Not a valid plain term: it can still name a listed pattern exactly.
+        with contextlib.suppress(InvalidSafetyInput):
+            wanted.add(validate_guild_term(text, False, field="terms").text)
+        if not any(t.text in wanted for t in current):
+            listed = ", ".join(t.text for t in current) or "none"
+            raise InvalidSetting("terms", f"{text!r} is not listed (listed: {listed})")
+        return self._write(
+            guild_id,
+            actor_id,
+            ("terms",),
+            lambda d: d.__setitem__("terms", [t for t in d["terms"] if t["text"] not in wanted]),
+        )
+
+    def add_exemption(self, guild_id: int, actor_id: int, text: str) -> GuildSettings:
+        """Allow a shipped term in this guild (never the absolute rule)."""
+        try:
+            normal = validate_guild_term(text, False, field="exemptions").text
+        except InvalidSafetyInput as exc:
+            raise InvalidSetting(exc.field, exc.message) from exc
+
+        def change(data: dict[str, Any]) -> None:
+            kept = [e for e in data["exemptions"] if e != normal]
+            data["exemptions"] = [*kept, normal]
+
+        return self._write(guild_id, actor_id, ("exemptions",), change)
+
+    def remove_exemption(self, guild_id: int, actor_id: int, text: str) -> GuildSettings:
+        current = self.get(guild_id).exemptions
+        try:
+            normal = validate_guild_term(text, False, field="exemptions").text
+        except InvalidSafetyInput as exc:
+            raise InvalidSetting(exc.field, exc.message) from exc
+        if normal not in current:
+            listed = ", ".join(current) or "none"
+            raise InvalidSetting("exemptions", f"{text!r} is not listed (listed: {listed})")
+        return self._write(
+            guild_id,
+            actor_id,
+            ("exemptions",),
+            lambda d: d.__setitem__("exemptions", [e for e in d["exemptions"] if e != normal]),
+        )

@@ -1,0 +1,227 @@
+"""The guild's rules around the service: its settings as plain values, and its moderators' log.
+
+``GuardedService`` wraps the bot's ``QueueImagineService`` and is what the cogs and buttons call.
+Per call it reads the guild's settings and passes them down as plain values: defaults on the
+options, the allowed models, and on the requester the limits (for the queue) and the channel's
+safety settings (for the service's ban and prompt check and its image policy, which write the
+moderation record). This module adds what the guild's moderators see: blocked prompts, reports and
+flagged images go to the log channel, and in approval channels results wait for a moderator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from bot.guild_settings import GuildSettings, GuildSettingsStore
+from bot.queue_service import QueueImagineService
+from bot.services import (
+    Blocked,
+    ChoiceField,
+    Derivation,
+    Finished,
+    ImagineOptions,
+    JobEvent,
+    JobRecord,
+    Orphan,
+    PromptBlocked,
+    Reported,
+    Requester,
+    Submitted,
+)
+from generation.errors import InvalidRequest
+from safety import (
+    ModerationEntry,
+    ModerationRecord,
+)
+from safety.record import EntryKind
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Refused(Exception):
+    """A request the guild's rules refuse; the message is for the user."""
+
+
+def discord_time(when: datetime, style: str = "f") -> str:
+    """A timestamp every Discord client shows in the reader's own time zone."""
+    return f"<t:{int(when.timestamp())}:{style}>"
+
+
+class ModLogSink(Protocol):
+    """Where moderators hear of things (``bot.modlog`` posts to the guild's log channel)."""
+
+    async def entry(self, settings: GuildSettings, entry: ModerationEntry) -> None: ...
+
+    async def approval(self, settings: GuildSettings, job: JobRecord) -> bool: ...
+
+
+class GuardedService:
+    """``ImagineService`` with the guild's settings, the log and the image checks."""
+
+    def __init__(self, inner: QueueImagineService, guilds: GuildSettingsStore) -> None:
+        self.inner = inner
+        self.guilds = guilds
+        self.record: ModerationRecord = inner.record
+        self.prompt_filter = inner.prompt_filter
+        self.modlog: ModLogSink | None = None
+        self._awaiting: dict[str, JobRecord] = {}  # results held for approval, as screened
+
+    # -- before queueing -------------------------------------------------------------------
+    async def _admit(self, who: Requester) -> tuple[GuildSettings, Requester]:
+        settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
+        return settings, replace(
+            who, limits=settings.limits(), safety=settings.safety_for(who.channel_id)
+        )
+
+    async def _latest(
+        self,
+        guild_id: int,
+        kinds: Sequence[EntryKind],
+        *,
+        user_id: int | None = None,
+        job_id: str | None = None,
+    ) -> list[ModerationEntry]:
+        """The record's newest entries of ``kinds`` about this user or job (just written)."""
+        entries = await asyncio.to_thread(self.record.recent, guild_id, 10, kinds)
+        return [
+            e
+            for e in entries
+            if (user_id is None or e.user_id == user_id) and (job_id is None or e.job_id == job_id)
+        ]
+
+    async def _telling_blocks(
+        self, settings: GuildSettings, who: Requester, call: Awaitable[T]
+    ) -> T:
+        """Run ``call``; when the service blocked the prompt (and recorded it), tell the log."""
+        try:
+            return await call
+        except PromptBlocked:
+            found = await self._latest(
+                who.guild_id, ("blocked_prompt", "absolute_rule"), user_id=who.user_id
+            )
+            if found:
+                await self._tell(settings, found[0])
+            raise
+
+    def _with_defaults(self, settings: GuildSettings, options: ImagineOptions) -> ImagineOptions:
+        filled = options.model_copy(
+            update={
+                "model": options.model or settings.default_model,
+                "steps": options.steps or settings.default_steps,
+                "cfg": options.cfg if options.cfg is not None else settings.default_cfg,
+                "aspect": options.aspect or settings.default_aspect,
+                "negative": (
+                    options.negative if options.negative is not None else settings.default_negative
+                ),
+            }
+        )
+        model = filled.model
+        if model is not None and not settings.model_allowed(model):
+            allowed = ", ".join(settings.allowed_models)
+            raise InvalidRequest("model", f"{model!r} is not allowed here; use one of: {allowed}")
+        if model is None and settings.allowed_models:
+            filled = filled.model_copy(update={"model": settings.allowed_models[0]})
+        return filled
+
+    async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
+        settings, who = await self._admit(who)
+        options = self._with_defaults(settings, options)
+        return await self._telling_blocks(settings, who, self.inner.submit(options, who))
+
+    async def derive(
+        self, job_id: str, action: Derivation, index: int | None, who: Requester
+    ) -> Submitted:
+        settings, who = await self._admit(who)
+        job = await self.inner.job(job_id)
+        if not settings.model_allowed(job.request.model):
+            raise InvalidRequest("model", f"{job.request.model!r} is no longer allowed here")
+        # The service checks bans and prompts on submit and remix only; a derived job reuses a
+        # stored prompt, but a ban, or a term added since, must stop it too.
+        await self._telling_blocks(settings, who, self.inner._check_prompt(job.request.prompt, who))
+        return await self.inner.derive(job_id, action, index, who)
+
+    async def remix(self, job_id: str, prompt: str, who: Requester) -> Submitted:
+        settings, who = await self._admit(who)
+        return await self._telling_blocks(settings, who, self.inner.remix(job_id, prompt, who))
+
+    # -- after generation --------------------------------------------------------------------
+    async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
+        """The service's events (its image check and policy already applied), with the log told
+        of flagged images and, in approval channels, results held for the moderators."""
+        async for event in self.inner.events(job_id):
+            if isinstance(event, Finished | Blocked):
+                event = await self._after_screening(job_id, event)
+            yield event
+
+    async def _after_screening(self, job_id: str, event: Finished | Blocked) -> JobEvent:
+        job = self.inner.queue.get(job_id)
+        guild_id, channel_id = int(job.guild_id), int(job.channel_id)
+        settings = await asyncio.to_thread(self.guilds.get, guild_id)
+        images = await self._latest(guild_id, ("flagged_image", "unchecked_image"), job_id=job_id)
+        for entry in reversed(images):
+            await self._tell(settings, entry)
+        if isinstance(event, Blocked) or channel_id not in settings.approval_channels:
+            return event
+        if self.modlog is None or not await self.modlog.approval(settings, event.job):
+            return Blocked("This channel needs approval, but no moderators' channel is set.")
+        self._awaiting[job_id] = event.job
+        return Blocked(
+            "This channel needs a moderator's approval: your images were sent to the "
+            "moderators and will be posted here once approved."
+        )
+
+    async def postable(self, job_id: str) -> JobRecord | str:
+        """A result as it may be posted now (held for approval, or checked again), or why not."""
+        held = self._awaiting.pop(job_id, None)
+        if held is not None:
+            return held
+        screened = await self.inner._screen(await self.inner.job(job_id))
+        return screened.job if isinstance(screened, Finished) else screened.message
+
+    async def _tell(self, settings: GuildSettings, entry: ModerationEntry) -> None:
+        if self.modlog is not None:
+            try:
+                await self.modlog.entry(settings, entry)
+            except Exception:  # the log is a courtesy; the record already holds the entry
+                log.exception("could not post moderation entry %s", entry.id)
+
+    # -- the rest, as the inner service does it ----------------------------------------------
+    async def job(self, job_id: str) -> JobRecord:
+        return await self.inner.job(job_id)
+
+    async def delete(self, job_id: str, who: Requester) -> None:
+        await self.inner.delete(job_id, who)
+
+    async def report(self, job_id: str, who: Requester, reason: str) -> Reported:
+        reported = await self.inner.report(job_id, who, reason)
+        if reported.accepted:
+            settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
+            entries = await self._latest(who.guild_id, ("report", "hidden"), job_id=job_id)
+            report = next((e for e in entries if e.actor_id == who.user_id), None)
+            hidden = next((e for e in entries if e.kind == "hidden"), None)
+            for entry in (report, hidden if reported.hidden else None):
+                if entry is not None:
+                    await self._tell(settings, entry)
+        return reported
+
+    async def delivered(self, job_id: str, problem: str | None = None) -> bool:
+        return await self.inner.delivered(job_id, problem)
+
+    async def orphans(self) -> list[Orphan]:
+        return await self.inner.orphans()
+
+    def choices(self, field: ChoiceField, guild_id: int) -> list[str]:
+        values = self.inner.choices(field, guild_id)
+        if field == "model":
+            settings = self.guilds.get(guild_id)
+            return [v for v in values if settings.model_allowed(v)]
+        return values
+
+    def prompt_of(self, job: JobRecord) -> str:
+        return self.inner.prompt_of(job)

@@ -1,0 +1,369 @@
+"""``ImagineService`` on the in-process queue: options → requests, queue events → job events.
+
+This is the service layer the bot calls; the rules live here or below (queue limits, engine
+validation), never in the cog or the buttons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from bot.config import Settings
+from bot.services import (
+    Blocked,
+    ChoiceField,
+    Derivation,
+    Failed,
+    Finished,
+    ImagineOptions,
+    JobEvent,
+    JobImage,
+    JobRecord,
+    Orphan,
+    Progress,
+    PromptBlocked,
+    Queued,
+    Reported,
+    Requester,
+    Submitted,
+)
+from generation import sizes
+from generation.catalog import Catalog, ModelSpec
+from generation.errors import InvalidRequest
+from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
+from generation.requests import SEED_MAX, GenerationRequest, PromptEdit
+from generation.schedulers import SCHEDULER_NAMES
+from generation.schedulers import resolve as resolve_scheduler
+from prompting import BuiltPrompt, PromptSpec, build, lint_built, load_library
+from safety import (
+    ChannelFlags,
+    GuildSafety,
+    ImageChecker,
+    ModerationRecord,
+    PromptFilter,
+    blur_image,
+    decide,
+)
+
+log = logging.getLogger(__name__)
+
+VARIATION_STRENGTH: dict[str, float] = {"vary_subtle": 0.2, "vary_strong": 0.6}
+
+
+class QueueImagineService:
+    """The bot's service on one ``QueueService`` (in-process runner or Redis workers)."""
+
+    def __init__(
+        self,
+        queue: QueueService,
+        settings: Settings,
+        record: ModerationRecord,
+        image_checker: ImageChecker | None = None,
+    ) -> None:
+        self.queue = queue
+        self.settings = settings
+        self.record = record
+        self.image_checker = image_checker or ImageChecker(settings.safety)
+        # Where each job was asked for (age-restricted or not); unknown after a restart: SFW.
+        self._nsfw_channel: dict[str, bool] = {}
+        # The guild's safety values each job was asked with (``Requester.safety``).
+        self._job_safety: dict[str, GuildSafety] = {}
+        # The guilds' safety choices (per-guild settings are stored by the bot's settings
+        # commands); until then, one for all: withhold flagged images, no NSFW anywhere.
+        self.guild_safety = GuildSafety()
+        self.catalog = Catalog.load(settings.engine.models_file)
+        self.presets = load_library(settings.prompting.presets_file)
+        self.prompt_filter = PromptFilter(settings.safety)
+        self.delivery_problems: dict[str, str] = {}
+
+    def warm_up(self) -> None:
+        """Build the prompt parser and the term index now (about a second, blocking), so the
+        first /imagine does not stall the event loop while other interactions wait."""
+        self._request(ImagineOptions(prompt="a (warm:1.1) [up|start]", count=1))
+        self.prompt_filter.check("a warm up")
+
+    # ----------------------------------------------------------------- requests
+    def _request(self, options: ImagineOptions) -> tuple[GenerationRequest, BuiltPrompt]:
+        engine = self.settings.engine
+        model = options.model or engine.default_model
+        if model not in self.catalog:  # never a path: users must not load files of the host
+            allowed = ", ".join(self.catalog.names())
+            raise InvalidRequest("model", f"unknown model {model!r}; choose one of: {allowed}")
+        spec = self.catalog.resolve(model)
+        scheduler = options.scheduler or spec.scheduler or engine.default_scheduler
+        width, height = self._size(spec, options.aspect or "1:1")
+        count = options.count or self.settings.discord.default_count
+        steps = options.steps or engine.default_steps
+        built = build(
+            PromptSpec(
+                subject=options.prompt,
+                style=options.style,
+                medium=options.medium or "",
+                lighting=options.lighting or "",
+                composition=options.composition or "",
+                negative=options.negative or "",
+            ),
+            model_family=spec.family,
+            default_negative_prompt=spec.default_negative or None,
+            presets=self.presets,
+            config=self.settings.prompting,
+            seed=options.seed,
+            count=count,
+            steps=steps,
+        )
+        request = GenerationRequest(
+            prompt=built.positive,
+            negative_prompt=built.negative,
+            per_image_prompts=built.per_image_positives,
+            prompt_edits=[PromptEdit(from_step=e.from_step, prompt=e.prompt) for e in built.edits],
+            model=model,
+            width=width,
+            height=height,
+            steps=steps,
+            guidance=options.cfg if options.cfg is not None else engine.default_guidance,
+            seed=options.seed,
+            count=count,
+            scheduler=resolve_scheduler(scheduler).name,
+        )
+        return request, built
+
+    async def _check_prompt(self, text: str, who: Requester) -> None:
+        ban = await asyncio.to_thread(self.record.active_ban, who.guild_id, who.user_id)
+        if ban is not None:
+            until = f" until {ban.expires_at:%Y-%m-%d %H:%M} UTC" if ban.expires_at else ""
+            raise NotAllowed(f"you are banned from painting here{until}: {ban.reason}")
+        verdict = await self.prompt_filter.check_async(
+            text, channel=ChannelFlags(nsfw=who.channel_nsfw), guild=who.safety
+        )
+        if not verdict.allowed:
+            await asyncio.to_thread(
+                lambda: self.record.record_blocked_prompt(
+                    verdict,
+                    guild_id=who.guild_id,
+                    channel_id=who.channel_id,
+                    user_id=who.user_id,
+                    prompt=text,
+                )
+            )
+            raise PromptBlocked(verdict.reason)
+
+    def _size(self, spec: ModelSpec, aspect: str) -> tuple[int, int]:
+        """The aspect at the model's native pixel count (or the configured square side's)."""
+        width, height = sizes.aspect_size(spec.family, aspect)
+        native = sizes.native_size(spec.family)[0]
+        side = self.settings.discord.image_side or spec.native_size[0]
+        scale = side / native
+        return max(64, round(width * scale / 8) * 8), max(64, round(height * scale / 8) * 8)
+
+    async def _submit(
+        self, request: GenerationRequest, who: Requester, origin: Origin
+    ) -> Submitted:
+        ticket = await self.queue.submit(
+            guild_id=str(who.guild_id),
+            channel_id=str(who.channel_id),
+            user_id=str(who.user_id),
+            request=request,
+            priority="moderator" if who.is_moderator else "default",
+            origin=origin,
+            limits=who.limits,
+        )
+        self._nsfw_channel[ticket.job_id] = who.channel_nsfw
+        if who.safety is not None:
+            self._job_safety[ticket.job_id] = who.safety
+        return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds)
+
+    async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
+        request, built = self._request(options)
+        await self._check_prompt(built.positive_text, who)
+        submitted = await self._submit(request, who, Origin())
+        warnings = [w.message for w in lint_built(built)]
+        return Submitted(submitted.job_id, submitted.position, submitted.eta_seconds, warnings)
+
+    async def derive(
+        self, job_id: str, action: Derivation, index: int | None, who: Requester
+    ) -> Submitted:
+        job = self.queue.get(job_id)
+        base = job.request.model_copy(update={"subseed": None, "subseed_strength": 0.0})
+        origin = Origin(kind="button", action=action, parent_job_id=job_id)
+        if action == "reroll":
+            return await self._submit(base.model_copy(update={"seed": None}), who, origin)
+        position = index or 0
+        if not job.seeds or position >= len(job.seeds):
+            raise InvalidRequest("index", f"this job has no image {position + 1}")
+        seed = job.seeds[position]
+        if action == "upscale":
+            png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
+            request = base.model_copy(
+                update={"mode": "upscale", "init_image": png, "count": 1, "seed": seed}
+            )
+            return await self._submit(GenerationRequest.model_validate(request), who, origin)
+        request = base.model_copy(
+            update={
+                "count": 1,
+                "seed": seed,
+                "subseed": random.randint(0, SEED_MAX),
+                "subseed_strength": VARIATION_STRENGTH[action],
+            }
+        )
+        return await self._submit(request, who, origin)
+
+    async def remix(self, job_id: str, prompt: str, who: Requester) -> Submitted:
+        job = self.queue.get(job_id)
+        # The edited text is the whole positive prompt: no preset and no default negative again.
+        built = build(
+            PromptSpec(subject=prompt, use_default_negative=False),
+            model_family=self.catalog.resolve(job.request.model).family,
+            config=self.settings.prompting,
+            count=job.request.count,
+            steps=job.request.steps,
+        )
+        await self._check_prompt(built.positive_text, who)
+        update = {
+            "prompt": built.positive,
+            "per_image_prompts": built.per_image_positives,
+            "prompt_edits": [
+                PromptEdit(from_step=e.from_step, prompt=e.prompt) for e in built.edits
+            ],
+            "seed": None,
+        }
+        request = job.request.model_copy(update=update)
+        origin = Origin(kind="button", action="remix", parent_job_id=job_id)
+        return await self._submit(
+            GenerationRequest.model_validate(request.model_dump()), who, origin
+        )
+
+    # ----------------------------------------------------------------- jobs
+    async def job(self, job_id: str) -> JobRecord:
+        return await self._record(self.queue.get(job_id))
+
+    async def _record(self, job: Job) -> JobRecord:
+        images = await asyncio.to_thread(lambda: [Path(p).read_bytes() for p in job.image_paths])
+        seconds = (
+            job.finished_at - job.started_at
+            if job.finished_at is not None and job.started_at is not None
+            else None
+        )
+        return JobRecord(
+            job_id=job.id,
+            user_id=int(job.user_id),
+            guild_id=int(job.guild_id),
+            channel_id=int(job.channel_id),
+            action=job.origin.action,
+            request=job.request,
+            status=job.status.value,
+            images=[JobImage(png, seed) for png, seed in zip(images, job.seeds, strict=False)],
+            seconds=seconds,
+            error=job.error,
+        )
+
+    async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
+        step, total, place = 0, 0, -1
+        async for event in self.queue.events(job_id):
+            if event.kind == "queued":
+                if event.position != place:  # ETA-only updates: not worth a message edit
+                    place = event.position or 0
+                    yield Queued(place, event.eta_seconds or 0.0)
+            elif event.kind == "started":
+                yield Progress(0, total)
+            elif event.kind == "step":
+                step, total = event.step or 0, event.total_steps or 0
+                yield Progress(step, total)
+            elif event.kind == "preview":
+                yield Progress(step, total, event.preview)
+            elif event.kind == "done":
+                job = self.queue.get(job_id)
+                if job.status is JobStatus.BLOCKED:
+                    yield Blocked(job.error or "the images were withheld by the safety policy")
+                else:
+                    yield await self._screen(await self._record(job))
+            else:
+                yield Failed(event.error or event.kind)
+
+    async def _screen(self, job: JobRecord) -> Finished | Blocked:
+        """The safety policy on each image: post, blur behind a spoiler, or withhold."""
+        channel = ChannelFlags(nsfw=self._nsfw_channel.pop(job.job_id, False))
+        guild = self._job_safety.pop(job.job_id, self.guild_safety)
+        prompt = await self.prompt_filter.check_async(
+            job.request.prompt, channel=channel, guild=guild
+        )
+        verdicts = await self.image_checker.check_batch_async([i.png for i in job.images])
+        decision = decide(prompt, verdicts, channel, guild)
+        for verdict, choice in zip(verdicts, decision.images, strict=True):
+            if choice.log and not verdict.safe:  # flagged or uncheckable: for the moderators
+                await asyncio.to_thread(
+                    functools.partial(
+                        self.record.record_image,
+                        verdict,
+                        guild_id=job.guild_id,
+                        channel_id=job.channel_id,
+                        user_id=job.user_id,
+                        job_id=job.job_id,
+                        action=choice.action,
+                    )
+                )
+        kept = []
+        for image, choice in zip(job.images, decision.images, strict=True):
+            if choice.action == "post":
+                kept.append(image)
+            elif choice.action == "post_blurred":
+                fraction = self.settings.safety.blur_radius_fraction
+                blurred = await asyncio.to_thread(blur_image, image.png, fraction)
+                kept.append(JobImage(blurred, image.seed, spoiler=True))
+        if not kept:
+            reason = next((d.reason for d in decision.images if d.reason), "withheld")
+            self.queue.block(job.job_id, reason)
+            return Blocked(f"The safety policy withheld these images. {reason}")
+        return Finished(dataclasses.replace(job, images=kept))
+
+    async def delete(self, job_id: str, who: Requester) -> None:
+        job = self.queue.get(job_id)
+        if int(job.user_id) != who.user_id and not who.is_moderator:
+            raise NotAllowed(
+                "only the person who asked for this image or a moderator can delete it"
+            )
+
+    async def report(self, job_id: str, who: Requester, reason: str) -> Reported:
+        job = self.queue.get(job_id)
+        outcome = await asyncio.to_thread(
+            lambda: self.record.report(
+                job_id,
+                guild_id=who.guild_id,
+                channel_id=who.channel_id,
+                reporter_id=who.user_id,
+                author_id=int(job.user_id),
+                reason=reason,
+            )
+        )
+        return Reported(outcome.accepted, outcome.newly_hidden)
+
+    async def delivered(self, job_id: str, problem: str | None = None) -> bool:
+        if problem is not None:
+            self.delivery_problems[job_id] = problem
+            log.warning("job %s could not be delivered: %s", job_id, problem)
+            return False
+        return self.queue.mark_delivered(job_id)
+
+    async def orphans(self) -> list[Orphan]:
+        store = self.queue.store
+        jobs = await asyncio.to_thread(
+            lambda: store.by_status(JobStatus.QUEUED, JobStatus.RUNNING) + store.undelivered()
+        )
+        return [Orphan(j.id, int(j.user_id), int(j.channel_id)) for j in jobs if not j.delivered]
+
+    def choices(self, field: ChoiceField, guild_id: int) -> list[str]:
+        if field == "aspect":
+            return list(sizes.ASPECTS)
+        if field == "scheduler":
+            return list(SCHEDULER_NAMES)
+        if field == "model":
+            return self.catalog.names()
+        return self.presets.names()
+
+    def prompt_of(self, job: JobRecord) -> str:
+        return job.request.prompt

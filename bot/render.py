@@ -1,0 +1,135 @@
+"""Results as Discord sees them: the attachments (fitted to the upload limit) and the embed.
+
+A grid job is shown as one 2×2 (or 2×1) grid; the single images follow as their own PNG files,
+which keep the ``parameters`` text chunk, when they fit. When a file is over the limit it is
+re-encoded as WebP, then JPEG, then scaled down; when all of them do not fit, fewer are sent.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import discord
+from PIL import Image
+
+from bot.services import JobRecord
+from generation.png import make_grid
+
+_FIELD = 1024
+
+
+@dataclass(frozen=True)
+class OutFile:
+    filename: str
+    data: bytes
+
+    def to_discord(self) -> discord.File:
+        return discord.File(io.BytesIO(self.data), filename=self.filename)
+
+
+def _encode(image: Image.Image, fmt: str, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format=fmt, quality=quality)
+    return buffer.getvalue()
+
+
+def fit(name: str, png: bytes, limit: int) -> OutFile:
+    """``png`` as it is when it fits, else the best re-encoding that does."""
+    if len(png) <= limit:
+        return OutFile(f"{name}.png", png)
+    with Image.open(io.BytesIO(png)) as opened:
+        image = opened.convert("RGB")
+    tries: list[tuple[str, str, int]] = [("WEBP", "webp", q) for q in (90, 75, 55)]
+    tries += [("JPEG", "jpg", q) for q in (85, 65, 45)]
+    while True:
+        for fmt, ext, quality in tries:
+            data = _encode(image, fmt, quality)
+            if len(data) <= limit:
+                return OutFile(f"{name}.{ext}", data)
+        if min(image.size) <= 16:
+            raise ValueError(f"{name} cannot fit in {limit} bytes")
+        image = image.resize((image.width * 3 // 4, image.height * 3 // 4))
+
+
+def result_files(job: JobRecord, limit: int) -> list[OutFile]:
+    """The main picture (grid or single image) first, then the single PNGs that still fit."""
+    if not job.images:
+        return []
+    spoiler = "SPOILER_" if any(image.spoiler for image in job.images) else ""
+    if len(job.images) == 1:
+        return [fit(f"{spoiler}muralist_{job.images[0].seed}", job.images[0].png, limit)]
+    pictures = []
+    for image in job.images:
+        with Image.open(io.BytesIO(image.png)) as opened:
+            pictures.append(opened.convert("RGB"))
+    buffer = io.BytesIO()
+    make_grid(pictures).save(buffer, format="PNG")
+    files = [fit(f"{spoiler}muralist_grid_{job.images[0].seed}", buffer.getvalue(), limit)]
+    used = len(files[0].data)
+    for image in job.images:
+        if used + len(image.png) > limit:
+            break
+        prefix = "SPOILER_" if image.spoiler else ""
+        files.append(OutFile(f"{prefix}muralist_{image.seed}.png", image.png))
+        used += len(image.png)
+    return files
+
+
+def _clip(text: str, limit: int = _FIELD) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def result_embed(job: JobRecord, main_file: OutFile | None) -> discord.Embed:
+    request = job.request
+    seeds = ", ".join(str(image.seed) for image in job.images) or "?"
+    title = {"upscale": "Upscaled", "vary_subtle": "Variation", "vary_strong": "Variation"}.get(
+        job.action, "Painted"
+    )
+    embed = discord.Embed(title=title, description=_clip(request.prompt, 4000))
+    if request.negative_prompt:
+        embed.add_field(name="Negative", value=_clip(request.negative_prompt), inline=False)
+    size = f"{request.width}×{request.height}"
+    if request.mode == "upscale":
+        size = f"{request.width * 2}×{request.height * 2}"
+    for name, value in (
+        ("Seeds" if len(job.images) > 1 else "Seed", seeds),
+        ("Steps", str(request.steps)),
+        ("CFG", f"{request.guidance:g}"),
+        ("Scheduler", request.scheduler),
+        ("Model", request.model),
+        ("Size", size),
+        ("Time", f"{job.seconds:.1f} s" if job.seconds is not None else "?"),
+    ):
+        embed.add_field(name=name, value=_clip(value), inline=True)
+    if request.subseed is not None:
+        embed.add_field(
+            name="Variation", value=f"{request.subseed} @ {request.subseed_strength:g}", inline=True
+        )
+    if main_file is not None and not main_file.filename.startswith("SPOILER_"):
+        embed.set_image(url=f"attachment://{main_file.filename}")  # a spoiler stays a file
+    embed.set_footer(text=f"job {job.job_id}")
+    return embed
+
+
+def queued_text(position: int, eta_seconds: float, warnings: list[str]) -> str:
+    place = "next in line" if position == 0 else f"#{position + 1} in the queue"
+    return _with_warnings(f"⏳ Queued: {place}, ready in about {eta_seconds:.0f} s.", warnings)
+
+
+def progress_text(step: int, total: int, warnings: list[str]) -> str:
+    if total <= 0:
+        return _with_warnings("🎨 Painting…", warnings)
+    filled = round(10 * step / total)
+    bar = "█" * filled + "░" * (10 - filled)
+    return _with_warnings(f"🎨 Painting… step {step}/{total} `{bar}`", warnings)
+
+
+def _with_warnings(text: str, warnings: list[str]) -> str:
+    lines = [text, *(f"⚠️ {w}" for w in warnings[:5])]
+    return _clip("\n".join(lines), 2000)
+
+
+def render_result(job: JobRecord, limit: int) -> tuple[list[OutFile], discord.Embed]:
+    files = result_files(job, limit)
+    return files, result_embed(job, files[0] if files else None)

@@ -1,0 +1,195 @@
+"""What the bot needs from the rest of Muralist: one small protocol, so the bot holds no rules.
+
+The cog and the buttons call these methods with what the user typed or clicked and who they are;
+the service decides sizes, limits, seeds and derived requests. ``bot.queue_service`` implements it
+in-process on the queue; tests and the benchmark use that same implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from generation.queue import Limits
+from generation.requests import GenerationRequest
+from safety import GuildSafety
+
+
+class PromptBlocked(Exception):
+    """The safety policy does not allow this prompt in this channel; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
+ChoiceField = Literal["style", "aspect", "scheduler", "model"]
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks, and where: the service applies per-user, per-guild and per-channel rules."""
+
+    user_id: int
+    guild_id: int
+    channel_id: int
+    channel_nsfw: bool = False
+    is_moderator: bool = False
+    limits: Limits | None = None  # the guild's limits (None: the configured ones)
+    safety: GuildSafety | None = None  # the guild's terms and NSFW choices in this channel
+
+
+class ImagineOptions(BaseModel):
+    """The options of ``/imagine`` as the user gave them (None: the guild's default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    negative: str | None = None
+    style: str | None = None
+    medium: str | None = None
+    lighting: str | None = None
+    composition: str | None = None
+    aspect: str | None = None
+    count: int | None = None
+    steps: int | None = None
+    cfg: float | None = None
+    seed: int | None = None
+    scheduler: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A job accepted into the queue: its id, its place, and prompt warnings to show briefly."""
+
+    job_id: str
+    position: int
+    eta_seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Orphan:
+    job_id: str
+    user_id: int
+    channel_id: int
+
+
+@dataclass(frozen=True)
+class Reported:
+    """``accepted``: False when this user had reported it before; ``hidden``: this report was
+    the one that hides the result (the bot takes it down)."""
+
+    accepted: bool
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class JobImage:
+    png: bytes
+    seed: int
+    spoiler: bool = False
+    """Flagged and blurred by the safety policy: posted behind a spoiler."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A stored job, enough to render it and to act on its buttons after a restart."""
+
+    job_id: str
+    user_id: int
+    guild_id: int
+    channel_id: int
+    action: str
+    request: GenerationRequest
+    status: str
+    images: list[JobImage] = field(default_factory=list)
+    seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Queued:
+    position: int
+    eta_seconds: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total_steps: int
+    preview: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    job: JobRecord
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """The safety policy withheld the images; ``message`` says so without showing them."""
+
+    message: str
+
+
+JobEvent = Queued | Progress | Finished | Failed | Blocked
+
+
+class ImagineService(Protocol):
+    async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
+        """Queue a job, or raise the package's error (bad option, limit reached, banned, …)."""
+        ...
+
+    def events(self, job_id: str) -> AsyncIterator[JobEvent]:
+        """The job's events from its current state on; ends after Finished, Failed or Blocked."""
+        ...
+
+    async def job(self, job_id: str) -> JobRecord:
+        """A stored job (raises when it does not exist, e.g. expired)."""
+        ...
+
+    async def derive(
+        self, job_id: str, action: Derivation, index: int | None, who: Requester
+    ) -> Submitted:
+        """A new job from a stored one: reroll, subtle/strong variation or upscale of image
+        ``index`` (0-based; None for the whole job)."""
+        ...
+
+    async def remix(self, job_id: str, prompt: str, who: Requester) -> Submitted:
+        """The stored job's settings with an edited prompt."""
+        ...
+
+    async def delete(self, job_id: str, who: Requester) -> None:
+        """Allow the deletion of a result (its requester or a moderator) or raise NotAllowed."""
+        ...
+
+    async def report(self, job_id: str, who: Requester, reason: str) -> Reported:
+        """Record a user's report of a result for the moderators."""
+        ...
+
+    async def delivered(self, job_id: str, problem: str | None = None) -> bool:
+        """Record the result's delivery (or why it failed); True the first time only."""
+        ...
+
+    async def orphans(self) -> list[Orphan]:
+        """Jobs no interaction follows any more (queued or finished before a restart)."""
+        ...
+
+    def choices(self, field: ChoiceField, guild_id: int) -> list[str]:
+        """Allowed values for an option (models: the guild's allowed ones)."""
+        ...
+
+    def prompt_of(self, job: JobRecord) -> str:
+        """The prompt a user would edit to remix the job."""
+        ...
