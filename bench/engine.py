@@ -128,13 +128,19 @@ def main() -> int:
         "batch4_over_four_singles_wall": ratio(batch_times, single_times, 0),
         "peak_rss_mb": round(peak_mb, 1),
     }
-    print(f"{args.model} on {figures['device']}, {figures['threads']} thread(s), {size}², "
-          f"{steps} steps, {scheduler}, {repeats} rounds (medians)")  # fmt: skip
-    print(f"engine ÷ plain diffusers: CPU {figures['engine_cpu_s']} s ÷ {figures['plain_cpu_s']} s "
-          f"= {figures['engine_over_plain_cpu']}; wall ratio {figures['engine_over_plain_wall']}")  # fmt: skip
-    print(f"batch of 4 ÷ 4 single calls: CPU {figures['batch4_cpu_s']} s ÷ "
-          f"{figures['four_singles_cpu_s']} s = {figures['batch4_over_four_singles_cpu']}; "
-          f"wall ratio {figures['batch4_over_four_singles_wall']}")  # fmt: skip
+    f = figures
+    print(
+        f"{args.model} on {f['device']}, {f['threads']} thread(s), {size}², {steps} steps, "
+        f"{scheduler}, {repeats} rounds (medians)"
+    )
+    print(
+        f"engine ÷ plain diffusers: CPU {f['engine_cpu_s']} s ÷ {f['plain_cpu_s']} s = "
+        f"{f['engine_over_plain_cpu']}; wall ratio {f['engine_over_plain_wall']}"
+    )
+    print(
+        f"batch of 4 ÷ 4 single calls: CPU {f['batch4_cpu_s']} s ÷ {f['four_singles_cpu_s']} s"
+        f" = {f['batch4_over_four_singles_cpu']}; wall ratio {f['batch4_over_four_singles_wall']}"
+    )
     print(f"peak RSS: {figures['peak_rss_mb']} MB")
     print(json.dumps(figures))
     return 0
