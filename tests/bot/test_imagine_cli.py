@@ -21,6 +21,14 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> None:
+    """One CPU thread: a shared 2-core machine otherwise stalls torch's thread pool."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def offline_cpu(model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MURALIST_ENGINE__CACHE_DIR", str(model_cache))
