@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class EngineConfig(BaseModel):
@@ -54,3 +54,47 @@ class QueueConfig(BaseModel):
     redis_url: str | None = Field(default=None, description="Set to scale out to GPU workers.")
     claim_idle_seconds: float = Field(default=60.0, gt=0.0)
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the metrics endpoint binds."
+    )
+    priority_weights: dict[str, float] = Field(
+        default_factory=lambda: {"default": 1.0, "booster": 2.0, "moderator": 3.0},
+        description="Share of the GPU per priority class; every class keeps a share > 0.",
+    )
+    local_slots: int = Field(
+        default=1, ge=1, le=16, description="Batches run at once by the in-process engine."
+    )
+    eta_smoothing: float = Field(
+        default=0.3, gt=0.0, le=1.0, description="Weight of the newest measurement in the ETA."
+    )
+    stream_prefix: str = Field(
+        default="muralist", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="Redis key prefix."
+    )
+    result_transport: Literal["redis", "folder"] = Field(
+        default="redis", description="How workers send PNGs back: a Redis key or a shared folder."
+    )
+    result_dir: Path | None = Field(
+        default=None, description="The shared folder when result_transport is 'folder'."
+    )
+    result_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
+    heartbeat_seconds: float = Field(default=5.0, gt=0.0, le=300.0)
+    worker_timeout_seconds: float = Field(
+        default=20.0, gt=0.0, le=3600.0, description="A worker silent this long is counted dead."
+    )
+    redis_backoff_max_seconds: float = Field(default=10.0, gt=0.0, le=600.0)
+
+    @field_validator("priority_weights")
+    @classmethod
+    def _weights_positive(cls, value: dict[str, float]) -> dict[str, float]:
+        if "default" not in value:
+            raise ValueError("needs a 'default' class")
+        for name, weight in value.items():
+            if not 0.0 < weight <= 100.0:
+                raise ValueError(f"weight of {name!r} must be in (0, 100], not {weight}")
+        return value
+
+    @model_validator(mode="after")
+    def _folder_needs_dir(self) -> QueueConfig:
+        if self.result_transport == "folder" and self.result_dir is None:
+            raise ValueError("result_transport 'folder' needs result_dir (a folder both sides see)")
+        return self

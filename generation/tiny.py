@@ -225,12 +225,17 @@ def build_tiny_sdxl(folder: Path) -> None:
 BUILDERS = {"tiny": build_tiny_sd, "tiny-xl": build_tiny_sdxl}
 
 
+def tiny_model_folder(name: str, cache_dir: Path) -> Path:
+    """Where built-in model ``name`` lives (or will be built) under ``cache_dir``."""
+    return Path(cache_dir) / f"{name}-v{BUILD_VERSION}"
+
+
 def ensure_tiny_model(name: str, cache_dir: Path) -> Path:
     """Return the folder of built-in model ``name``, building it atomically on first use.
 
     Written to a temporary sibling and renamed, so a crash never leaves a half-written model.
     """
-    folder = Path(cache_dir) / f"{name}-v{BUILD_VERSION}"
+    folder = tiny_model_folder(name, cache_dir)
     if (folder / "model_index.json").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)

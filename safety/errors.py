@@ -14,3 +14,7 @@ class InvalidSafetyInput(SafetyError, ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class ClassifierUnavailable(SafetyError):
+    """The image classifier cannot be loaded; images are withheld rather than posted unchecked."""

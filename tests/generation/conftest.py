@@ -9,7 +9,7 @@ from generation.config import EngineConfig
 from generation.engine import DiffusersEngine
 from generation.loading import PipelineLoader
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test ever reaches the model hub
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -23,7 +23,8 @@ def one_torch_thread() -> None:
 
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
+    """One model cache per test run, so each built-in model is built once."""
+    return tmp_path_factory.mktemp("model-cache")
 
 
 @pytest.fixture(scope="session")

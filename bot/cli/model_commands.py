@@ -1,0 +1,71 @@
+"""``muralist models`` (the catalog and where each model loads from) and ``muralist merge``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from bot.config import Settings
+from generation.catalog import Catalog
+
+
+def register(subparsers: Any) -> None:
+    models = subparsers.add_parser("models", help="list the models and where each loads from")
+    models.add_argument("--json", action="store_true", help="print a JSON list")
+    models.set_defaults(handler=list_models)
+
+    merge = subparsers.add_parser(
+        "merge", help="merge two models of one family into a new diffusers folder"
+    )
+    merge.add_argument("a", help="first model (catalog name or path)")
+    merge.add_argument("b", help="second model (catalog name or path)")
+    merge.add_argument(
+        "--alpha", type=float, default=0.5, help="weight of B, 0..1 (default 0.5: the average)"
+    )
+    merge.add_argument("--out", type=Path, required=True, help="new folder to write")
+    merge.set_defaults(handler=merge_command)
+
+
+def list_models(args: argparse.Namespace, settings: Settings) -> int:
+    engine = settings.engine
+    rows: list[dict[str, Any]] = [
+        {
+            "name": spec.name,
+            "path": spec.location(engine.cache_dir),
+            "source": spec.source,
+            "family": spec.family,
+            "native_size": list(spec.native_size),
+            "scheduler": spec.scheduler or engine.default_scheduler,
+            "default_negative": spec.default_negative,
+            "description": spec.description,
+            "default": spec.name == engine.default_model,
+        }
+        for spec in Catalog.load(engine.models_file)
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(row["name"]) for row in rows) + 2
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        size = "×".join(str(side) for side in row["native_size"])
+        columns = f"{row['name']:<{width}}{row['family']:<6}{size:<11}{row['source']:<11}"
+        print(f"{mark} {columns}{row['path']}")
+        if row["description"]:
+            print(f"  {'':<{width}}{row['description']}")
+    print("\n* the default model (engine.default_model)")
+    return 0
+
+
+def merge_command(args: argparse.Namespace, settings: Settings) -> int:
+    from generation.merge import merge_models
+
+    result = merge_models(settings.engine, args.a, args.b, args.alpha, args.out)
+    folder = result.folder.resolve()
+    print(f"merged {args.a} and {args.b} (alpha {args.alpha}) into {folder}")
+    print("to use it, add this to your models file (engine.models_file):")
+    name, path = json.dumps(folder.name), json.dumps(str(folder))
+    print(f'\n[models.{name}]\nfolder = {path}\nfamily = "{result.family}"')
+    return 0

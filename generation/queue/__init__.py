@@ -1,0 +1,34 @@
+"""The fair, persistent job queue: store, scheduler, service, in-process runner, Redis workers.
+
+Redis and Prometheus are imported by their own modules only, so the embedded default stays light.
+"""
+
+from generation.queue.jobs import (
+    DiscordRef,
+    Job,
+    JobNotFound,
+    JobStatus,
+    NotAllowed,
+    Origin,
+    QueueEvent,
+    Refusal,
+    Ticket,
+)
+from generation.queue.service import Limits, QueueService
+from generation.queue.store import JobStore, StoreCorrupt
+
+__all__ = [
+    "DiscordRef",
+    "Job",
+    "JobNotFound",
+    "JobStatus",
+    "JobStore",
+    "Limits",
+    "NotAllowed",
+    "Origin",
+    "QueueEvent",
+    "QueueService",
+    "Refusal",
+    "StoreCorrupt",
+    "Ticket",
+]

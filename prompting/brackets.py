@@ -1,0 +1,48 @@
+"""Find brackets that have no partner, so the grammars only ever see balanced text.
+
+A linear scan with a stack (no regular expressions): an opening bracket without its closing
+partner, or a closing one without an opener, is escaped with a backslash and reported, so it
+reaches the model as the literal character instead of failing the parse.
+"""
+
+from __future__ import annotations
+
+from prompting.notices import PromptWarning, WarningCode
+
+
+def escape_unbalanced(text: str, pairs: dict[str, str]) -> tuple[str, list[PromptWarning]]:
+    """Escape every bracket of ``pairs`` (opener → closer) that has no partner in ``text``.
+
+    Backslash escapes are honoured: ``\\(`` is already literal and never pairs.
+    """
+    closers = {close: open_ for open_, close in pairs.items()}
+    stack: list[int] = []
+    unmatched: list[int] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char in pairs:
+            stack.append(index)
+        elif char in closers:
+            if stack and text[stack[-1]] == closers[char]:
+                stack.pop()
+            else:
+                unmatched.append(index)
+        index += 1
+    unmatched.extend(stack)
+    if not unmatched:
+        return text, []
+    positions = set(unmatched)
+    escaped = "".join("\\" + char if i in positions else char for i, char in enumerate(text))
+    found = sorted((i, text[i]) for i in positions)
+    shown = ", ".join(f"{char!r} at {i}" for i, char in found[:5])
+    warning = PromptWarning(
+        code=WarningCode.UNBALANCED_BRACKET,
+        message=f"unbalanced bracket(s) kept as plain text: {shown}"
+        + (f" and {len(found) - 5} more" if len(found) > 5 else ""),
+        detail={"positions": [i for i, _ in found], "characters": [c for _, c in found]},
+    )
+    return escaped, [warning]

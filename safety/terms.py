@@ -1,0 +1,210 @@
+"""Term lists as data: the shipped list, an instance file, a guild's additions and exemptions.
+
+A term file is TOML with one table per category and an optional ``exempt`` list::
+
+    exempt = ["gore"]               # guild files: words this guild allows
+
+    [guild]                         # sexual, violence-gore, hate, self-harm, minors or guild
+    terms = ["spoilers", "two words"]
+    regex = ['\\bep(isode)? ?\\d+\\b']
+
+Guild patterns are user input running inside the bot, so every pattern is vetted when it is added
+(``validate_guild_term``): length, syntax, no nested quantifiers, no empty match, and a trial run
+against inputs that make backtracking patterns explode.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import regex
+from pydantic import BaseModel, ConfigDict, Field
+
+from safety.errors import InvalidSafetyInput
+from safety.normalize import normalize
+
+Category = Literal["sexual", "violence-gore", "hate", "self-harm", "minors", "guild"]
+Effect = Literal["mature", "block", "indicator"]
+
+CATEGORIES: tuple[Category, ...] = (
+    "sexual",
+    "violence-gore",
+    "hate",
+    "self-harm",
+    "minors",
+    "guild",
+)
+# Fixed in code on purpose: the absolute rule depends on "sexual" and "minors", and no file or
+# guild setting may change what a category does.
+CATEGORY_EFFECTS: dict[Category, Effect] = {
+    "sexual": "mature",
+    "violence-gore": "mature",
+    "hate": "block",
+    "self-harm": "block",
+    "minors": "indicator",
+    "guild": "block",
+}
+
+MAX_TERM_CHARS = 100
+MAX_PATTERN_CHARS = 200
+MAX_TERMS_PER_FILE = 5000
+_TRIAL_TIMEOUT_S = 0.05
+# Inputs on which backtracking patterns such as (a+)+$ or (a|aa)+$ take exponential time.
+_TRIAL_INPUTS = tuple(
+    body * 3000 + tail for body in ("a", "1", " ", "a ", "ab", "x") for tail in ("!", "")
+)
+
+
+class GuildTerm(BaseModel):
+    """One blocked word, phrase or pattern, validated by ``validate_guild_term``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str = Field(min_length=1, max_length=MAX_PATTERN_CHARS)
+    regex: bool = False
+    category: Category = "guild"
+
+
+class TermList(BaseModel):
+    """Terms and exemptions from one file or one guild's settings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    terms: tuple[GuildTerm, ...] = ()
+    exemptions: tuple[str, ...] = ()
+
+
+def _nested_quantifier(pattern: str) -> bool:
+    """True when a repeated group contains another unbounded repeat: ``(a+)+``, ``(a*b?)*``."""
+    from re import _parser  # type: ignore[attr-defined]  # the stdlib's own regex parser
+
+    repeats = {_parser.MAX_REPEAT, _parser.MIN_REPEAT, _parser.POSSESSIVE_REPEAT}
+
+    def walk(items: Any, inside_repeat: bool) -> bool:
+        for op, arg in items:
+            if op in repeats:
+                _low, high, sub = arg
+                unbounded = high == _parser.MAXREPEAT or high > 10
+                if unbounded and inside_repeat and op != _parser.POSSESSIVE_REPEAT:
+                    return True
+                children = [(sub, inside_repeat or unbounded)]
+            elif op == _parser.SUBPATTERN:
+                children = [(arg[-1], inside_repeat)]
+            elif op == _parser.BRANCH:
+                children = [(branch, inside_repeat) for branch in arg[1]]
+            elif op in (_parser.ASSERT, _parser.ASSERT_NOT):
+                children = [(arg[1], inside_repeat)]
+            else:
+                children = []
+            if any(walk(child, inside) for child, inside in children):
+                return True
+        return False
+
+    return walk(_parser.parse(pattern), False)
+
+
+def validate_guild_term(
+    text: str, is_regex: bool, category: str = "guild", field: str = "term"
+) -> GuildTerm:
+    """Check a term before it is stored; raises ``InvalidSafetyInput`` naming the problem.
+
+    Plain terms are stored normalised (what the matcher compares); patterns as written.
+    """
+    if category not in CATEGORIES:
+        raise InvalidSafetyInput(
+            f"{field}.category",
+            f"unknown category {category!r}; use one of {', '.join(CATEGORIES)}",
+        )
+    if not is_regex:
+        if len(text) > MAX_TERM_CHARS:
+            raise InvalidSafetyInput(field, f"a term is at most {MAX_TERM_CHARS} characters")
+        normal = normalize(text)
+        if not normal:
+            raise InvalidSafetyInput(field, f"{text!r} has no letters or digits to match")
+        return GuildTerm(text=normal, regex=False, category=category)  # type: ignore[arg-type]
+    if not text or len(text) > MAX_PATTERN_CHARS:
+        raise InvalidSafetyInput(field, f"a pattern is 1..{MAX_PATTERN_CHARS} characters")
+    try:
+        compiled = regex.compile(text, regex.IGNORECASE)
+        nested = _nested_quantifier(text)
+    except (regex.error, re.error, RecursionError, OverflowError) as exc:
+        raise InvalidSafetyInput(field, f"invalid pattern {text!r}: {exc}") from exc
+    if nested:
+        raise InvalidSafetyInput(
+            field,
+            f"pattern {text!r} nests a repeat inside a repeat (like (a+)+); that can take "
+            "exponential time. Rewrite it without the outer repeat.",
+        )
+    if compiled.search("") is not None:
+        raise InvalidSafetyInput(field, f"pattern {text!r} matches empty text, so every prompt")
+    for trial in _TRIAL_INPUTS:
+        try:
+            compiled.search(trial, timeout=_TRIAL_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise InvalidSafetyInput(
+                field, f"pattern {text!r} is too slow on long inputs (catastrophic backtracking)"
+            ) from exc
+    return GuildTerm(text=text, regex=True, category=category)  # type: ignore[arg-type]
+
+
+def parse_terms(data: dict[str, Any], source: str) -> TermList:
+    """Validate a parsed term file; errors name the file and the entry."""
+    terms: list[GuildTerm] = []
+    exemptions: list[str] = []
+    for key, value in data.items():
+        if key == "exempt":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise InvalidSafetyInput(f"{source}: exempt", "must be a list of strings")
+            for i, word in enumerate(value):
+                exemptions.append(
+                    validate_guild_term(word, False, field=f"{source}: exempt[{i}]").text
+                )
+            continue
+        if key not in CATEGORIES:
+            raise InvalidSafetyInput(
+                f"{source}: [{key}]", f"unknown category; use one of {', '.join(CATEGORIES)}"
+            )
+        if not isinstance(value, dict) or set(value) - {"terms", "regex"}:
+            raise InvalidSafetyInput(f"{source}: [{key}]", "a category holds `terms` and `regex`")
+        for kind in ("terms", "regex"):
+            entries = value.get(kind, [])
+            if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+                raise InvalidSafetyInput(f"{source}: {key}.{kind}", "must be a list of strings")
+            for i, entry in enumerate(entries):
+                terms.append(
+                    validate_guild_term(entry, kind == "regex", key, f"{source}: {key}.{kind}[{i}]")
+                )
+    if len(terms) > MAX_TERMS_PER_FILE:
+        raise InvalidSafetyInput(source, f"at most {MAX_TERMS_PER_FILE} terms per list")
+    return TermList(terms=tuple(terms), exemptions=tuple(exemptions))
+
+
+def load_terms_file(path: Path) -> TermList:
+    """Read a term file (UTF-8 TOML); every problem is one error naming the file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidSafetyInput(str(path), f"cannot read the term file: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidSafetyInput(
+            str(path), f"is not valid UTF-8 (byte {exc.start}); save the file as UTF-8"
+        ) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidSafetyInput(str(path), f"is not valid TOML: {exc}") from exc
+    return parse_terms(data, str(path))
+
+
+@lru_cache(maxsize=1)
+def shipped_terms() -> TermList:
+    """The default list packaged as ``safety/terms.toml``."""
+    text = resources.files("safety").joinpath("terms.toml").read_text(encoding="utf-8")
+    return parse_terms(tomllib.loads(text), "safety/terms.toml")

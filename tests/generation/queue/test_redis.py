@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from generation.config import QueueConfig
+from generation.queue import JobStatus, JobStore, QueueService
+from generation.queue.redis_transport import RedisBackend, connect
+from generation.queue.worker import RedisWorker
+from tests.generation.queue.conftest import queue_config
+from tests.generation.queue.fakes import FakeEngine
+from tests.generation.queue.redis_server import RedisServer, free_port
+from tests.generation.queue.test_service import follow, submit
+
+pytestmark = pytest.mark.skipif(
+    not RedisServer.available(), reason="redis-server missing: run scripts/install-redis.sh"
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+def redis_config(tmp_path: Path, url: str, **fields: object) -> QueueConfig:
+    values: dict[str, object] = {
+        "redis_url": url,
+        "stream_prefix": f"t{uuid.uuid4().hex[:8]}",
+        "heartbeat_seconds": 0.2,
+        "worker_timeout_seconds": 2.0,
+        "claim_idle_seconds": 1.0,
+        "redis_backoff_max_seconds": 0.5,
+    }
+    values.update(fields)
+    return queue_config(tmp_path, **values)
+
+
+@asynccontextmanager
+async def bot_queue(config: QueueConfig) -> AsyncIterator[QueueService]:
+    store = JobStore(config.db_path, config.images_dir)
+    service = QueueService(config, store, RedisBackend(config))
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.close()
+        store.close()
+
+
+@asynccontextmanager
+async def workers(config: QueueConfig, *engines: FakeEngine) -> AsyncIterator[list[RedisWorker]]:
+    running = [
+        RedisWorker(config, engine, name=f"w{i}", models=["tiny"])
+        for i, engine in enumerate(engines)
+    ]
+    tasks = [asyncio.create_task(w.run()) for w in running]
+    try:
+        yield running
+    finally:
+        for worker in running:
+            worker.stop()
+        await asyncio.gather(*tasks)
+
+
+async def until(condition, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+async def test_two_workers_run_every_job_once_with_progress_and_images(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = redis_config(tmp_path, redis_server.url, max_batch=2)
+    engines = [FakeEngine(step_seconds=0.02), FakeEngine(step_seconds=0.02)]
+    async with bot_queue(config) as queue, workers(config, *engines):
+        tickets = [await submit(queue, f"u{i}", steps=3, seed=10 + i) for i in range(6)]
+        streams = [await follow(queue, t.job_id) for t in tickets]
+        assert all(events[-1].kind == "done" for events in streams)
+        assert any(e.kind == "step" for events in streams for e in events)
+        ran = [job_id for engine in engines for call in engine.calls for job_id in call]
+        assert sorted(ran) == sorted(t.job_id for t in tickets)
+        assert all(engine.calls for engine in engines)  # both GPUs took work
+        for i, ticket in enumerate(tickets):
+            job = queue.get(ticket.job_id)
+            assert job.seeds == [10 + i] and job.image_paths[0].read_bytes()[:4] == b"\x89PNG"
+        assert queue.backend.workers_alive() == 2
+
+        # A late duplicate of a result (a reclaimed batch finishing twice) changes nothing.
+        client = connect(redis_server.url)
+        seen: list[str] = []
+        listener = asyncio.create_task(_collect(queue, seen))
+        await asyncio.sleep(0)
+        await client.xadd(
+            f"{config.stream_prefix}:results",
+            {"job_id": tickets[0].job_id, "batch": "old", "error": "stale duplicate"},
+        )
+        await _drained(client, config)
+        listener.cancel()
+        assert seen == []
+        assert queue.get(tickets[0].job_id).status is JobStatus.DONE
+        await client.aclose()
+
+
+async def _collect(queue: QueueService, seen: list[str]) -> None:
+    async for event in queue.all_events():
+        seen.append(event.kind)
+
+
+async def _drained(client, config: QueueConfig) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(10):
+        while True:
+            info = await client.xinfo_groups(f"{config.stream_prefix}:results")
+            group = info[0]
+            if group["pending"] == 0 and group["lag"] == 0:
+                return
+            await asyncio.sleep(0.02)
+
+
+async def test_a_sigkilled_workers_job_is_reclaimed_by_another_and_delivered_once(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = redis_config(tmp_path, redis_server.url)
+    victim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.generation.queue.worker_script",
+            redis_server.url,
+            "victim",
+            "0.3",
+            "1.0",
+            config.stream_prefix,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        async with bot_queue(config) as queue:
+            await until(lambda: queue.backend.workers_alive() == 1)
+            ticket = await submit(queue, "u1", steps=30)
+            events = queue.events(ticket.job_id)
+            async with asyncio.timeout(15):
+                async for event in events:
+                    if event.kind == "step":
+                        break  # the victim is painting it
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            rescuer = FakeEngine()
+            async with workers(config, rescuer):
+                kinds = []
+                async with asyncio.timeout(20):
+                    async for event in events:
+                        kinds.append(event.kind)
+                assert kinds[-1] == "done" and kinds.count("done") == 1
+                assert rescuer.calls == [[ticket.job_id]]
+            assert queue.get(ticket.job_id).status is JobStatus.DONE
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.wait()
+
+
+async def test_redis_down_jobs_wait_and_submit_still_answers(tmp_path: Path) -> None:
+    server = RedisServer(free_port())
+    config = redis_config(tmp_path, server.url)
+    async with bot_queue(config) as queue:
+        ticket = await submit(queue, "u1")
+        assert ticket.position == 0
+        await asyncio.sleep(0.3)
+        assert queue.get(ticket.job_id).status is JobStatus.QUEUED
+        server.start()
+        try:
+            async with workers(config, FakeEngine()):
+                assert (await follow(queue, ticket.job_id))[-1].kind == "done"
+        finally:
+            server.stop()
+
+
+async def test_a_job_that_breaks_the_worker_fails_alone_and_the_worker_goes_on(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = redis_config(tmp_path, redis_server.url, max_batch=1)
+    async with bot_queue(config) as queue, workers(config, FakeEngine(fail_prompt="explode")):
+        bad = await submit(queue, "u1", prompt="explode now")
+        good = await submit(queue, "u2")
+        failed = (await follow(queue, bad.job_id))[-1]
+        assert failed.kind == "failed" and "explode" in (failed.error or "")
+        assert (await follow(queue, good.job_id))[-1].kind == "done"
+
+
+async def test_results_can_travel_through_a_shared_folder_and_cancel_reaches_the_worker(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    shared = tmp_path / "shared"
+    config = redis_config(tmp_path, redis_server.url, result_transport="folder", result_dir=shared)
+    engine = FakeEngine(step_seconds=0.05)
+    async with bot_queue(config) as queue, workers(config, engine):
+        ticket = await submit(queue, "u1", steps=2)
+        assert (await follow(queue, ticket.job_id))[-1].kind == "done"
+        assert list(shared.iterdir()) == []  # collected and cleaned up
+        long = await submit(queue, "u1", steps=150)
+        await until(lambda: engine.steps_run.get(long.job_id, 0) > 0)
+        assert await queue.cancel(long.job_id, user_id="u1") is JobStatus.RUNNING
+        assert (await follow(queue, long.job_id))[-1].kind == "cancelled"
+        assert engine.steps_run[long.job_id] < 150

@@ -1,0 +1,31 @@
+"""A GPU worker process on the fake engine: what the SIGKILL test kills.
+
+python -m tests.generation.queue.worker_script REDIS_URL NAME STEP_SECONDS CLAIM_IDLE PREFIX
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from generation.config import QueueConfig
+from generation.queue.worker import RedisWorker
+from tests.generation.queue.fakes import FakeEngine
+
+
+async def main(url: str, name: str, step_seconds: float, claim_idle: float, prefix: str) -> None:
+    config = QueueConfig(
+        redis_url=url,
+        claim_idle_seconds=claim_idle,
+        heartbeat_seconds=0.2,
+        stream_prefix=prefix,
+    )
+    worker = RedisWorker(config, FakeEngine(step_seconds), name=name, models=["tiny"])
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, worker.stop)
+    await worker.run()
+
+
+if __name__ == "__main__":
+    url, name, step, idle, prefix = sys.argv[1:6]
+    asyncio.run(main(url, name, float(step), float(idle), prefix))
