@@ -26,12 +26,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script from a checkout: the repository, not bench/ (whose queue.py would shadow the
+# standard library's queue module), goes first on the import path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from generation.config import EngineConfig
-from generation.engine import DiffusersEngine
-from generation.loading import PipelineLoader
-from generation.requests import GenerationRequest
+from generation.config import EngineConfig  # noqa: E402
+from generation.engine import DiffusersEngine  # noqa: E402
+from generation.loading import PipelineLoader  # noqa: E402
+from generation.requests import GenerationRequest  # noqa: E402
 
 
 def main() -> int:

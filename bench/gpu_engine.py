@@ -23,9 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script from a checkout: the repository, not bench/ (whose queue.py would shadow the
+# standard library's queue module), goes first on the import path.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from generation.tiny import write_clip_tokenizer
+from generation.tiny import write_clip_tokenizer  # noqa: E402
 
 # Stable Diffusion 1.5's published component configs (runwayml/stable-diffusion-v1-5).
 UNET = {
