@@ -107,7 +107,9 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
 
     _quiet_libraries()
     loader = PipelineLoader(config)
+    loading = time.perf_counter()
     family = loader.get(fields["model"]).family
+    load_seconds = time.perf_counter() - loading
     if args.aspect:
         fields["width"], fields["height"] = aspect_size(family, args.aspect)
     elif not args.size:
@@ -116,6 +118,8 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
 
     engine = DiffusersEngine(loader, config)
     result = _generate_with_progress(engine, request)
+    result.timings.load += load_seconds  # loaded above, before the engine saw the request
+    result.timings.total += load_seconds
     paths, grid = _write_images(result, args.out)
     if args.json:
         print(
