@@ -181,31 +181,31 @@ def _and_parts(items: list[_Item]) -> list[AndPart]:
         return [AndPart(_literal(pieces[0]))]
     parts = []
     for piece in pieces:
-        weight = 1.0
-        trimmed = list(piece)
-        while trimmed and isinstance(trimmed[-1], Text) and not trimmed[-1].text.strip():
-            trimmed.pop()
-        if (
-            len(trimmed) >= 2
-            and isinstance(trimmed[-1], Text)
-            and _NUMBER.match(trimmed[-1].text)
-            and _is_colon_before(trimmed)
-        ):
-            weight = float(trimmed[-1].text)
-            trimmed = trimmed[:-1]
-            while isinstance(trimmed[-1], Text):
-                trimmed.pop()
-            trimmed.pop()
-            piece = trimmed
-        parts.append(AndPart(_literal(piece), weight))
+        body, weight = _trailing_weight(piece)
+        parts.append(AndPart(_literal(body), weight))
     return parts
 
 
-def _is_colon_before(items: list[_Item]) -> bool:
-    index = len(items) - 2
-    while index >= 0 and isinstance(items[index], Text) and not items[index].text.strip():  # type: ignore[union-attr]
+def _trailing_weight(items: list[_Item]) -> tuple[list[_Item], float]:
+    """``a cat :1.2`` → (``a cat``, 1.2); items without a trailing ``:number`` → (items, 1.0)."""
+    index = _skip_blank(items, len(items) - 1)
+    number = items[index] if index >= 0 else None
+    if not isinstance(number, Text) or not _NUMBER.match(number.text):
+        return items, 1.0
+    colon_index = _skip_blank(items, index - 1)
+    colon = items[colon_index] if colon_index >= 0 else None
+    if not isinstance(colon, _Marker) or colon.kind != "colon":
+        return items, 1.0
+    return items[:colon_index], float(number.text)
+
+
+def _skip_blank(items: list[_Item], index: int) -> int:
+    while index >= 0:
+        item = items[index]
+        if not isinstance(item, Text) or item.text.strip():
+            break
         index -= 1
-    return index >= 0 and isinstance(items[index], _Marker) and items[index].kind == "colon"  # type: ignore[union-attr]
+    return index
 
 
 def _has_schedule(parts: list[AndPart]) -> bool:

@@ -14,6 +14,7 @@ class WarningCode(StrEnum):
     WEIGHT_CLAMPED = "weight_clamped"
     BACKSLASH_REPLACED = "backslash_replaced"
     MIXED_SYNTAX = "mixed_syntax"
+    INVALID_COMPEL = "invalid_compel"
     NEGATIVE_SCHEDULE_IGNORED = "negative_schedule_ignored"
     EMPTY_SUBJECT = "empty_subject"
     DUPLICATED_TERMS = "duplicated_terms"

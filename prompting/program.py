@@ -106,11 +106,14 @@ class Program:
     def at_step(self, step: int, steps: int) -> Flat:
         chunks: list[Chunk] = []
         clamped: list[Clamped] = []
-        for part in self.parts:
+        for index, part in enumerate(self.parts):
+            weight = clamp(part.weight)
+            if weight != part.weight:
+                clamped.append(Clamped(f"AND part {index + 1}", part.weight))
             for segments in _flatten(part.nodes, step, steps):
                 merged = _merge(segments, clamped)
                 if merged:
-                    chunks.append(Chunk(tuple(merged), part.weight))
+                    chunks.append(Chunk(tuple(merged), weight))
         return Flat(tuple(chunks), tuple(clamped))
 
     def steps_signature(self, steps: int) -> Iterator[tuple[int, Flat]]:
@@ -121,6 +124,10 @@ class Program:
             if previous is None or flat.chunks != previous.chunks:
                 yield step, flat
                 previous = flat
+
+
+def clamp(weight: float) -> float:
+    return min(MAX_WEIGHT, max(MIN_WEIGHT, weight))
 
 
 def multiply(weight: float, factor: float) -> float:
@@ -163,7 +170,7 @@ def _merge(segments: list[Segment], clamped: list[Clamped]) -> list[Segment]:
     for segment in segments:
         weight = segment.weight
         if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
-            weight = min(MAX_WEIGHT, max(MIN_WEIGHT, weight))
+            weight = clamp(weight)
             if segment.text.strip():
                 clamped.append(Clamped(segment.text.strip(), segment.weight))
         if merged and merged[-1].weight == weight:

@@ -23,6 +23,7 @@ from prompting.program import Chunk, Segment
 _SYNTACTIC = frozenset('(),.="+-')
 _ESCAPES = str.maketrans({"(": "\\(", ")": "\\)", '"': '\\"'})
 _COMMA_GLUE = re.compile(r",(\S)")
+_SPACE_BEFORE_COMMA = re.compile(r"\s+,")
 
 
 def render(chunks: tuple[Chunk, ...]) -> str:
@@ -42,7 +43,8 @@ def render(chunks: tuple[Chunk, ...]) -> str:
 def render_chunk(segments: tuple[Segment, ...]) -> str:
     parts: list[str] = []
     for segment in segments:
-        text = _COMMA_GLUE.sub(r", \1", " ".join(segment.text.split()))
+        text = _SPACE_BEFORE_COMMA.sub(",", " ".join(segment.text.split()))
+        text = _COMMA_GLUE.sub(r", \1", text)
         if is_unit(segment.weight):
             parts.append(_render_top(text))
         else:
@@ -51,7 +53,8 @@ def render_chunk(segments: tuple[Segment, ...]) -> str:
 
 
 def format_weight(weight: float) -> str:
-    return f"{weight:.4f}".rstrip("0").rstrip(".")
+    # "+ 0.0" turns -0.0 into 0.0: compel would read "(x)-0" as "(x)-" followed by "0".
+    return f"{weight + 0.0:.4f}".rstrip("0").rstrip(".")
 
 
 def is_unit(weight: float) -> bool:

@@ -27,6 +27,7 @@ from prompting.wildcards import parse_wildcards
 
 MAX_BATCH = 16
 MAX_STEPS = 150
+MAX_STYLE_CHARS = 100
 
 
 class PromptSpec(BaseModel):
@@ -120,6 +121,8 @@ def build(
         fields[name], found = normalise(raw)
         warnings.extend(found)
 
+    if spec.style:
+        check_length("style", spec.style, MAX_STYLE_CHARS)
     library = (presets or load_library(config.presets_file)).with_extra(extra_presets)
     preset = library.get(spec.style) if spec.style and spec.style.strip() else None
 
@@ -167,8 +170,9 @@ def build(
     if negative is not None:
         warnings.extend(_about_negative(negative, steps))
 
+    schedule = first.schedule(steps)
     built = BuiltPrompt(
-        positive=first.schedule(steps)[0][1],
+        positive=schedule[0][1],
         negative=negative.compel(0, steps) if negative else "",
         positive_text=variants[0],
         negative_text=negative_text,
@@ -179,7 +183,7 @@ def build(
             else None
         ),
         per_image_texts=variants if len(translations) > 1 else None,
-        edits=_edits(first, steps),
+        edits=[PromptEditEntry(from_step=step, prompt=text) for step, text in schedule[1:]],
         steps=steps,
         dialect=first.dialect,
         preset=preset,

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from prompting import a1111
-from prompting.dialect import Dialect, Syntax, detect, has_a1111_syntax, has_compel_syntax
+from prompting.dialect import (
+    Dialect,
+    Syntax,
+    compel_arity_problem,
+    detect,
+    has_a1111_syntax,
+    has_compel_syntax,
+)
 from prompting.notices import PromptWarning, WarningCode
 from prompting.program import AndPart, Chunk, Flat, Program, Segment, Text
 from prompting.render import format_weight, render
@@ -21,6 +28,9 @@ class Translation:
     dialect: Dialect
     program: Program
     warnings: list[PromptWarning] = field(default_factory=list)
+    _views: dict[int, list[tuple[int, Flat]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def has_schedule(self) -> bool:
@@ -35,12 +45,21 @@ class Translation:
             return self.source
         return render(self.flat(step, steps).chunks)
 
+    def views(self, steps: int) -> list[tuple[int, Flat]]:
+        """Step 0's flat view and each later one that differs (computed once per step count)."""
+        if steps not in self._views:
+            if self.has_schedule:
+                self._views[steps] = list(self.program.steps_signature(steps))
+            else:
+                self._views[steps] = [(0, self.flat(0, steps))]
+        return self._views[steps]
+
     def schedule(self, steps: int) -> list[tuple[int, str]]:
         """``(from_step, compel)`` for step 0 and every step where the prompt changes."""
-        if self.dialect == "compel" or not self.has_schedule:
-            return [(0, self.compel(0, steps))]
+        if self.dialect == "compel":
+            return [(0, self.source)]
         entries: list[tuple[int, str]] = []
-        for step, flat in self.program.steps_signature(steps):
+        for step, flat in self.views(steps):
             text = render(flat.chunks)
             if not entries or entries[-1][1] != text:
                 entries.append((step, text))
@@ -50,10 +69,7 @@ class Translation:
         if self.dialect == "compel":
             return []
         seen: dict[str, float] = {}
-        views = (
-            self.program.steps_signature(steps) if self.has_schedule else [(0, self.flat(0, steps))]
-        )
-        for _, flat in views:
+        for _, flat in self.views(steps):
             for clamped in flat.clamped:
                 seen.setdefault(clamped.text, clamped.weight)
         if not seen:
@@ -74,6 +90,15 @@ def translate(text: str, syntax: Syntax = "auto") -> Translation:
     """Parse normalised ``text``; never raises. ``syntax`` forces a dialect instead of detecting."""
     dialect: Dialect = detect(text) if syntax == "auto" else syntax
     warnings: list[PromptWarning] = []
+    problem = compel_arity_problem(text) if dialect == "compel" else None
+    if problem:
+        dialect = "a1111"
+        warnings.append(
+            PromptWarning(
+                code=WarningCode.INVALID_COMPEL,
+                message=f"compel cannot use this prompt ({problem}); it was read as plain text",
+            )
+        )
     if dialect == "compel":
         source = text.replace("\\{", "{").replace("\\}", "}").replace("\\|", "|")
         plain = Program((AndPart((Text(source),)),))

@@ -60,11 +60,12 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     from generation.queue.worker import RedisWorker
 
+    models = args.models or [settings.engine.default_model]
     worker = RedisWorker(
         queue,
-        _engine(settings, args.preview_every),
+        _engine(settings, models, args.preview_every),
         name=args.name,
-        models=args.models or [settings.engine.default_model],
+        models=models,
         device=_device_name(settings.engine.device),
         capacity=args.capacity,
     )
@@ -85,14 +86,17 @@ async def _serve(worker: RedisWorker) -> None:
     await worker.run()
 
 
-def _engine(settings: Settings, preview_every: int) -> ImageEngine:
-    """The diffusers engine, created once: it keeps its pipelines loaded between batches."""
+def _engine(settings: Settings, models: list[str], preview_every: int) -> ImageEngine:
+    """The diffusers engine with its models loaded now, so a bad model fails at start-up and
+    the first job does not wait for a load.
+    """
     from generation.engine import DiffusersEngine
     from generation.loading import PipelineLoader
 
-    return DiffusersEngine(
-        PipelineLoader(settings.engine), settings.engine, preview_every=preview_every
-    )
+    loader = PipelineLoader(settings.engine)
+    for model in models:
+        loader.get(model)
+    return DiffusersEngine(loader, settings.engine, preview_every=preview_every)
 
 
 def _device_name(setting: str) -> str:

@@ -13,6 +13,7 @@ from generation.queue.jobs import (
     QueueEvent,
     Refusal,
     Ticket,
+    WorkerInfo,
 )
 from generation.queue.service import Limits, QueueService
 from generation.queue.store import JobStore, StoreCorrupt
@@ -31,4 +32,5 @@ __all__ = [
     "Refusal",
     "StoreCorrupt",
     "Ticket",
+    "WorkerInfo",
 ]

@@ -32,6 +32,6 @@ def open_queue(config: QueueConfig, engine: ImageEngine | None) -> QueueService:
         from generation.queue.metrics import QueueMetrics
 
         metrics = QueueMetrics()
-        metrics.workers_alive.set_function(backend.workers_alive)
+        metrics.workers_alive.set_function(lambda: len(backend.workers()))
         metrics.serve(config.metrics_port, config.metrics_host)
     return QueueService(config, store, backend, metrics=metrics)

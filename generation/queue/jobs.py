@@ -79,6 +79,19 @@ class Job(BaseModel):
     discord: DiscordRef = Field(default_factory=DiscordRef)
 
 
+class WorkerInfo(BaseModel):
+    """A GPU worker as its heartbeat describes it (what ``/info`` shows)."""
+
+    name: str
+    models: list[str]
+    device: str
+    capacity: int
+    busy: int
+    """Batches it is running now: its queue depth."""
+    time: float
+    """When it last reported (Unix time)."""
+
+
 class Ticket(BaseModel):
     """The answer to a submit: where the job stands in the fair order and roughly when it runs."""
 

@@ -70,6 +70,3 @@ class QueueMetrics:
     def observe_steps(self, steps: int, seconds: float) -> None:
         if seconds > 0:
             self.steps_per_second.set(steps / seconds)
-
-    def set_workers(self, alive: int) -> None:
-        self.workers_alive.set(alive)

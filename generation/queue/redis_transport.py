@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError, ResponseError
 
 from generation.config import QueueConfig
-from generation.queue.jobs import Job
+from generation.queue.jobs import Job, WorkerInfo
 from generation.queue.service import BackendSink
 from generation.requests import GenerationRequest, GenerationResult, StepProgress
 
@@ -59,15 +59,6 @@ class Keys:
 
     def cancel(self, job_id: str) -> str:
         return f"{self.prefix}:cancel:{job_id}"
-
-
-class Heartbeat(BaseModel):
-    name: str
-    models: list[str]
-    device: str
-    capacity: int
-    busy: int
-    time: float
 
 
 class BatchMessage(BaseModel):
@@ -123,7 +114,7 @@ class RedisBackend:
         self.keys = Keys(config.stream_prefix)
         self.consumer = consumer
         self.client = connect(config.redis_url)
-        self.workers: dict[str, Heartbeat] = {}
+        self._workers: dict[str, WorkerInfo] = {}
         self._inflight: dict[str, _InFlight] = {}
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -149,15 +140,15 @@ class RedisBackend:
     # --- slots ------------------------------------------------------------------------------
 
     def capacity(self) -> int:
-        return sum(w.capacity for w in self.workers.values())
+        return sum(w.capacity for w in self._workers.values())
 
     def free_slots(self, model: str) -> int:
-        serving = sum(w.capacity for w in self.workers.values() if model in w.models)
+        serving = sum(w.capacity for w in self._workers.values() if model in w.models)
         busy_model = sum(1 for f in self._inflight.values() if f.model == model)
         return min(serving - busy_model, self.capacity() - len(self._inflight))
 
-    def workers_alive(self) -> int:
-        return len(self.workers)
+    def workers(self) -> list[WorkerInfo]:
+        return list(self._workers.values())
 
     async def _watch_workers(self) -> None:
         """Refresh the live workers; with Redis down none are live, so no batch is released."""
@@ -165,20 +156,20 @@ class RedisBackend:
             try:
                 raw = await self.client.hgetall(self.keys.workers)
                 now = time.time()
-                beats = [Heartbeat.model_validate_json(v) for v in raw.values()]
+                beats = [WorkerInfo.model_validate_json(v) for v in raw.values()]
                 timeout = self.config.worker_timeout_seconds
                 live = {b.name: b for b in beats if now - b.time < timeout}
                 gone = [b.name for b in beats if now - b.time > 10 * timeout]
                 if gone:
                     await self.client.hdel(self.keys.workers, *gone)
-                joined = live.keys() - self.workers.keys()
-                self.workers = live
+                joined = live.keys() - self._workers.keys()
+                self._workers = live
                 if joined and self._sink is not None:
                     self._sink.wake()
             except (RedisError, OSError) as exc:
-                if self.workers:
+                if self._workers:
                     log.warning("redis: cannot see workers (%s); holding jobs back", exc)
-                self.workers = {}
+                self._workers = {}
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.config.heartbeat_seconds / 2)
 
@@ -240,7 +231,7 @@ class RedisBackend:
 
     async def _handle_result(self, fields: dict[str, str]) -> None:
         assert self._sink is not None
-        job_id, batch_id = fields["job_id"], fields["batch"]
+        job_id = fields["job_id"]
         result: GenerationResult | None = None
         error = fields.get("error")
         if error is None:
@@ -251,8 +242,9 @@ class RedisBackend:
                 result = GenerationResult.model_validate_json(text)
         await self._sink.on_result(job_id, result, error)
         await self._discard(job_id, fields)
-        flight = self._inflight.get(batch_id)
-        if flight is not None:
+        # Any batch holding the job is done with it: after a bot restart the result may come
+        # from an older copy of the batch than the one this process sent.
+        for batch_id, flight in list(self._inflight.items()):
             flight.pending.discard(job_id)
             if not flight.pending:
                 del self._inflight[batch_id]

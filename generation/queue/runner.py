@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
-from generation.queue.jobs import Job
+from generation.queue.jobs import Job, WorkerInfo
 from generation.queue.service import BackendSink
 from generation.requests import GenerationRequest, GenerationResult, StepProgress
 
@@ -18,11 +19,13 @@ log = logging.getLogger(__name__)
 class InProcessRunner:
     """Runs up to ``slots`` batches at once, each in its own thread (one per GPU slot)."""
 
-    def __init__(self, engine: ImageEngine, slots: int = 1) -> None:
+    def __init__(self, engine: ImageEngine, slots: int = 1, device: str = "local") -> None:
         self.engine = engine
         self.slots = slots
+        self.device = device
         self._busy = 0
         self._cancelled: set[str] = set()
+        self._closing = False
         self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="engine")
         self._tasks: set[asyncio.Task[None]] = set()
         self._sink: BackendSink | None = None
@@ -33,6 +36,10 @@ class InProcessRunner:
         self._loop = asyncio.get_running_loop()
 
     async def close(self) -> None:
+        """Stop the engine at its next step; the jobs stay running in the store, so they run
+        again after a restart.
+        """
+        self._closing = True
         for task in list(self._tasks):
             task.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -46,8 +53,16 @@ class InProcessRunner:
     def cancel(self, job_id: str) -> None:
         self._cancelled.add(job_id)
 
-    def workers_alive(self) -> int:
-        return 1
+    def workers(self) -> list[WorkerInfo]:
+        info = WorkerInfo(
+            name="in-process",
+            models=["*"],
+            device=self.device,
+            capacity=self.slots,
+            busy=self._busy,
+            time=time.time(),
+        )
+        return [info]
 
     def run(self, jobs: list[Job]) -> None:
         self._busy += 1
@@ -58,7 +73,11 @@ class InProcessRunner:
     def _progress(self, progress: StepProgress) -> None:
         """Called from the engine thread: hop onto the loop."""
         assert self._loop is not None and self._sink is not None
-        self._loop.call_soon_threadsafe(self._sink.on_progress, progress)
+        if not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._sink.on_progress, progress)
+
+    def _is_cancelled(self, job_id: str) -> bool:
+        return self._closing or job_id in self._cancelled
 
     async def _run(self, jobs: list[Job]) -> None:
         assert self._loop is not None and self._sink is not None
@@ -67,7 +86,7 @@ class InProcessRunner:
             self.engine,
             [job.request for job in jobs],
             self._progress,
-            self._cancelled.__contains__,
+            self._is_cancelled,
         )
         try:
             outcomes = await self._loop.run_in_executor(self._pool, call)

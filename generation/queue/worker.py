@@ -21,11 +21,11 @@ from redis.exceptions import RedisError
 from generation.config import QueueConfig
 from generation.engine_api import ImageEngine
 from generation.errors import InvalidRequest
+from generation.queue.jobs import WorkerInfo
 from generation.queue.redis_transport import (
     PROGRESS_MAXLEN,
     WORKER_GROUP,
     BatchMessage,
-    Heartbeat,
     Keys,
     connect,
     ensure_group,
@@ -218,7 +218,7 @@ class RedisWorker:
 
     async def _heartbeat(self) -> None:
         while True:
-            beat = Heartbeat(
+            beat = WorkerInfo(
                 name=self.name,
                 models=self.models,
                 device=self.device,

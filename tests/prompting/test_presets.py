@@ -60,6 +60,12 @@ def test_an_unknown_preset_names_the_field_and_suggests_the_closest() -> None:
     assert "'watercolor'" in str(error.value)
 
 
+def test_a_huge_style_name_is_refused_before_any_lookup() -> None:
+    with pytest.raises(PromptError) as error:
+        build(PromptSpec(subject="a cat", style="x" * 10_000))
+    assert error.value.field == "style" and "100" in error.value.message
+
+
 def test_an_operator_file_extends_and_overrides(tmp_path: Path) -> None:
     path = tmp_path / "presets.toml"
     path.write_text(

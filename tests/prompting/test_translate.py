@@ -40,6 +40,7 @@ def test_a1111_weight_is_lost_by_compel_unless_translated(compel_parse: Parse) -
             [("sunset", 1.3), ("golden", 1.3), ("hour", 1.3), ("beach", 1.0)],
         ),
         ("(a - b = c:0.7)", [("a", 0.7), ("b", 0.7), ("c", 0.7)]),
+        ("(((cat:-0.00)))", [("cat", 0.0)]),
     ],
 )
 def test_weights_translate(
@@ -84,6 +85,13 @@ def test_and_becomes_a_weighted_conjunction(compel_parse: Parse) -> None:
         ["a", "red", "cat"],
         ["a", "blue", "dog"],
     ]
+
+
+def test_and_weights_are_clamped_too(compel_parse: Parse) -> None:
+    translation = translate("a cat :5 AND a dog :-1")
+    assert [weight for weight, _ in compel_parse(translation.compel())] == [2.0, 0.0]
+    (warning,) = translation.clamp_warnings(20)
+    assert "AND part 1" in warning.message and "AND part 2" in warning.message
 
 
 def test_a_ratio_without_and_is_not_a_weight() -> None:
@@ -189,3 +197,10 @@ def test_alternation_changes_every_step() -> None:
         (2, "a cat in the snow"),
         (3, "a dog in the snow"),
     ]
+
+
+@pytest.mark.parametrize("text", ['("a", "b").blend(1)', '("a", "b").and(1, 2, 3)'])
+def test_compel_that_compel_would_refuse_is_read_as_text(compel_parse: Parse, text: str) -> None:
+    translation = translate(text)
+    assert [w.code for w in translation.warnings] == [WarningCode.INVALID_COMPEL]
+    assert [w for w, _ in words(compel_parse, translation.compel())][:2] == ["a", "b"]

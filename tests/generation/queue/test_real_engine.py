@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[3]
 async def test_jobs_run_through_the_diffusers_engine_batched_with_their_own_seeds(
     tmp_path: Path, loader: PipelineLoader, engine_config: EngineConfig
 ) -> None:
+    await asyncio.to_thread(loader.get, "tiny")  # built and loaded before the clock starts
     engine = DiffusersEngine(loader, engine_config, preview_every=1)
     config = queue_config(tmp_path, max_batch=4)
     store = JobStore(config.db_path, config.images_dir)
@@ -70,9 +72,8 @@ async def test_muralist_worker_paints_for_the_bot_over_redis(
         "MURALIST_QUEUE__STREAM_PREFIX": config.stream_prefix,
         "MURALIST_QUEUE__HEARTBEAT_SECONDS": "0.2",
     }
-    command = "import sys; from bot.cli import main; sys.exit(main(sys.argv[1:]))"
     worker = subprocess.Popen(
-        [sys.executable, "-c", command, "worker", "--redis-url", server.url, "--name", "gpu0"],
+        [sys.executable, "-m", "bot.cli", "worker", "--redis-url", server.url, "--name", "gpu0"],
         cwd=ROOT,
         env=env,
         stderr=subprocess.PIPE,
@@ -80,9 +81,11 @@ async def test_muralist_worker_paints_for_the_bot_over_redis(
     )
     try:
         async with bot_queue(config) as queue:
-            await until(lambda: queue.backend.workers_alive() == 1, timeout=60)
+            await until(lambda: len(queue.workers()) == 1, timeout=60)
             ticket = await submit(queue, "u1", seed=7)
-            assert (await follow(queue, ticket.job_id))[-1].kind == "done"
+            async with asyncio.timeout(60):
+                events = [event async for event in queue.events(ticket.job_id)]
+            assert events[-1].kind == "done"
             assert queue.get(ticket.job_id).seeds == [7]
         worker.send_signal(signal.SIGTERM)
         _out, err = worker.communicate(timeout=30)

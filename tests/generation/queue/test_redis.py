@@ -97,7 +97,10 @@ async def test_two_workers_run_every_job_once_with_progress_and_images(
         for i, ticket in enumerate(tickets):
             job = queue.get(ticket.job_id)
             assert job.seeds == [10 + i] and job.image_paths[0].read_bytes()[:4] == b"\x89PNG"
-        assert queue.backend.workers_alive() == 2
+        assert sorted((w.name, w.models[0], w.capacity) for w in queue.workers()) == [
+            ("w0", "tiny", 1),
+            ("w1", "tiny", 1),
+        ]
 
         # A late duplicate of a result (a reclaimed batch finishing twice) changes nothing.
         client = connect(redis_server.url)
@@ -150,7 +153,7 @@ async def test_a_sigkilled_workers_job_is_reclaimed_by_another_and_delivered_onc
     )
     try:
         async with bot_queue(config) as queue:
-            await until(lambda: queue.backend.workers_alive() == 1)
+            await until(lambda: len(queue.workers()) == 1)
             ticket = await submit(queue, "u1", steps=30)
             events = queue.events(ticket.job_id)
             async with asyncio.timeout(15):
