@@ -12,13 +12,38 @@ zeroes an empty negative prompt unless it gets one explicitly, so ``""`` is enco
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from generation.errors import InvalidRequest
 from generation.loading import LoadedModel
+
+MAX_NESTING = 4
+"""compel's parser backtracks exponentially on nested groups: ``((((((x))))))`` takes seconds
+per level beyond four (22 s at seven on this CPU), which would stall a worker for everyone."""
+
+_ESCAPED_PAREN = re.compile(r"\\[()]")
+
+
+def check_syntax(field: str, text: str) -> None:
+    """Refuse text compel cannot parse in reasonable time (``field`` names it for the user)."""
+    depth = deepest = 0
+    for char in _ESCAPED_PAREN.sub("", text):
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth = max(0, depth - 1)
+    if deepest > MAX_NESTING:
+        raise InvalidRequest(
+            field,
+            f"parentheses nested {deepest} deep; use at most {MAX_NESTING} levels "
+            "(write (word)1.5 rather than ((((word)))))",
+        )
 
 
 @dataclass(frozen=True)
@@ -56,7 +81,12 @@ class PromptEncoder:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        result = self._compel_for(model)(text)
+        from compel.prompt_parser import PromptParser
+
+        try:
+            result = self._compel_for(model)(text)
+        except PromptParser.ParsingException as exc:
+            raise InvalidRequest("prompt", f"cannot read {text[:80]!r}: {exc}") from None
         encoded = Encoded(result.embeds, result.pooled_embeds)
         self.encoded += 1
         self._cache[key] = encoded

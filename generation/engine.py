@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generation import schedulers, seeds, sizes
-from generation.conditioning import PromptEncoder
+from generation.conditioning import PromptEncoder, check_syntax
 from generation.config import EngineConfig
 from generation.engine_api import CancelCheck, ProgressCallback
 from generation.errors import InvalidRequest
@@ -128,7 +128,12 @@ class DiffusersEngine:
             )
         images: list[_Image] = []
         for number, request in enumerate(requests):
+            check_syntax("prompt", request.prompt)
+            check_syntax("negative_prompt", request.negative_prompt)
+            for text in request.per_image_prompts or []:
+                check_syntax("per_image_prompts", text)
             for edit in request.prompt_edits:
+                check_syntax("prompt_edits", edit.prompt)
                 if edit.from_step >= request.steps:
                     raise InvalidRequest(
                         "prompt_edits",

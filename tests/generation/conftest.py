@@ -12,6 +12,15 @@ from generation.loading import PipelineLoader
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test ever reaches the model hub
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> None:
+    """One CPU thread: on a shared 2-core machine, torch's thread pool waits on busy cores and a
+    64² image can take seconds instead of a tenth of one. Results are the same either way."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One model cache per test run, so each built-in model is built once."""

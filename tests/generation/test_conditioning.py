@@ -138,3 +138,28 @@ def test_edits_in_a_batch_apply_to_their_own_request_only(engine: DiffusersEngin
     for alone, batched in ((edited_alone, together[0]), (other_alone, together[1])):
         diff = np.abs(pixels(alone.images[0].png).astype(int) - pixels(batched.images[0].png))
         assert diff.max() <= 1
+
+
+def test_deeply_nested_parentheses_are_refused_before_compel_stalls_on_them(
+    engine: DiffusersEngine,
+) -> None:
+    from generation.errors import InvalidRequest
+
+    nested = "(" * 10 + "x" + ")" * 10
+    with pytest.raises(InvalidRequest) as caught:
+        engine.generate([GenerationRequest(prompt=f"a {nested} cat", seed=1, **SMALL)])
+    assert caught.value.field == "prompt" and "at most 4" in caught.value.message
+    with pytest.raises(InvalidRequest) as caught:
+        engine.generate([GenerationRequest(prompt="a", negative_prompt=nested, seed=1, **SMALL)])
+    assert caught.value.field == "negative_prompt"
+    escaped = "\\(" * 10 + "x" + "\\)" * 10  # literal brackets are plain text
+    [result] = engine.generate([GenerationRequest(prompt=escaped, seed=1, **SMALL)])
+    assert len(result.images) == 1
+
+
+def test_compel_syntax_it_cannot_read_is_a_clear_error(engine: DiffusersEngine) -> None:
+    from generation.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as caught:
+        engine.generate([GenerationRequest(prompt="(a, b).blend(1)", seed=1, **SMALL)])
+    assert caught.value.field == "prompt" and "blend" in caught.value.message.lower()

@@ -86,7 +86,8 @@ def test_a_missing_seed_is_drawn_reported_and_reproducible(engine: DiffusersEngi
     first, second = result.seeds
     assert second == (first + 1) % 2**32
     [again] = engine.generate([GenerationRequest(prompt="a red kite", seed=second, **SMALL)])
-    assert np.array_equal(pixels(result.images[1].png), pixels(again.images[0].png))
+    diff = np.abs(pixels(result.images[1].png).astype(int) - pixels(again.images[0].png))
+    assert diff.max() <= 1  # a batch of two may round the last bit differently from one
 
 
 def test_compatible_requests_share_one_pipeline_call(
