@@ -17,7 +17,7 @@ import discord
 from bot.config import DiscordConfig
 from bot.delivery import Delivery, Target
 from bot.errors import report_error
-from bot.services import Derivation, ImagineService, Requester, Submitted
+from generation.studio_types import Derivation, ImagineService, Requester, Submitted
 
 DERIVATIONS: tuple[Derivation, ...] = ("reroll", "vary_subtle", "vary_strong", "upscale")
 

@@ -21,8 +21,8 @@ from bot.community import Community, install
 from bot.config import DiscordConfig
 from bot.delivery import Delivery, Target
 from bot.errors import MuralistTree
-from bot.services import ImagineService, Submitted
 from bot.views import ResultButton
+from generation.studio_types import ImagineService, Submitted
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +116,6 @@ class MuralistBot(commands.Bot):
     async def on_result_button(
         self, interaction: discord.Interaction, action: str, job_id: str, index: int | None
     ) -> None:
-        if action == "report" and self.modlog is not None:
-            from bot.modlog import on_report
-
-            await on_report(interaction, job_id)
-            return
         await actions.on_button(interaction, action, job_id, index)
 
     async def idle(self) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from bot.config import Settings
 from bot.guild_settings import GuildSettingsStore
 from bot.moderation import GuardedService
-from bot.queue_service import QueueImagineService
+from generation.studio import Studio
 from safety import ModerationRecord
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 @dataclass
 class Community:
     settings: Settings
-    queue_service: QueueImagineService
+    queue_service: Studio
     guilds: GuildSettingsStore
     service: GuardedService
 
@@ -35,9 +35,8 @@ class Community:
         self.guilds.close()
 
 
-def build_community(queue_service: QueueImagineService) -> Community:
+def build_community(settings: Settings, queue_service: Studio) -> Community:
     """The guild settings on the queue's SQLite file and the service that applies them."""
-    settings = queue_service.settings
     guilds = GuildSettingsStore(settings.queue.db_path, queue_service.catalog.names)
     service = GuardedService(queue_service, guilds)
     return Community(settings, queue_service, guilds, service)

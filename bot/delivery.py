@@ -17,7 +17,8 @@ import discord
 
 from bot.config import DiscordConfig
 from bot.render import OutFile, progress_text, queued_text, render_result
-from bot.services import (
+from bot.views import result_view
+from generation.studio_types import (
     Blocked,
     Failed,
     Finished,
@@ -27,7 +28,6 @@ from bot.services import (
     Queued,
     Submitted,
 )
-from bot.views import result_view
 
 log = logging.getLogger(__name__)
 
@@ -108,40 +108,44 @@ class Delivery:
         attachments = [preview.to_discord()] if preview else []
         await self._edit(content=text, attachments=attachments)
 
-    async def _edit(self, **fields: object) -> bool:
-        """Edit the original response; False when the token can no longer be used."""
+    async def _edit(self, **fields: object) -> discord.Message | None:
+        """Edit the original response; None when the token can no longer be used."""
         if self.interaction is None:
-            return False
+            return None
         try:
-            await self.interaction.edit_original_response(**fields)  # type: ignore[arg-type]
+            return await self.interaction.edit_original_response(**fields)  # type: ignore[arg-type]
         except discord.HTTPException as exc:
             if exc.code in _TOKEN_GONE or exc.status == 401:
                 self._token_ok = False
-                return False
+                return None
             raise
-        return True
 
     async def _final_text(self, text: str) -> None:
         if not (self._token_alive and await self._edit(content=text, attachments=[])):
             text = f"<@{self.target.user_id}> {text}"
-            if not await self._to_channel(text, [], None, None):
+            if await self._to_channel(text, [], None, None) is None:
                 return
         await self.service.delivered(self.submitted.job_id)
 
     async def _result(self, job: JobRecord) -> None:
         files, embed = render_result(job, self.target.filesize_limit)
         view = result_view(job)
-        delivered = self._token_alive and await self._edit(
-            content=None,
-            embed=embed,
-            attachments=[f.to_discord() for f in files],
-            view=view,
-        )
-        if not delivered:
+        message = None
+        if self._token_alive:
+            message = await self._edit(
+                content=None,
+                embed=embed,
+                attachments=[f.to_discord() for f in files],
+                view=view,
+            )
+        if message is None:
             text = f"<@{self.target.user_id}> your images are ready."
-            if not await self._to_channel(text, files, embed, view):
+            message = await self._to_channel(text, files, embed, view)
+            if message is None:
                 return
-        await self.service.delivered(job.job_id)
+        await self.service.delivered(
+            job.job_id, channel_id=message.channel.id, message_id=message.id
+        )
 
     async def _to_channel(
         self,
@@ -149,16 +153,14 @@ class Delivery:
         files: Sequence[OutFile],
         embed: discord.Embed | None,
         view: discord.ui.View | None,
-    ) -> bool:
+    ) -> discord.Message | None:
+        """Post to the channel with a mention; None (recorded on the job) when it cannot."""
         client = self.target.client
         channel_id = self.target.channel_id
-        problem = None
         try:
             channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
-            if not isinstance(channel, discord.abc.Messageable):
-                problem = f"channel {channel_id} cannot receive messages"
-            else:
-                await channel.send(
+            if isinstance(channel, discord.abc.Messageable):
+                return await channel.send(
                     text,
                     embed=embed or discord.utils.MISSING,
                     files=[f.to_discord() for f in files],
@@ -167,11 +169,10 @@ class Delivery:
                         users=[discord.Object(self.target.user_id)]
                     ),
                 )
+            problem = f"channel {channel_id} cannot receive messages"
         except discord.NotFound:
             problem = f"channel {channel_id} no longer exists"
         except discord.Forbidden:
             problem = f"missing permission to post in channel {channel_id}"
-        if problem is not None:
-            await self.service.delivered(self.submitted.job_id, problem)
-            return False
-        return True
+        await self.service.delivered(self.submitted.job_id, problem)
+        return None

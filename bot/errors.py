@@ -14,9 +14,9 @@ from discord import app_commands
 
 from bot.guild_settings import InvalidSetting
 from bot.moderation import Refused
-from bot.services import PromptBlocked
 from generation.errors import GenerationError, InvalidRequest, ModelLoadError
 from generation.queue import JobNotFound, NotAllowed, Refusal
+from generation.studio_types import PromptBlocked
 from prompting.errors import PromptError
 from safety.errors import InvalidSafetyInput
 

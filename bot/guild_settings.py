@@ -33,7 +33,7 @@ NsfwPolicy = Literal["withhold", "blur_spoiler", "allow"]
 NSFW_POLICIES: tuple[NsfwPolicy, ...] = ("withhold", "blur_spoiler", "allow")
 MAX_TERMS = 200
 MAX_NEGATIVE = 1500
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -58,6 +58,8 @@ _MIGRATIONS: dict[int, str] = {
         message_id INTEGER NOT NULL
     );
     """,
+    # Where results are posted is now kept with the job (``Studio.delivered``).
+    2: "DROP TABLE bot_result_messages;",
 }
 
 
@@ -263,22 +265,6 @@ class GuildSettingsStore:
             )
             for r in rows
         ]
-
-    def remember_result_message(self, job_id: str, channel_id: int, message_id: int) -> None:
-        """Where a result was posted, so moderators can remove or hide it later."""
-        with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO bot_result_messages VALUES (?, ?, ?)",
-                (job_id, channel_id, message_id),
-            )
-
-    def result_message(self, job_id: str) -> tuple[int, int] | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT channel_id, message_id FROM bot_result_messages WHERE job_id = ?",
-                (job_id,),
-            ).fetchone()
-        return (int(row[0]), int(row[1])) if row else None
 
     # -- changes -------------------------------------------------------------------------------
     def _write(

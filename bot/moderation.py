@@ -1,6 +1,6 @@
 """The guild's rules around the service: its settings as plain values, and its moderators' log.
 
-``GuardedService`` wraps the bot's ``QueueImagineService`` and is what the cogs and buttons call.
+``GuardedService`` wraps the studio (``generation.studio``) and is what the cogs and buttons call.
 Per call it reads the guild's settings and passes them down as plain values: defaults on the
 options, the allowed models, and on the requester the limits (for the queue) and the channel's
 safety settings (for the service's ban and prompt check and its image policy, which write the
@@ -18,8 +18,9 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from bot.guild_settings import GuildSettings, GuildSettingsStore
-from bot.queue_service import QueueImagineService
-from bot.services import (
+from generation.errors import InvalidRequest
+from generation.studio import Studio
+from generation.studio_types import (
     Blocked,
     ChoiceField,
     Derivation,
@@ -33,7 +34,6 @@ from bot.services import (
     Requester,
     Submitted,
 )
-from generation.errors import InvalidRequest
 from safety import (
     ModerationEntry,
     ModerationRecord,
@@ -64,7 +64,7 @@ class ModLogSink(Protocol):
 class GuardedService:
     """``ImagineService`` with the guild's settings, the log and the image checks."""
 
-    def __init__(self, inner: QueueImagineService, guilds: GuildSettingsStore) -> None:
+    def __init__(self, inner: Studio, guilds: GuildSettingsStore) -> None:
         self.inner = inner
         self.guilds = guilds
         self.record: ModerationRecord = inner.record
@@ -141,10 +141,9 @@ class GuardedService:
         job = await self.inner.job(job_id)
         if not settings.model_allowed(job.request.model):
             raise InvalidRequest("model", f"{job.request.model!r} is no longer allowed here")
-        # The service checks bans and prompts on submit and remix only; a derived job reuses a
-        # stored prompt, but a ban, or a term added since, must stop it too.
-        await self._telling_blocks(settings, who, self.inner._check_prompt(job.request.prompt, who))
-        return await self.inner.derive(job_id, action, index, who)
+        return await self._telling_blocks(
+            settings, who, self.inner.derive(job_id, action, index, who)
+        )
 
     async def remix(self, job_id: str, prompt: str, who: Requester) -> Submitted:
         settings, who = await self._admit(who)
@@ -181,7 +180,7 @@ class GuardedService:
         held = self._awaiting.pop(job_id, None)
         if held is not None:
             return held
-        screened = await self.inner._screen(await self.inner.job(job_id))
+        screened = await self.inner.screen(await self.inner.job(job_id))
         return screened.job if isinstance(screened, Finished) else screened.message
 
     async def _tell(self, settings: GuildSettings, entry: ModerationEntry) -> None:
@@ -210,8 +209,20 @@ class GuardedService:
                     await self._tell(settings, entry)
         return reported
 
-    async def delivered(self, job_id: str, problem: str | None = None) -> bool:
-        return await self.inner.delivered(job_id, problem)
+    async def delivered(
+        self,
+        job_id: str,
+        problem: str | None = None,
+        *,
+        channel_id: int | None = None,
+        message_id: int | None = None,
+    ) -> bool:
+        return await self.inner.delivered(
+            job_id, problem, channel_id=channel_id, message_id=message_id
+        )
+
+    async def result_message(self, job_id: str) -> tuple[int, int] | None:
+        return await self.inner.result_message(job_id)
 
     async def orphans(self) -> list[Orphan]:
         return await self.inner.orphans()

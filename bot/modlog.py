@@ -20,8 +20,8 @@ import discord
 from bot.guild_settings import GuildSettings, GuildSettingsStore, InvalidSetting
 from bot.moderation import GuardedService, discord_time
 from bot.render import render_result
-from bot.services import JobRecord
 from bot.views import result_view
+from generation.studio_types import JobRecord
 from safety import ModerationEntry
 
 log = logging.getLogger(__name__)
@@ -167,7 +167,8 @@ class ModLog:
         self.guilds = guilds
 
     # -- posting -----------------------------------------------------------------------------
-    def _embed(self, entry: ModerationEntry) -> discord.Embed:
+    def _embed(self, entry: ModerationEntry, place: tuple[int, int] | None) -> discord.Embed:
+        """``place``: where the entry's result is posted, ``(channel id, message id)``."""
         embed = discord.Embed(
             title=_TITLES.get(entry.kind, entry.kind),
             description=(entry.reason or "—")[:2000],
@@ -183,7 +184,6 @@ class ModLog:
         if prompt:
             embed.add_field(name="Prompt", value=f"||{prompt[:1000]}||", inline=False)
         if entry.job_id:
-            place = self.guilds.result_message(entry.job_id)
             value = f"`{entry.job_id}`"
             if place is not None and entry.guild_id is not None:
                 value += f" — [result]({jump_url(entry.guild_id, *place)})"
@@ -206,9 +206,10 @@ class ModLog:
         """Tell the log channel, if the guild has one."""
         if settings.mod_log_channel is None:
             return
+        place = await self.service.result_message(entry.job_id) if entry.job_id else None
         channel = self.client.get_partial_messageable(settings.mod_log_channel)
         await channel.send(
-            embed=self._embed(entry),
+            embed=self._embed(entry, place),
             view=self._view(entry),
             allowed_mentions=discord.AllowedMentions.none(),
         )
@@ -244,7 +245,7 @@ class ModLog:
         return True
 
     async def _delete_result(self, job_id: str) -> bool:
-        place = self.guilds.result_message(job_id)
+        place = await self.service.result_message(job_id)
         if place is None:
             return False
         channel_id, message_id = place
@@ -275,9 +276,7 @@ class ModLog:
             view=result_view(postable),
             allowed_mentions=discord.AllowedMentions(users=[discord.Object(postable.user_id)]),
         )
-        await asyncio.to_thread(
-            self.guilds.remember_result_message, job_id, postable.channel_id, message.id
-        )
+        await self.service.delivered(job_id, channel_id=postable.channel_id, message_id=message.id)
         return f"posted in <#{postable.channel_id}>"
 
     async def close_entry(self, message: discord.Message, outcome: str) -> None:
@@ -363,7 +362,7 @@ class ModLog:
                 f"🗑️ Result removed by <@{moderator}>"
                 if gone or button.action == "reject"
                 else f"🗑️ Marked removed by <@{moderator}>; the bot could not find the result "
-                "message (already deleted, or posted before it was reported): delete it by hand"
+                "message (already deleted, or posted by an older Muralist): delete it by hand"
             )
         else:  # approve
             await asyncio.to_thread(
@@ -381,18 +380,3 @@ class ModLog:
         await interaction.followup.send(outcome, ephemeral=True)
         if interaction.message is not None:
             await self.close_entry(interaction.message, outcome)
-
-
-async def on_report(interaction: discord.Interaction, job_id: str) -> None:
-    """The ⚠️ button: remember where the result is (for the log's Remove), then report it."""
-    from bot.actions import on_button
-
-    modlog: ModLog = interaction.client.modlog  # type: ignore[attr-defined]
-    if interaction.message is not None:
-        await asyncio.to_thread(
-            modlog.guilds.remember_result_message,
-            job_id,
-            interaction.message.channel.id,
-            interaction.message.id,
-        )
-    await on_button(interaction, "report", job_id, None)

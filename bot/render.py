@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import discord
 from PIL import Image
 
-from bot.services import JobRecord
 from generation.png import make_grid
+from generation.studio_types import JobRecord
 
 _FIELD = 1024
 

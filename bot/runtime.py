@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 
 from bot.config import Settings
 from bot.endpoints import apply_discord_config
-from bot.queue_service import QueueImagineService
 from generation.engine_api import ImageEngine
 from generation.queue.factory import open_queue
+from generation.studio import Studio, StudioOptions
 from safety import ModerationRecord
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def build_engine(settings: Settings) -> ImageEngine:
 @asynccontextmanager
 async def open_service(
     settings: Settings, engine: ImageEngine | None = None
-) -> AsyncIterator[QueueImagineService]:
+) -> AsyncIterator[Studio]:
     """The queue on the configured SQLite file: jobs run on ``engine`` in this process, or on
     ``muralist worker`` processes when ``queue.redis_url`` is set."""
     config = settings.queue
@@ -41,7 +41,16 @@ async def open_service(
         engine = build_engine(settings)
     queue = open_queue(config, engine)
     record = ModerationRecord(config.db_path, reports_to_hide=settings.safety.reports_to_hide)
-    service = QueueImagineService(queue, settings, record)
+    service = Studio(
+        queue,
+        record,
+        engine=settings.engine,
+        prompting=settings.prompting,
+        safety=settings.safety,
+        options=StudioOptions(
+            image_side=settings.discord.image_side, default_count=settings.discord.default_count
+        ),
+    )
     await asyncio.to_thread(service.warm_up)
     await queue.start()
     try:
@@ -62,7 +71,7 @@ async def run_bot(settings: Settings) -> None:
 
     apply_discord_config(settings.discord)
     async with open_service(settings) as service:
-        community = build_community(service)
+        community = build_community(settings, service)
         bot = MuralistBot(community.service, settings.discord, community=community)
         try:
             async with bot:

@@ -20,11 +20,11 @@ from discord.ext import commands
 from bot.actions import requester, start_and_follow
 from bot.community import Community
 from bot.errors import report_error
-from bot.services import ImagineOptions
 from generation.errors import InvalidRequest
 from generation.queue import Job, JobStatus, QueueService
 from generation.requests import MAX_GUIDANCE, MAX_STEPS, SEED_MAX
 from generation.sizes import ASPECTS
+from generation.studio_types import ImagineOptions
 from prompting import PresetLibrary, load_library
 
 STYLES_PER_PAGE = 10

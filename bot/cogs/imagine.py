@@ -9,8 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.actions import context, requester, start_and_follow
-from bot.services import ChoiceField, ImagineOptions
 from generation.requests import MAX_GUIDANCE, MAX_IMAGES, MAX_STEPS, SEED_MAX
+from generation.studio_types import ChoiceField, ImagineOptions
 
 Text = app_commands.Range[str, 1, 1500]
 Short = app_commands.Range[str, 1, 100]

@@ -152,7 +152,7 @@ class ModCog(commands.Cog):
             if entry.actor_id:
                 parts.append(f"by <@{entry.actor_id}>")
             if entry.job_id:
-                place = self.community.guilds.result_message(entry.job_id)
+                place = await self.community.service.result_message(entry.job_id)
                 job = f"job `{entry.job_id[:8]}`"
                 parts.append(f"[{job}]({jump_url(guild_id, *place)})" if place else job)
             if entry.reason:

@@ -53,6 +53,9 @@ class DiscordRef(BaseModel):
     interaction_token: str | None = None
     application_id: str | None = None
     message_id: str | None = None
+    """The message that shows the result, once delivered (moderators may remove it)."""
+    channel_id: str | None = None
+    """The channel of ``message_id``."""
 
 
 class Job(BaseModel):

@@ -64,13 +64,17 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX jobs_finished ON jobs (finished_at)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+def _v3(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE jobs ADD COLUMN message_channel_id TEXT")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 """Schema version N is reached by running MIGRATIONS[:N]; append, never edit."""
 
 _COLUMNS = (
     "seq, id, guild_id, channel_id, user_id, priority, origin, request, status, created_at, "
     "started_at, finished_at, error, image_paths, seeds, delivered, attempts, "
-    "interaction_token, application_id, message_id"
+    "interaction_token, application_id, message_id, message_channel_id"
 )
 
 
@@ -124,8 +128,8 @@ class JobStore:
         """Insert a new job; returns it with its submission order ``seq``."""
         cursor = self._execute(
             "INSERT INTO jobs (id, guild_id, channel_id, user_id, priority, origin, request, "
-            "status, created_at, interaction_token, application_id, message_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "status, created_at, interaction_token, application_id, message_id, "
+            "message_channel_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 job.id,
                 job.guild_id,
@@ -139,6 +143,7 @@ class JobStore:
                 job.discord.interaction_token,
                 job.discord.application_id,
                 job.discord.message_id,
+                job.discord.channel_id,
             ),
         )
         assert cursor.lastrowid is not None
@@ -212,8 +217,9 @@ class JobStore:
 
     def set_discord(self, job_id: str, ref: DiscordRef) -> None:
         self._execute(
-            "UPDATE jobs SET interaction_token=?, application_id=?, message_id=? WHERE id=?",
-            (ref.interaction_token, ref.application_id, ref.message_id, job_id),
+            "UPDATE jobs SET interaction_token=?, application_id=?, message_id=?, "
+            "message_channel_id=? WHERE id=?",
+            (ref.interaction_token, ref.application_id, ref.message_id, ref.channel_id, job_id),
         )
 
     def recover(self) -> list[Job]:
@@ -319,5 +325,10 @@ def _job(row: Sequence[Any]) -> Job:
         seeds=json.loads(row[14]),
         delivered=bool(row[15]),
         attempts=row[16],
-        discord=DiscordRef(interaction_token=row[17], application_id=row[18], message_id=row[19]),
+        discord=DiscordRef(
+            interaction_token=row[17],
+            application_id=row[18],
+            message_id=row[19],
+            channel_id=row[20],
+        ),
     )

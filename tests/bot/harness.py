@@ -12,10 +12,10 @@ from typing import Any
 from bot.client import MuralistBot
 from bot.config import Settings
 from bot.loopback import LoopbackDiscord
-from bot.queue_service import QueueImagineService
 from bot.runtime import open_service
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
 from generation.requests import GenerationRequest, GenerationResult
+from generation.studio import Studio
 
 
 def test_settings(tmp_path: Path, cache_dir: Path, **discord: Any) -> Settings:
@@ -60,7 +60,7 @@ class GatedEngine:
 
 
 class RunningBot:
-    def __init__(self, bot: MuralistBot, service: QueueImagineService, task: asyncio.Task[None]):
+    def __init__(self, bot: MuralistBot, service: Studio, task: asyncio.Task[None]):
         self.bot = bot
         self.service = service
         self.task = task

@@ -67,6 +67,17 @@ async def test_reroll_variation_and_upscale(loopback: LoopbackDiscord, bot: Runn
     assert bot.service.queue.get(_job(bot, upscale)).request.mode == "upscale"
 
 
+async def test_upscaling_a_two_step_image_works(loopback: LoopbackDiscord, bot: RunningBot) -> None:
+    """img2img runs steps × strength steps: the button must not ask for 0 (an engine error)."""
+    ann = loopback.add_user("ann")
+    grid = await _imagine(loopback, ann, steps=2)
+    upscale = await _click(loopback, grid, "U1", ann)
+    with Image.open(io.BytesIO(upscale.attachments[0].data)) as picture:
+        assert picture.size == (128, 128)
+    request = bot.service.queue.get(_job(bot, upscale)).request
+    assert request.mode == "upscale" and request.steps * request.strength >= 1
+
+
 async def test_remix_opens_prefilled_modal(loopback: LoopbackDiscord, bot: RunningBot) -> None:
     bob = loopback.add_user("bob")
     grid = await _imagine(loopback, bob, count=1, style="watercolor")

@@ -183,7 +183,7 @@ async def test_flagged_images_are_withheld_and_recorded_on_the_job(
 ) -> None:
     from safety import ImageChecker
 
-    bot.service.image_checker = ImageChecker(bot.service.settings.safety, _FlagEverything())
+    bot.service.image_checker = ImageChecker(bot.service.safety_config, _FlagEverything())
     kim = loopback.add_user("kim")
     record = await loopback.slash("imagine", {"prompt": "a portrait", "count": 2}, user=kim)
     shown = await loopback.wait_original(record, lambda m: m.content.startswith("🚫"))
@@ -197,7 +197,7 @@ async def test_blur_spoiler_posts_flagged_images_blurred(
 ) -> None:
     from safety import ImageChecker
 
-    bot.service.image_checker = ImageChecker(bot.service.settings.safety, _FlagEverything())
+    bot.service.image_checker = ImageChecker(bot.service.safety_config, _FlagEverything())
     bot.service.guild_safety = GuildSafety(sfw_action="blur_spoiler")
     lee = loopback.add_user("lee")
     record = await loopback.slash("imagine", {"prompt": "a portrait", "count": 1}, user=lee)

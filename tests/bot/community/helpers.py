@@ -72,7 +72,7 @@ async def community_bot(
     async with AsyncExitStack() as stack:
         service = await stack.enter_async_context(open_service(settings, gated))
         service.image_checker = ImageChecker(settings.safety, detector=detector)
-        community = build_community(service)
+        community = build_community(settings, service)
         stack.callback(community.close)
         bot = MuralistBot(
             community.service, settings.discord, community=community, guild_ready_timeout=0.1

@@ -26,7 +26,10 @@ def test_a_job_round_trips_with_every_field(tmp_path: Path) -> None:
     original = job(
         origin=Origin(kind="button", action="reroll", parent_job_id="abc"),
         discord=DiscordRef(
-            interaction_token="tok", application_id="1234567890123456789", message_id="9"
+            interaction_token="tok",
+            application_id="1234567890123456789",
+            message_id="9",
+            channel_id="1234567890123456780",
         ),
         priority="booster",
     )
@@ -35,6 +38,7 @@ def test_a_job_round_trips_with_every_field(tmp_path: Path) -> None:
     loaded = store.get(saved.id)
     assert loaded == saved
     assert loaded.discord.application_id == "1234567890123456789"
+    assert loaded.discord.channel_id == "1234567890123456780"
     assert loaded.request.prompt == "a lighthouse"
 
 

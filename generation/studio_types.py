@@ -1,8 +1,9 @@
-"""What the bot needs from the rest of Muralist: one small protocol, so the bot holds no rules.
+"""The studio's surface: one small protocol and its plain data, so callers hold no rules.
 
-The cog and the buttons call these methods with what the user typed or clicked and who they are;
-the service decides sizes, limits, seeds and derived requests. ``bot.queue_service`` implements it
-in-process on the queue; tests and the benchmark use that same implementation.
+A front end (the Discord bot, a CLI, a test) calls these methods with what the user typed or
+clicked and who they are; the studio decides models, sizes, seeds, derived requests and safety.
+``generation.studio.Studio`` implements it on the queue. Nothing here knows Discord: ids are
+plain integers and texts are for any front end to show.
 """
 
 from __future__ import annotations
@@ -178,8 +179,20 @@ class ImagineService(Protocol):
         """Record a user's report of a result for the moderators."""
         ...
 
-    async def delivered(self, job_id: str, problem: str | None = None) -> bool:
-        """Record the result's delivery (or why it failed); True the first time only."""
+    async def delivered(
+        self,
+        job_id: str,
+        problem: str | None = None,
+        *,
+        channel_id: int | None = None,
+        message_id: int | None = None,
+    ) -> bool:
+        """Record the result's delivery (or why it failed) and, when given, the message that
+        shows the result (so moderators can remove it later); True the first time only."""
+        ...
+
+    async def result_message(self, job_id: str) -> tuple[int, int] | None:
+        """Where the result was posted, ``(channel id, message id)``; None when unknown."""
         ...
 
     async def orphans(self) -> list[Orphan]:

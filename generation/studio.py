@@ -1,7 +1,10 @@
-"""``ImagineService`` on the in-process queue: options → requests, queue events → job events.
+"""The studio: what a front end asks for, turned into queued jobs, and their events back.
 
-This is the service layer the bot calls; the rules live here or below (queue limits, engine
-validation), never in the cog or the buttons.
+It owns the rules between "a user asked" and "the queue runs a request": the model catalog,
+sizes and aspects, defaults, prompting's build and lint, the ban and prompt checks, the requests
+derived from a stored job (reroll, variations, upscale, remix), the image checks and their
+policy, reports, and delivery bookkeeping. Front ends (``bot/``) only translate their events into
+these calls and the results into messages.
 """
 
 from __future__ import annotations
@@ -10,12 +13,22 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import math
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from bot.config import Settings
-from bot.services import (
+from pydantic import BaseModel, ConfigDict, Field
+
+from generation import sizes
+from generation.catalog import Catalog, ModelSpec
+from generation.config import EngineConfig
+from generation.errors import InvalidRequest
+from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
+from generation.requests import SEED_MAX, GenerationRequest, PromptEdit
+from generation.schedulers import SCHEDULER_NAMES
+from generation.schedulers import resolve as resolve_scheduler
+from generation.studio_types import (
     Blocked,
     ChoiceField,
     Derivation,
@@ -33,14 +46,8 @@ from bot.services import (
     Requester,
     Submitted,
 )
-from generation import sizes
-from generation.catalog import Catalog, ModelSpec
-from generation.errors import InvalidRequest
-from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
-from generation.requests import SEED_MAX, GenerationRequest, PromptEdit
-from generation.schedulers import SCHEDULER_NAMES
-from generation.schedulers import resolve as resolve_scheduler
 from prompting import BuiltPrompt, PromptSpec, build, lint_built, load_library
+from prompting.config import PromptingConfig
 from safety import (
     ChannelFlags,
     GuildSafety,
@@ -50,26 +57,56 @@ from safety import (
     blur_image,
     decide,
 )
+from safety.config import SafetyConfig
 
 log = logging.getLogger(__name__)
 
 VARIATION_STRENGTH: dict[str, float] = {"vary_subtle": 0.2, "vary_strong": 0.6}
 
 
-class QueueImagineService:
-    """The bot's service on one ``QueueService`` (in-process runner or Redis workers)."""
+def denoising_steps(steps: int, strength: float) -> int:
+    """Steps for an img2img pass that runs at least one: diffusers runs int(steps × strength)
+    of them, none for a 2-step image upscaled at strength 0.35, which the engine refuses."""
+    return max(steps, math.ceil(1 / strength))
+
+
+class StudioOptions(BaseModel):
+    """The front end's choices the studio applies (the bot takes them from its own section)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image_side: int | None = Field(
+        default=None,
+        ge=64,
+        le=2048,
+        multiple_of=8,
+        description="Side of a 1:1 image (None: the model's native size); other aspects keep "
+        "its pixel count.",
+    )
+    default_count: int = Field(default=4, ge=1, le=4, description="Images per request.")
+
+
+class Studio:
+    """The ``ImagineService`` on one ``QueueService`` (in-process runner or Redis workers)."""
 
     def __init__(
         self,
         queue: QueueService,
-        settings: Settings,
         record: ModerationRecord,
+        *,
+        engine: EngineConfig,
+        prompting: PromptingConfig,
+        safety: SafetyConfig,
+        options: StudioOptions | None = None,
         image_checker: ImageChecker | None = None,
     ) -> None:
         self.queue = queue
-        self.settings = settings
         self.record = record
-        self.image_checker = image_checker or ImageChecker(settings.safety)
+        self.engine_config = engine
+        self.prompting_config = prompting
+        self.safety_config = safety
+        self.options = options or StudioOptions()
+        self.image_checker = image_checker or ImageChecker(safety)
         # Where each job was asked for (age-restricted or not); unknown after a restart: SFW.
         self._nsfw_channel: dict[str, bool] = {}
         # The guild's safety values each job was asked with (``Requester.safety``).
@@ -77,9 +114,9 @@ class QueueImagineService:
         # The guilds' safety choices (per-guild settings are stored by the bot's settings
         # commands); until then, one for all: withhold flagged images, no NSFW anywhere.
         self.guild_safety = GuildSafety()
-        self.catalog = Catalog.load(settings.engine.models_file)
-        self.presets = load_library(settings.prompting.presets_file)
-        self.prompt_filter = PromptFilter(settings.safety)
+        self.catalog = Catalog.load(engine.models_file)
+        self.presets = load_library(prompting.presets_file)
+        self.prompt_filter = PromptFilter(safety)
         self.delivery_problems: dict[str, str] = {}
 
     def warm_up(self) -> None:
@@ -90,7 +127,7 @@ class QueueImagineService:
 
     # ----------------------------------------------------------------- requests
     def _request(self, options: ImagineOptions) -> tuple[GenerationRequest, BuiltPrompt]:
-        engine = self.settings.engine
+        engine = self.engine_config
         model = options.model or engine.default_model
         if model not in self.catalog:  # never a path: users must not load files of the host
             allowed = ", ".join(self.catalog.names())
@@ -98,7 +135,7 @@ class QueueImagineService:
         spec = self.catalog.resolve(model)
         scheduler = options.scheduler or spec.scheduler or engine.default_scheduler
         width, height = self._size(spec, options.aspect or "1:1")
-        count = options.count or self.settings.discord.default_count
+        count = options.count or self.options.default_count
         steps = options.steps or engine.default_steps
         built = build(
             PromptSpec(
@@ -112,7 +149,7 @@ class QueueImagineService:
             model_family=spec.family,
             default_negative_prompt=spec.default_negative or None,
             presets=self.presets,
-            config=self.settings.prompting,
+            config=self.prompting_config,
             seed=options.seed,
             count=count,
             steps=steps,
@@ -133,7 +170,9 @@ class QueueImagineService:
         )
         return request, built
 
-    async def _check_prompt(self, text: str, who: Requester) -> None:
+    async def check_prompt(self, text: str, who: Requester) -> None:
+        """Raise ``NotAllowed`` for a banned user and ``PromptBlocked`` (recorded for the
+        moderators) for a prompt the channel's policy refuses."""
         ban = await asyncio.to_thread(self.record.active_ban, who.guild_id, who.user_id)
         if ban is not None:
             until = f" until {ban.expires_at:%Y-%m-%d %H:%M} UTC" if ban.expires_at else ""
@@ -157,7 +196,7 @@ class QueueImagineService:
         """The aspect at the model's native pixel count (or the configured square side's)."""
         width, height = sizes.aspect_size(spec.family, aspect)
         native = sizes.native_size(spec.family)[0]
-        side = self.settings.discord.image_side or spec.native_size[0]
+        side = self.options.image_side or spec.native_size[0]
         scale = side / native
         return max(64, round(width * scale / 8) * 8), max(64, round(height * scale / 8) * 8)
 
@@ -180,7 +219,7 @@ class QueueImagineService:
 
     async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
         request, built = self._request(options)
-        await self._check_prompt(built.positive_text, who)
+        await self.check_prompt(built.positive_text, who)
         submitted = await self._submit(request, who, Origin())
         warnings = [w.message for w in lint_built(built)]
         return Submitted(submitted.job_id, submitted.position, submitted.eta_seconds, warnings)
@@ -189,6 +228,8 @@ class QueueImagineService:
         self, job_id: str, action: Derivation, index: int | None, who: Requester
     ) -> Submitted:
         job = self.queue.get(job_id)
+        # A derived job reuses a stored prompt, but a ban, or a term added since, stops it too.
+        await self.check_prompt(job.request.prompt, who)
         base = job.request.model_copy(update={"subseed": None, "subseed_strength": 0.0})
         origin = Origin(kind="button", action=action, parent_job_id=job_id)
         if action == "reroll":
@@ -200,7 +241,13 @@ class QueueImagineService:
         if action == "upscale":
             png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
             request = base.model_copy(
-                update={"mode": "upscale", "init_image": png, "count": 1, "seed": seed}
+                update={
+                    "mode": "upscale",
+                    "init_image": png,
+                    "count": 1,
+                    "seed": seed,
+                    "steps": denoising_steps(base.steps, base.strength),
+                }
             )
             return await self._submit(GenerationRequest.model_validate(request), who, origin)
         request = base.model_copy(
@@ -219,11 +266,11 @@ class QueueImagineService:
         built = build(
             PromptSpec(subject=prompt, use_default_negative=False),
             model_family=self.catalog.resolve(job.request.model).family,
-            config=self.settings.prompting,
+            config=self.prompting_config,
             count=job.request.count,
             steps=job.request.steps,
         )
-        await self._check_prompt(built.positive_text, who)
+        await self.check_prompt(built.positive_text, who)
         update = {
             "prompt": built.positive,
             "per_image_prompts": built.per_image_positives,
@@ -281,12 +328,13 @@ class QueueImagineService:
                 if job.status is JobStatus.BLOCKED:
                     yield Blocked(job.error or "the images were withheld by the safety policy")
                 else:
-                    yield await self._screen(await self._record(job))
+                    yield await self.screen(await self._record(job))
             else:
                 yield Failed(event.error or event.kind)
 
-    async def _screen(self, job: JobRecord) -> Finished | Blocked:
-        """The safety policy on each image: post, blur behind a spoiler, or withhold."""
+    async def screen(self, job: JobRecord) -> Finished | Blocked:
+        """The safety policy on each image: post, blur behind a spoiler, or withhold. Flagged
+        images go to the moderation record; a job with nothing left to post is blocked."""
         channel = ChannelFlags(nsfw=self._nsfw_channel.pop(job.job_id, False))
         guild = self._job_safety.pop(job.job_id, self.guild_safety)
         prompt = await self.prompt_filter.check_async(
@@ -312,7 +360,7 @@ class QueueImagineService:
             if choice.action == "post":
                 kept.append(image)
             elif choice.action == "post_blurred":
-                fraction = self.settings.safety.blur_radius_fraction
+                fraction = self.safety_config.blur_radius_fraction
                 blurred = await asyncio.to_thread(blur_image, image.png, fraction)
                 kept.append(JobImage(blurred, image.seed, spoiler=True))
         if not kept:
@@ -342,12 +390,30 @@ class QueueImagineService:
         )
         return Reported(outcome.accepted, outcome.newly_hidden)
 
-    async def delivered(self, job_id: str, problem: str | None = None) -> bool:
+    async def delivered(
+        self,
+        job_id: str,
+        problem: str | None = None,
+        *,
+        channel_id: int | None = None,
+        message_id: int | None = None,
+    ) -> bool:
         if problem is not None:
             self.delivery_problems[job_id] = problem
             log.warning("job %s could not be delivered: %s", job_id, problem)
             return False
+        if channel_id is not None and message_id is not None:
+            ref = self.queue.get(job_id).discord.model_copy(
+                update={"channel_id": str(channel_id), "message_id": str(message_id)}
+            )
+            await asyncio.to_thread(self.queue.store.set_discord, job_id, ref)
         return self.queue.mark_delivered(job_id)
+
+    async def result_message(self, job_id: str) -> tuple[int, int] | None:
+        job = await asyncio.to_thread(self.queue.store.get, job_id)
+        if job is None or job.discord.channel_id is None or job.discord.message_id is None:
+            return None
+        return int(job.discord.channel_id), int(job.discord.message_id)
 
     async def orphans(self) -> list[Orphan]:
         store = self.queue.store
