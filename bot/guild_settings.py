@@ -7,7 +7,7 @@ written, takes effect on the next call (reads go to the database, nothing is cac
 in ``bot_setting_changes`` with who, when, which setting, and the old and new values.
 
 Lower packages never read this: the bot turns a guild's settings into plain values per call
-(``GuildSettings.safety_for``, ``GuildSettings.limits``, the defaults on the options).
+(``GuildSettings.safety_for``, ``GuildSettings.limits``, ``GuildSettings.rules``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from generation.queue import Limits
 from generation.requests import MAX_GUIDANCE, MAX_STEPS
 from generation.sizes import ASPECTS
+from generation.studio_types import GuildRules
 from safety import GuildSafety, GuildTerm, validate_guild_term
 from safety.errors import InvalidSafetyInput
 
@@ -134,8 +135,16 @@ class GuildSettings(BaseModel):
             cooldown_seconds=self.cooldown_seconds,
         )
 
-    def model_allowed(self, model: str) -> bool:
-        return not self.allowed_models or model in self.allowed_models
+    def rules(self) -> GuildRules:
+        """The studio's view: defaults for the options a user leaves out, allowed models."""
+        return GuildRules(
+            model=self.default_model,
+            steps=self.default_steps,
+            cfg=self.default_cfg,
+            aspect=self.default_aspect,
+            negative=self.default_negative,
+            allowed_models=self.allowed_models,
+        )
 
 
 # Settings a /settings subcommand sets from one value; terms, exemptions and channel lists have

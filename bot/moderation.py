@@ -1,9 +1,9 @@
 """The guild's rules around the service: its settings as plain values, and its moderators' log.
 
 ``GuardedService`` wraps the studio (``generation.studio``) and is what the cogs and buttons call.
-Per call it reads the guild's settings and passes them down as plain values: defaults on the
-options, the allowed models, and on the requester the limits (for the queue) and the channel's
-safety settings (for the service's ban and prompt check and its image policy, which write the
+Per call it reads the guild's settings and passes them down as plain values on the requester:
+the defaults and allowed models (for the studio), the limits (for the queue) and the channel's
+safety settings (for the studio's ban and prompt checks and its image policy, which write the
 moderation record). This module adds what the guild's moderators see: blocked prompts, reports and
 flagged images go to the log channel, and in approval channels results wait for a moderator.
 """
@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from bot.guild_settings import GuildSettings, GuildSettingsStore
-from generation.errors import InvalidRequest
 from generation.studio import Studio
 from generation.studio_types import (
     Blocked,
@@ -76,7 +75,10 @@ class GuardedService:
     async def _admit(self, who: Requester) -> tuple[GuildSettings, Requester]:
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
         return settings, replace(
-            who, limits=settings.limits(), safety=settings.safety_for(who.channel_id)
+            who,
+            limits=settings.limits(),
+            safety=settings.safety_for(who.channel_id),
+            rules=settings.rules(),
         )
 
     async def _latest(
@@ -109,38 +111,14 @@ class GuardedService:
                 await self._tell(settings, found[0])
             raise
 
-    def _with_defaults(self, settings: GuildSettings, options: ImagineOptions) -> ImagineOptions:
-        filled = options.model_copy(
-            update={
-                "model": options.model or settings.default_model,
-                "steps": options.steps or settings.default_steps,
-                "cfg": options.cfg if options.cfg is not None else settings.default_cfg,
-                "aspect": options.aspect or settings.default_aspect,
-                "negative": (
-                    options.negative if options.negative is not None else settings.default_negative
-                ),
-            }
-        )
-        model = filled.model
-        if model is not None and not settings.model_allowed(model):
-            allowed = ", ".join(settings.allowed_models)
-            raise InvalidRequest("model", f"{model!r} is not allowed here; use one of: {allowed}")
-        if model is None and settings.allowed_models:
-            filled = filled.model_copy(update={"model": settings.allowed_models[0]})
-        return filled
-
     async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
         settings, who = await self._admit(who)
-        options = self._with_defaults(settings, options)
         return await self._telling_blocks(settings, who, self.inner.submit(options, who))
 
     async def derive(
         self, job_id: str, action: Derivation, index: int | None, who: Requester
     ) -> Submitted:
         settings, who = await self._admit(who)
-        job = await self.inner.job(job_id)
-        if not settings.model_allowed(job.request.model):
-            raise InvalidRequest("model", f"{job.request.model!r} is no longer allowed here")
         return await self._telling_blocks(
             settings, who, self.inner.derive(job_id, action, index, who)
         )
@@ -227,12 +205,9 @@ class GuardedService:
     async def orphans(self) -> list[Orphan]:
         return await self.inner.orphans()
 
-    def choices(self, field: ChoiceField, guild_id: int) -> list[str]:
-        values = self.inner.choices(field, guild_id)
-        if field == "model":
-            settings = self.guilds.get(guild_id)
-            return [v for v in values if settings.model_allowed(v)]
-        return values
+    async def choices(self, field: ChoiceField, who: Requester) -> list[str]:
+        _, who = await self._admit(who)
+        return await self.inner.choices(field, who)
 
     def prompt_of(self, job: JobRecord) -> str:
         return self.inner.prompt_of(job)

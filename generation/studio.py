@@ -34,6 +34,7 @@ from generation.studio_types import (
     Derivation,
     Failed,
     Finished,
+    GuildRules,
     ImagineOptions,
     JobEvent,
     JobImage,
@@ -111,8 +112,8 @@ class Studio:
         self._nsfw_channel: dict[str, bool] = {}
         # The guild's safety values each job was asked with (``Requester.safety``).
         self._job_safety: dict[str, GuildSafety] = {}
-        # The guilds' safety choices (per-guild settings are stored by the bot's settings
-        # commands); until then, one for all: withhold flagged images, no NSFW anywhere.
+        # The safety values for requests that bring none (``Requester.safety`` None, or a job
+        # from before a restart): withhold flagged images, no NSFW anywhere.
         self.guild_safety = GuildSafety()
         self.catalog = Catalog.load(engine.models_file)
         self.presets = load_library(prompting.presets_file)
@@ -217,8 +218,35 @@ class Studio:
             self._job_safety[ticket.job_id] = who.safety
         return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds)
 
+    def _with_rules(self, options: ImagineOptions, rules: GuildRules | None) -> ImagineOptions:
+        """The guild's defaults for the options left out; only the models it allows."""
+        if rules is None:
+            return options
+        filled = options.model_copy(
+            update={
+                "model": options.model or rules.model,
+                "steps": options.steps or rules.steps,
+                "cfg": options.cfg if options.cfg is not None else rules.cfg,
+                "aspect": options.aspect or rules.aspect,
+                "negative": options.negative if options.negative is not None else rules.negative,
+            }
+        )
+        if filled.model is not None and not rules.allows(filled.model):
+            allowed = ", ".join(rules.allowed_models)
+            raise InvalidRequest(
+                "model", f"{filled.model!r} is not allowed here; use one of: {allowed}"
+            )
+        if filled.model is None and rules.allowed_models:
+            filled = filled.model_copy(update={"model": rules.allowed_models[0]})
+        return filled
+
+    @staticmethod
+    def _still_allowed(job: Job, who: Requester) -> None:
+        if who.rules is not None and not who.rules.allows(job.request.model):
+            raise InvalidRequest("model", f"{job.request.model!r} is no longer allowed here")
+
     async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
-        request, built = self._request(options)
+        request, built = self._request(self._with_rules(options, who.rules))
         await self.check_prompt(built.positive_text, who)
         submitted = await self._submit(request, who, Origin())
         warnings = [w.message for w in lint_built(built)]
@@ -228,6 +256,7 @@ class Studio:
         self, job_id: str, action: Derivation, index: int | None, who: Requester
     ) -> Submitted:
         job = self.queue.get(job_id)
+        self._still_allowed(job, who)
         # A derived job reuses a stored prompt, but a ban, or a term added since, stops it too.
         await self.check_prompt(job.request.prompt, who)
         base = job.request.model_copy(update={"subseed": None, "subseed_strength": 0.0})
@@ -262,6 +291,7 @@ class Studio:
 
     async def remix(self, job_id: str, prompt: str, who: Requester) -> Submitted:
         job = self.queue.get(job_id)
+        self._still_allowed(job, who)
         # The edited text is the whole positive prompt: no preset and no default negative again.
         built = build(
             PromptSpec(subject=prompt, use_default_negative=False),
@@ -422,13 +452,14 @@ class Studio:
         )
         return [Orphan(j.id, int(j.user_id), int(j.channel_id)) for j in jobs if not j.delivered]
 
-    def choices(self, field: ChoiceField, guild_id: int) -> list[str]:
+    async def choices(self, field: ChoiceField, who: Requester) -> list[str]:
         if field == "aspect":
             return list(sizes.ASPECTS)
         if field == "scheduler":
             return list(SCHEDULER_NAMES)
         if field == "model":
-            return self.catalog.names()
+            rules = who.rules or GuildRules()
+            return [name for name in self.catalog.names() if rules.allows(name)]
         return self.presets.names()
 
     def prompt_of(self, job: JobRecord) -> str:

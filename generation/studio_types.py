@@ -31,6 +31,24 @@ Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
 ChoiceField = Literal["style", "aspect", "scheduler", "model"]
 
 
+class GuildRules(BaseModel):
+    """A community's defaults for the options a user leaves out, and the models it allows, as
+    plain values (the front end stores them; None or empty: the studio's own)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str | None = None
+    steps: int | None = None
+    cfg: float | None = None
+    aspect: str | None = None
+    negative: str | None = None
+    allowed_models: tuple[str, ...] = ()
+    """Empty: every model of the catalog."""
+
+    def allows(self, model: str) -> bool:
+        return not self.allowed_models or model in self.allowed_models
+
+
 @dataclass(frozen=True)
 class Requester:
     """Who asks, and where: the service applies per-user, per-guild and per-channel rules."""
@@ -42,6 +60,7 @@ class Requester:
     is_moderator: bool = False
     limits: Limits | None = None  # the guild's limits (None: the configured ones)
     safety: GuildSafety | None = None  # the guild's terms and NSFW choices in this channel
+    rules: GuildRules | None = None  # the guild's defaults and allowed models
 
 
 class ImagineOptions(BaseModel):
@@ -199,8 +218,8 @@ class ImagineService(Protocol):
         """Jobs no interaction follows any more (queued or finished before a restart)."""
         ...
 
-    def choices(self, field: ChoiceField, guild_id: int) -> list[str]:
-        """Allowed values for an option (models: the guild's allowed ones)."""
+    async def choices(self, field: ChoiceField, who: Requester) -> list[str]:
+        """Allowed values for an option (models: the ones the requester's guild allows)."""
         ...
 
     def prompt_of(self, job: JobRecord) -> str:

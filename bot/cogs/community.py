@@ -339,7 +339,7 @@ class CommunityCog(commands.Cog):
     async def info(self, interaction: discord.Interaction) -> None:
         settings = self.community.settings
         guild = await asyncio.to_thread(self.community.guilds.get, interaction.guild_id or 0)
-        models = self.community.service.choices("model", interaction.guild_id or 0)
+        models = await self.community.service.choices("model", requester(interaction))
         default = guild.default_model or settings.engine.default_model
         workers = self.queue.workers()
         embed = discord.Embed(title="Muralist")

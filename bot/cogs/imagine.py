@@ -20,7 +20,7 @@ def _autocomplete(field: ChoiceField) -> Any:
     async def complete(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        values = context(interaction).service.choices(field, interaction.guild_id or 0)
+        values = await context(interaction).service.choices(field, requester(interaction))
         wanted = current.casefold()
         matches = [v for v in values if wanted in v.casefold()][:25]
         return [app_commands.Choice(name=v[:100], value=v[:100]) for v in matches]

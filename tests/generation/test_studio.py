@@ -3,6 +3,7 @@ requests derived from a stored job, the ban, prompt and image checks, and delive
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from generation.studio import VARIATION_STRENGTH, Studio, StudioOptions, denoisi
 from generation.studio_types import (
     Blocked,
     Finished,
+    GuildRules,
     ImagineOptions,
     JobEvent,
     PromptBlocked,
@@ -80,6 +82,12 @@ async def studio(
     await queue.start()
     try:
         yield studio
+        # Let the jobs a test left behind finish: the runner's close does not wait for the
+        # engine's thread, and the next test's engine shares the loaded pipeline.
+        for _ in range(1200):
+            if not queue.store.by_status(JobStatus.QUEUED, JobStatus.RUNNING):
+                break
+            await asyncio.sleep(0.05)
     finally:
         await queue.close()
         queue.store.close()
@@ -127,6 +135,36 @@ async def test_an_unknown_model_is_refused_naming_the_field_and_the_choices(
         await studio.submit(ImagineOptions(prompt="a red fox", model="/etc/passwd"), ALICE)
     assert caught.value.field == "model" and "tiny" in caught.value.message
     assert studio.queue.queue_length() == 0
+
+
+async def test_a_guilds_defaults_fill_what_the_user_left_out_and_its_models_are_enforced(
+    studio: Studio,
+) -> None:
+    rules = GuildRules(steps=3, cfg=4.5, aspect="16:9", negative="blurry")
+    house = Requester(user_id=1, guild_id=10, channel_id=100, rules=rules)
+    submitted = await studio.submit(ImagineOptions(prompt="a red fox", count=1), house)
+    request = studio.queue.get(submitted.job_id).request
+    assert (request.steps, request.guidance, request.model) == (3, 4.5, "tiny")
+    assert request.width > request.height and "blurry" in request.negative_prompt
+    mine = await studio.submit(ImagineOptions(prompt="a red fox", count=1, steps=2), house)
+    assert studio.queue.get(mine.job_id).request.steps == 2  # the user's choice wins
+    job = (await finished(studio, mine)).job
+
+    other = next(name for name in studio.catalog.names() if name != "tiny")
+    only_other = Requester(
+        user_id=1, guild_id=10, channel_id=100, rules=GuildRules(allowed_models=(other,))
+    )
+    assert await studio.choices("model", only_other) == [other]
+    assert "tiny" in await studio.choices("model", ALICE)
+    with pytest.raises(InvalidRequest) as caught:
+        await studio.submit(ImagineOptions(prompt="a red fox", model="tiny"), only_other)
+    assert caught.value.field == "model" and other in caught.value.message
+    with pytest.raises(InvalidRequest, match="no longer allowed"):
+        await studio.derive(job.job_id, "reroll", None, only_other)
+    with pytest.raises(InvalidRequest, match="no longer allowed"):
+        await studio.remix(job.job_id, "a blue fox", only_other)
+    refused = studio.queue.store.by_status(JobStatus.QUEUED, JobStatus.RUNNING)
+    assert refused == []
 
 
 async def test_a_blocked_prompt_is_recorded_and_never_queued(studio: Studio) -> None:

@@ -185,6 +185,10 @@ async def test_blur_spoiler_policy_posts_blurred_spoilers(
     job_id = result.embeds[0]["footer"]["text"].removeprefix("job ")
     stored = cbot.community.queue_service.queue.get(job_id).image_paths[0].read_bytes()
     assert result.attachments[0].data != stored  # the posted picture is the blurred one
+    # Nobody reported it, yet the record links the flagged image to where it was posted.
+    moderator = loopback.add_user("mod", moderator=True)
+    recent = text_of(await say(loopback, "mod recent", {"count": 5}, user=moderator))
+    assert "**flagged_image**" in recent and f"/{result.channel_id}/{result.id})" in recent
 
 
 async def test_approval_mode_waits_for_a_moderator(
@@ -218,6 +222,9 @@ async def test_approval_mode_waits_for_a_moderator(
     assert f"<@{ivan.id}> your images were approved." == posted.content
     assert posted.embeds[0]["description"] == "a lantern" and posted.components
     assert pending.content.startswith("✅ Approved by")
+    job_id = posted.embeds[0]["footer"]["text"].removeprefix("job ")
+    place = await cbot.community.service.result_message(job_id)
+    assert place == (posted.channel_id, posted.id)  # the approved post, for a later Remove
 
 
 async def test_enough_reports_hide_a_result_until_a_moderator_approves(
