@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -37,7 +37,6 @@ from safety import (
     ModerationEntry,
     ModerationRecord,
 )
-from safety.record import EntryKind
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,34 +80,15 @@ class GuardedService:
             rules=settings.rules(),
         )
 
-    async def _latest(
-        self,
-        guild_id: int,
-        kinds: Sequence[EntryKind],
-        *,
-        user_id: int | None = None,
-        job_id: str | None = None,
-    ) -> list[ModerationEntry]:
-        """The record's newest entries of ``kinds`` about this user or job (just written)."""
-        entries = await asyncio.to_thread(self.record.recent, guild_id, 10, kinds)
-        return [
-            e
-            for e in entries
-            if (user_id is None or e.user_id == user_id) and (job_id is None or e.job_id == job_id)
-        ]
-
     async def _telling_blocks(
         self, settings: GuildSettings, who: Requester, call: Awaitable[T]
     ) -> T:
         """Run ``call``; when the service blocked the prompt (and recorded it), tell the log."""
         try:
             return await call
-        except PromptBlocked:
-            found = await self._latest(
-                who.guild_id, ("blocked_prompt", "absolute_rule"), user_id=who.user_id
-            )
-            if found:
-                await self._tell(settings, found[0])
+        except PromptBlocked as blocked:
+            if blocked.entry is not None:
+                await self._tell(settings, blocked.entry)
             raise
 
     async def submit(self, options: ImagineOptions, who: Requester) -> Submitted:
@@ -140,8 +120,7 @@ class GuardedService:
         job = self.inner.queue.get(job_id)
         guild_id, channel_id = int(job.guild_id), int(job.channel_id)
         settings = await asyncio.to_thread(self.guilds.get, guild_id)
-        images = await self._latest(guild_id, ("flagged_image", "unchecked_image"), job_id=job_id)
-        for entry in reversed(images):
+        for entry in event.logged:
             await self._tell(settings, entry)
         if isinstance(event, Blocked) or channel_id not in settings.approval_channels:
             return event
@@ -177,14 +156,10 @@ class GuardedService:
 
     async def report(self, job_id: str, who: Requester, reason: str) -> Reported:
         reported = await self.inner.report(job_id, who, reason)
-        if reported.accepted:
+        if reported.entries:
             settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
-            entries = await self._latest(who.guild_id, ("report", "hidden"), job_id=job_id)
-            report = next((e for e in entries if e.actor_id == who.user_id), None)
-            hidden = next((e for e in entries if e.kind == "hidden"), None)
-            for entry in (report, hidden if reported.hidden else None):
-                if entry is not None:
-                    await self._tell(settings, entry)
+            for entry in reported.entries:
+                await self._tell(settings, entry)
         return reported
 
     async def delivered(

@@ -182,7 +182,7 @@ class Studio:
             text, channel=ChannelFlags(nsfw=who.channel_nsfw), guild=who.safety
         )
         if not verdict.allowed:
-            await asyncio.to_thread(
+            entry = await asyncio.to_thread(
                 lambda: self.record.record_blocked_prompt(
                     verdict,
                     guild_id=who.guild_id,
@@ -191,7 +191,7 @@ class Studio:
                     prompt=text,
                 )
             )
-            raise PromptBlocked(verdict.reason)
+            raise PromptBlocked(verdict.reason, entry)
 
     def _size(self, spec: ModelSpec, aspect: str) -> tuple[int, int]:
         """The aspect at the model's native pixel count (or the configured square side's)."""
@@ -372,9 +372,10 @@ class Studio:
         )
         verdicts = await self.image_checker.check_batch_async([i.png for i in job.images])
         decision = decide(prompt, verdicts, channel, guild)
+        logged = []
         for verdict, choice in zip(verdicts, decision.images, strict=True):
             if choice.log and not verdict.safe:  # flagged or uncheckable: for the moderators
-                await asyncio.to_thread(
+                entry = await asyncio.to_thread(
                     functools.partial(
                         self.record.record_image,
                         verdict,
@@ -385,6 +386,7 @@ class Studio:
                         action=choice.action,
                     )
                 )
+                logged.append(entry)
         kept = []
         for image, choice in zip(job.images, decision.images, strict=True):
             if choice.action == "post":
@@ -396,8 +398,8 @@ class Studio:
         if not kept:
             reason = next((d.reason for d in decision.images if d.reason), "withheld")
             self.queue.block(job.job_id, reason)
-            return Blocked(f"The safety policy withheld these images. {reason}")
-        return Finished(dataclasses.replace(job, images=kept))
+            return Blocked(f"The safety policy withheld these images. {reason}", tuple(logged))
+        return Finished(dataclasses.replace(job, images=kept), tuple(logged))
 
     async def delete(self, job_id: str, who: Requester) -> None:
         job = self.queue.get(job_id)
@@ -418,7 +420,11 @@ class Studio:
                 reason=reason,
             )
         )
-        return Reported(outcome.accepted, outcome.newly_hidden)
+        entries = [outcome.entry] if outcome.entry is not None else []
+        if outcome.newly_hidden:  # the record does not return its "hidden" entry: find it
+            recent = await asyncio.to_thread(self.record.recent, who.guild_id, 10, ("hidden",))
+            entries += [e for e in recent if e.job_id == job_id][:1]
+        return Reported(outcome.accepted, outcome.newly_hidden, tuple(entries))
 
     async def delivered(
         self,

@@ -16,15 +16,17 @@ from pydantic import BaseModel, ConfigDict
 
 from generation.queue import Limits
 from generation.requests import GenerationRequest
-from safety import GuildSafety
+from safety import GuildSafety, ModerationEntry
 
 
 class PromptBlocked(Exception):
-    """The safety policy does not allow this prompt in this channel; ``reason`` says why."""
+    """The safety policy does not allow this prompt in this channel; ``reason`` says why and
+    ``entry`` is what the moderation record holds of it (for the moderators' log)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, entry: ModerationEntry | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.entry = entry
 
 
 Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
@@ -107,6 +109,8 @@ class Reported:
 
     accepted: bool
     hidden: bool
+    entries: tuple[ModerationEntry, ...] = ()
+    """What the record wrote of it (the report, and the hiding): for the moderators' log."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,8 @@ class Progress:
 @dataclass(frozen=True)
 class Finished:
     job: JobRecord
+    logged: tuple[ModerationEntry, ...] = ()
+    """Flagged or uncheckable images the record just wrote of (posted blurred): for the log."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,8 @@ class Blocked:
     """The safety policy withheld the images; ``message`` says so without showing them."""
 
     message: str
+    logged: tuple[ModerationEntry, ...] = ()
+    """Flagged or uncheckable images the record just wrote of: for the moderators' log."""
 
 
 JobEvent = Queued | Progress | Finished | Failed | Blocked

@@ -171,11 +171,12 @@ async def test_a_blocked_prompt_is_recorded_and_never_queued(studio: Studio) -> 
     strict = Requester(
         user_id=1, guild_id=10, channel_id=100, safety=GuildSafety(terms=(GuildTerm(text="fox"),))
     )
-    with pytest.raises(PromptBlocked):
+    with pytest.raises(PromptBlocked) as caught:
         await studio.submit(ImagineOptions(prompt="a red fox"), strict)
     assert studio.queue.queue_length() == 0
     entries = studio.record.recent(10, 10)
     assert [(e.kind, e.user_id) for e in entries] == [("blocked_prompt", 1)]
+    assert caught.value.entry == entries[0]  # what the moderators' log is told
 
 
 async def test_buttons_derive_requests_from_the_stored_job(studio: Studio) -> None:
@@ -263,6 +264,7 @@ async def test_flagged_images_are_withheld_or_blurred_as_the_guild_chose(
     assert studio.queue.get(withheld.job_id).status is JobStatus.BLOCKED
     flagged = studio.record.recent(10, 10, ("flagged_image",))
     assert [e.job_id for e in flagged] == [withheld.job_id]
+    assert event.logged == (flagged[0],)
 
     lenient = Requester(
         user_id=1, guild_id=10, channel_id=100, safety=GuildSafety(sfw_action="blur_spoiler")
@@ -270,6 +272,7 @@ async def test_flagged_images_are_withheld_or_blurred_as_the_guild_chose(
     blurred = await studio.submit(ImagineOptions(prompt="a red fox", count=1), lenient)
     done = await finished(studio, blurred)
     assert [image.spoiler for image in done.job.images] == [True]
+    assert [(e.kind, e.job_id) for e in done.logged] == [("flagged_image", blurred.job_id)]
     original = studio.queue.get(blurred.job_id).image_paths[0].read_bytes()
     assert done.job.images[0].png != original
 
@@ -307,6 +310,13 @@ async def test_only_the_requester_or_a_moderator_may_delete_and_reports_count_on
 
     first = await studio.report(submitted.job_id, BOB, "not nice")
     again = await studio.report(submitted.job_id, BOB, "not nice")
-    assert first.accepted and not again.accepted
+    assert first.accepted and not again.accepted and again.entries == ()
     reports = studio.record.recent(10, 10, ("report",))
     assert [(e.job_id, e.actor_id, e.user_id) for e in reports] == [(submitted.job_id, 2, 1)]
+    assert first.entries == (reports[0],) and not first.hidden
+
+    second = await studio.report(submitted.job_id, Requester(3, 10, 100), "no")
+    third = await studio.report(submitted.job_id, Requester(4, 10, 100), "no")
+    assert not second.hidden and third.hidden
+    assert [e.kind for e in third.entries] == ["report", "hidden"]
+    assert all(e.job_id == submitted.job_id for e in third.entries)
