@@ -1,4 +1,4 @@
-"""The guild's rules around the service: its settings as plain values, and its moderators' log.
+"""The guild around the studio: its settings as plain values per call, and its moderators' log.
 
 ``GuardedService`` wraps the studio (``generation.studio``) and is what the cogs and buttons call.
 Per call it reads the guild's settings and passes them down as plain values on the requester:
@@ -66,7 +66,6 @@ class GuardedService:
         self.inner = inner
         self.guilds = guilds
         self.record: ModerationRecord = inner.record
-        self.prompt_filter = inner.prompt_filter
         self.modlog: ModLogSink | None = None
         self._awaiting: dict[str, JobRecord] = {}  # results held for approval, as screened
 
