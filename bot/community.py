@@ -38,7 +38,9 @@ class Community:
 def build_community(queue_service: QueueImagineService) -> Community:
     """The guild settings on the queue's SQLite file and the service that applies them."""
     settings = queue_service.settings
-    guilds = GuildSettingsStore(settings.queue.db_path, queue_service.catalog.names)
+    guilds = GuildSettingsStore(
+        settings.queue.db_path, queue_service.catalog.names, queue_service.record
+    )
     service = GuardedService(queue_service, guilds)
     return Community(settings, queue_service, guilds, service)
 

@@ -4,7 +4,8 @@ The bot owns the ``bot_*`` tables and versions them in ``bot_meta`` (the file is
 job store and the moderation record, so ``PRAGMA user_version`` is not ours). A guild's settings
 are one JSON document validated by ``GuildSettings``; every change is validated before it is
 written, takes effect on the next call (reads go to the database, nothing is cached), and lands
-in ``bot_setting_changes`` with who, when, which setting, and the old and new values.
+in the moderation record (kind ``setting``) with who, when, which setting, and the old and new
+values, beside the moderators' actions (``/mod recent``).
 
 Lower packages never read this: the bot turns a guild's settings into plain values per call
 (``GuildSettings.safety_for``, ``GuildSettings.limits``, the defaults on the options).
@@ -18,6 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,14 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from generation.queue import Limits
 from generation.requests import MAX_GUIDANCE, MAX_STEPS
 from generation.sizes import ASPECTS
-from safety import GuildSafety, GuildTerm, validate_guild_term
+from safety import GuildSafety, GuildTerm, ModerationEntry, ModerationRecord, validate_guild_term
 from safety.errors import InvalidSafetyInput
 
 NsfwPolicy = Literal["withhold", "blur_spoiler", "allow"]
 NSFW_POLICIES: tuple[NsfwPolicy, ...] = ("withhold", "blur_spoiler", "allow")
 MAX_TERMS = 200
 MAX_NEGATIVE = 1500
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -58,6 +60,8 @@ _MIGRATIONS: dict[int, str] = {
         message_id INTEGER NOT NULL
     );
     """,
+    # The changes live in the moderation record now; ``_move_history`` copied the rows first.
+    2: "DROP TABLE bot_setting_changes",
 }
 
 
@@ -167,6 +171,8 @@ def _range_of(name: str) -> str:
 
 
 class SettingChange(BaseModel):
+    """One setting's change, as the moderation record keeps it (``details``)."""
+
     model_config = ConfigDict(frozen=True)
 
     at: float
@@ -176,23 +182,40 @@ class SettingChange(BaseModel):
     old: Any
     new: Any
 
+    @classmethod
+    def of(cls, entry: ModerationEntry) -> SettingChange:
+        return cls(
+            at=entry.at.timestamp(),
+            guild_id=entry.guild_id or 0,
+            actor_id=entry.actor_id or 0,
+            setting=entry.details["setting"],
+            old=entry.details["old"],
+            new=entry.details["new"],
+        )
+
+    def describe(self, width: int = 80) -> str:
+        """```setting`: `old` → `new``` for /settings history and /mod recent."""
+        return f"`{self.setting}`: `{str(self.old)[:width]}` → `{str(self.new)[:width]}`"
+
 
 class GuildSettingsStore:
     """Every guild's settings in the SQLite file at ``path``.
 
-    ``known_models`` gives the catalog's model names (checked when a model setting changes).
-    Thread-safe; each method is one short transaction, so call it with ``asyncio.to_thread`` or
-    directly (the rows are tiny).
+    ``known_models`` gives the catalog's model names (checked when a model setting changes);
+    every change is logged to ``record``. Thread-safe; each method is one short transaction, so
+    call it with ``asyncio.to_thread`` or directly (the rows are tiny).
     """
 
     def __init__(
         self,
         path: Path | str,
         known_models: Callable[[], Iterable[str]],
+        record: ModerationRecord,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._known_models = known_models
+        self._record = record
         self._clock = clock
         self._lock = threading.Lock()
         try:
@@ -200,9 +223,52 @@ class GuildSettingsStore:
             self._db.execute("PRAGMA busy_timeout = 5000")
             if str(path) != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
+            self._move_history()
             self._migrate()
         except sqlite3.Error as exc:
             raise SettingsStoreError(f"cannot open the guild settings in {path}: {exc}") from exc
+
+    def _move_history(self) -> None:
+        """Schema 1 kept the changes in ``bot_setting_changes``: copy them into the record.
+
+        Row by row, each deleted once copied, before migration 2 drops the table: the record is
+        another connection, so no transaction spans both; a crash repeats at most one entry.
+        """
+        with self._lock:
+            if not self._has_table("bot_setting_changes"):
+                return
+            rows = self._db.execute(
+                "SELECT id, at, guild_id, actor_id, setting, old, new FROM bot_setting_changes"
+                " ORDER BY id"
+            ).fetchall()
+            for id_, at, guild_id, actor_id, setting, old, new in rows:
+                self._log_change(
+                    SettingChange(
+                        at=at,
+                        guild_id=guild_id,
+                        actor_id=actor_id,
+                        setting=setting,
+                        old=json.loads(old),
+                        new=json.loads(new),
+                    )
+                )
+                self._db.execute("DELETE FROM bot_setting_changes WHERE id = ?", (id_,))
+
+    def _has_table(self, name: str) -> bool:
+        found = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return found is not None
+
+    def _log_change(self, change: SettingChange) -> None:
+        self._record.log(
+            "setting",
+            guild_id=change.guild_id,
+            actor_id=change.actor_id,
+            reason=change.describe(200),
+            details={"setting": change.setting, "old": change.old, "new": change.new},
+            at=datetime.fromtimestamp(change.at, UTC),
+        )
 
     def _migrate(self) -> None:
         with self._lock:
@@ -246,23 +312,9 @@ class GuildSettingsStore:
         return GuildSettings.model_validate_json(row[0]) if row else GuildSettings()
 
     def history(self, guild_id: int, limit: int = 20) -> list[SettingChange]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT at, guild_id, actor_id, setting, old, new FROM bot_setting_changes"
-                " WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
-                (guild_id, limit),
-            ).fetchall()
-        return [
-            SettingChange(
-                at=r[0],
-                guild_id=r[1],
-                actor_id=r[2],
-                setting=r[3],
-                old=json.loads(r[4]),
-                new=json.loads(r[5]),
-            )
-            for r in rows
-        ]
+        """The guild's latest changes, newest first, from the moderation record."""
+        entries = self._record.recent(guild_id, limit, kinds=("setting",))
+        return [SettingChange.of(entry) for entry in entries]
 
     def remember_result_message(self, job_id: str, channel_id: int, message_id: int) -> None:
         """Where a result was posted, so moderators can remove or hide it later."""
@@ -308,27 +360,27 @@ class GuildSettingsStore:
                         name, f"{problem['msg']} (allowed: {_range_of(name)})"
                     ) from exc
                 new = updated.model_dump(mode="json")
+                at = self._clock()
                 self._db.execute(
                     "INSERT OR REPLACE INTO bot_guild_settings VALUES (?, ?, ?)",
-                    (guild_id, updated.model_dump_json(), self._clock()),
+                    (guild_id, updated.model_dump_json(), at),
                 )
-                for name in names:
-                    self._db.execute(
-                        "INSERT INTO bot_setting_changes"
-                        " (at, guild_id, actor_id, setting, old, new) VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            self._clock(),
-                            guild_id,
-                            actor_id,
-                            name,
-                            json.dumps(old[name]),
-                            json.dumps(new.get(name)),
-                        ),
-                    )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            # After the commit: the record writes on its own connection to the same file.
+            for name in names:
+                self._log_change(
+                    SettingChange(
+                        at=at,
+                        guild_id=guild_id,
+                        actor_id=actor_id,
+                        setting=name,
+                        old=old[name],
+                        new=new.get(name),
+                    )
+                )
         return updated
 
     def _check_model(self, setting: str, model: str) -> None:

@@ -19,6 +19,7 @@ import discord
 
 from bot.guild_settings import GuildSettings, GuildSettingsStore, InvalidSetting
 from bot.moderation import GuardedService, discord_time
+from bot.permissions import require_moderator
 from bot.render import render_result
 from bot.services import JobRecord
 from bot.views import result_view
@@ -59,19 +60,6 @@ def parse_duration(text: str | None) -> timedelta | None:
     if not timedelta(0) < duration <= MAX_DURATION:
         raise _bad_duration(text)
     return duration
-
-
-def is_moderator(interaction: discord.Interaction, settings: GuildSettings) -> bool:
-    """Manage Messages in this channel, or the guild's moderator role (``/settings``)."""
-    if interaction.permissions.manage_messages:
-        return True
-    member = interaction.user
-    role = settings.moderator_role
-    return (
-        role is not None
-        and isinstance(member, discord.Member)
-        and any(r.id == role for r in member.roles)
-    )
 
 
 def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
@@ -314,13 +302,7 @@ class ModLog:
 
     async def _on_button(self, interaction: discord.Interaction, button: ModButton) -> None:
         guild_id = interaction.guild_id or 0
-        settings = await asyncio.to_thread(self.guilds.get, guild_id)
-        if not is_moderator(interaction, settings):
-            await interaction.response.send_message(
-                "🚫 Only moderators (Manage Messages or the moderator role) can do this.",
-                ephemeral=True,
-            )
-            return
+        await asyncio.to_thread(require_moderator, interaction, self.guilds, "do this")
         record = self.service.record
         moderator = interaction.user.id
         if button.action == "ban":

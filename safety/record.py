@@ -35,6 +35,7 @@ EntryKind = Literal[
     "dismiss",
     "ban",
     "unban",
+    "setting",
 ]
 ResultStatus = Literal["visible", "hidden", "approved", "removed"]
 
@@ -219,9 +220,14 @@ class ModerationRecord:
         job_id: str | None = None,
         reason: str = "",
         details: dict[str, Any] | None = None,
+        at: datetime | None = None,
     ) -> ModerationEntry:
-        """Insert one event; the caller holds the lock and any transaction."""
-        at = self._clock()
+        """Insert one event; the caller holds the lock and any transaction.
+
+        ``at`` defaults to now; an earlier time keeps the date of an event brought in from an
+        older store (the bot's settings history).
+        """
+        at = at if at is not None else self._clock()
         cursor = self._db.execute(
             "INSERT INTO safety_events (at, kind, guild_id, channel_id, user_id, actor_id, job_id,"
             " reason, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -251,7 +257,8 @@ class ModerationRecord:
         )
 
     def log(self, kind: EntryKind, *, guild_id: int | None, **fields: Any) -> ModerationEntry:
-        """Record one event (e.g. a moderator's ``dismiss``) with who, where, which job, why."""
+        """Record one event (a moderator's ``dismiss``, an admin's ``setting`` change, ...) with
+        who, where, which job, why."""
         with self._lock:
             return self._insert(kind, guild_id=guild_id, **fields)
 

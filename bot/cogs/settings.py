@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from bot.community import Community
 from bot.guild_settings import GuildSettings, InvalidSetting
+from bot.permissions import require_manage_guild
 from generation.requests import MAX_GUIDANCE, MAX_STEPS
 from generation.sizes import ASPECTS
 
@@ -111,9 +112,7 @@ class SettingsCog(commands.Cog):
         self.store = community.guilds
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
-        """Re-checked here: a guild may have let other members see the command."""
-        if interaction.guild_id is None or not interaction.permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"])
+        require_manage_guild(interaction)
         return True
 
     async def _change(
@@ -363,11 +362,7 @@ class SettingsCog(commands.Cog):
     @settings.command(name="history", description="The latest changes to these settings")
     async def history(self, interaction: discord.Interaction) -> None:
         changes = await asyncio.to_thread(self.store.history, interaction.guild_id or 0, 15)
-        lines = [
-            f"<t:{int(c.at)}:R> <@{c.actor_id}> `{c.setting}`: "
-            f"`{str(c.old)[:80]}` → `{str(c.new)[:80]}`"
-            for c in changes
-        ]
+        lines = [f"<t:{int(c.at)}:R> <@{c.actor_id}> {c.describe()}" for c in changes]
         text = "\n".join(lines) or "No changes yet."
         await interaction.response.send_message(
             f"**Settings changes**\n{text}"[:2000], ephemeral=True
