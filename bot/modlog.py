@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import discord
 
@@ -23,7 +23,7 @@ from bot.permissions import require_moderator
 from bot.render import render_result
 from bot.services import JobRecord
 from bot.views import result_view
-from safety import ModerationEntry
+from safety import ModerationEntry, ModerationRecord
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,28 @@ def parse_duration(text: str | None) -> timedelta | None:
     if not timedelta(0) < duration <= MAX_DURATION:
         raise _bad_duration(text)
     return duration
+
+
+async def ban_member(
+    record: ModerationRecord,
+    interaction: discord.Interaction,
+    user_id: int,
+    duration: str | None,
+    reason: str,
+) -> str:
+    """Ban ``user_id`` in the interaction's guild (``/mod ban``, the log's Ban button); returns
+    what to tell the moderator."""
+    length = parse_duration(duration)
+    guild_id = interaction.guild_id or 0
+    done = await asyncio.to_thread(
+        lambda: record.ban(
+            guild_id, user_id, by=interaction.user.id, reason=reason, duration=length
+        )
+    )
+    until = (
+        f"until {discord_time(done.expires_at)}" if done.expires_at is not None else "with no end"
+    )
+    return f"<@{user_id}> is banned from generating {until}. Reason: {done.reason}"
 
 
 def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
@@ -129,8 +151,12 @@ class BanModal(discord.ui.Modal, title="Ban from generating"):
         self.add_item(self.reason)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        text = await self.modlog.ban(
-            interaction, self.user_id, self.duration.value, self.reason.value
+        text = await ban_member(
+            self.modlog.service.record,
+            interaction,
+            self.user_id,
+            self.duration.value,
+            self.reason.value,
         )
         await interaction.response.send_message(text, ephemeral=True)
         if self.source is not None:
@@ -276,22 +302,6 @@ class ModLog:
             log.warning("could not update the log message %s: %s", message.id, exc)
 
     # -- the moderators' buttons -------------------------------------------------------------
-    async def ban(
-        self, interaction: discord.Interaction, user_id: int, duration: str | None, reason: str
-    ) -> str:
-        """Ban ``user_id`` in the interaction's guild; returns what to tell the moderator."""
-        length = parse_duration(duration)
-        guild_id = interaction.guild_id or 0
-        ban = await asyncio.to_thread(
-            lambda: self.service.record.ban(
-                guild_id, user_id, by=interaction.user.id, reason=reason, duration=length
-            )
-        )
-        until = (
-            f"until {discord_time(ban.expires_at)}" if ban.expires_at is not None else "with no end"
-        )
-        return f"<@{user_id}> is banned from generating {until}: {ban.reason}"
-
     async def on_button(self, interaction: discord.Interaction, button: ModButton) -> None:
         from bot.errors import report_error
 
@@ -315,6 +325,19 @@ class ModLog:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         job_id = button.job_id
+
+        async def decide(action: Literal["approve", "remove"], job: str, why: str) -> None:
+            await asyncio.to_thread(
+                lambda: record.decide(
+                    job,
+                    guild_id=guild_id,
+                    moderator_id=moderator,
+                    action=action,
+                    user_id=button.user_id,
+                    reason=f"{why} moderation record #{button.entry_id}",
+                )
+            )
+
         if button.action == "dismiss":
             await asyncio.to_thread(
                 lambda: record.log(
@@ -330,16 +353,7 @@ class ModLog:
         elif job_id is None:
             raise ValueError(f"{button.action} needs a job")
         elif button.action in ("remove", "reject"):
-            await asyncio.to_thread(
-                lambda: record.decide(
-                    job_id,
-                    guild_id=guild_id,
-                    moderator_id=moderator,
-                    action="remove",
-                    user_id=button.user_id,
-                    reason=f"{button.action} on moderation record #{button.entry_id}",
-                )
-            )
+            await decide("remove", job_id, f"{button.action} on")
             gone = await self._delete_result(job_id)
             outcome = (
                 f"🗑️ Result removed by <@{moderator}>"
@@ -348,16 +362,7 @@ class ModLog:
                 "message (already deleted, or posted before it was reported): delete it by hand"
             )
         else:  # approve
-            await asyncio.to_thread(
-                lambda: record.decide(
-                    job_id,
-                    guild_id=guild_id,
-                    moderator_id=moderator,
-                    action="approve",
-                    user_id=button.user_id,
-                    reason=f"approved on moderation record #{button.entry_id}",
-                )
-            )
+            await decide("approve", job_id, "approved on")
             posted = await self._post_result(job_id)
             outcome = f"✅ Approved by <@{moderator}>: {posted}"
         await interaction.followup.send(outcome, ephemeral=True)

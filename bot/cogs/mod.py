@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.community import Community
 from bot.moderation import discord_time
-from bot.modlog import jump_url, parse_duration
+from bot.modlog import ban_member, jump_url
 from bot.permissions import require_moderator
 
 _KIND_ICONS = {
@@ -62,20 +62,9 @@ class ModCog(commands.Cog):
         duration: app_commands.Range[str, 1, 10] | None = None,
         reason: app_commands.Range[str, 1, 500] = "banned by a moderator",
     ) -> None:
-        length = parse_duration(duration)
-        guild_id = interaction.guild_id or 0
-        ban = await asyncio.to_thread(
-            lambda: self.record.ban(
-                guild_id, user.id, by=interaction.user.id, reason=reason, duration=length
-            )
-        )
-        until = (
-            f"until {discord_time(ban.expires_at)}" if ban.expires_at is not None else "with no end"
-        )
+        text = await ban_member(self.record, interaction, user.id, duration, reason)
         await interaction.response.send_message(
-            f"🔨 {user.mention} is banned from generating {until}. Reason: {ban.reason}",
-            ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none(),
+            f"🔨 {text}", ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
 
     @mod.command(name="unban", description="Lift a member's ban")
