@@ -30,12 +30,12 @@ from generation.requests import MAX_GUIDANCE, MAX_STEPS
 from generation.sizes import ASPECTS
 from safety import GuildSafety, GuildTerm, ModerationEntry, ModerationRecord, validate_guild_term
 from safety.errors import InvalidSafetyInput
+from safety.schema import migrate_tables
 
 NsfwPolicy = Literal["withhold", "blur_spoiler", "allow"]
 NSFW_POLICIES: tuple[NsfwPolicy, ...] = ("withhold", "blur_spoiler", "allow")
 MAX_TERMS = 200
 MAX_NEGATIVE = 1500
-SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -272,32 +272,9 @@ class GuildSettingsStore:
 
     def _migrate(self) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "CREATE TABLE IF NOT EXISTS bot_meta (key TEXT PRIMARY KEY, value TEXT)"
-                )
-                row = self._db.execute(
-                    "SELECT value FROM bot_meta WHERE key = 'schema_version'"
-                ).fetchone()
-                version = int(row[0]) if row else 0
-                if version > SCHEMA_VERSION:
-                    raise SettingsStoreError(
-                        f"the guild settings have schema {version}, newer than this Muralist's "
-                        f"{SCHEMA_VERSION}; upgrade Muralist"
-                    )
-                for step in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in _MIGRATIONS[step].split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                self._db.execute(
-                    "INSERT OR REPLACE INTO bot_meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            migrate_tables(
+                self._db, "bot_meta", _MIGRATIONS, SettingsStoreError, "the guild settings have"
+            )
 
     def close(self) -> None:
         with self._lock:

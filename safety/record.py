@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from safety.errors import InvalidSafetyInput, SafetyError
 from safety.images import ImageVerdict
 from safety.prompt_filter import PromptVerdict
+from safety.schema import migrate_tables
 
 EntryKind = Literal[
     "blocked_prompt",
@@ -170,32 +171,9 @@ class ModerationRecord:
     # -- schema ---------------------------------------------------------------------------------
     def _migrate(self) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "CREATE TABLE IF NOT EXISTS safety_meta (key TEXT PRIMARY KEY, value TEXT)"
-                )
-                row = self._db.execute(
-                    "SELECT value FROM safety_meta WHERE key = 'schema_version'"
-                ).fetchone()
-                version = int(row["value"]) if row else 0
-                if version > SCHEMA_VERSION:
-                    raise SafetyError(
-                        f"the moderation record has schema {version}, newer than this Muralist's "
-                        f"{SCHEMA_VERSION}; upgrade Muralist"
-                    )
-                for step in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in _MIGRATIONS[step].split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                self._db.execute(
-                    "INSERT OR REPLACE INTO safety_meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            migrate_tables(
+                self._db, "safety_meta", _MIGRATIONS, SafetyError, "the moderation record has"
+            )
 
     def schema_version(self) -> int:
         with self._lock:

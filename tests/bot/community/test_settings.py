@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.guild_settings import _MIGRATIONS, GuildSettingsStore, InvalidSetting
+from bot.guild_settings import (
+    _MIGRATIONS,
+    GuildSettingsStore,
+    InvalidSetting,
+    SettingsStoreError,
+)
 from bot.loopback import LoopbackDiscord
 from bot.loopback.fixtures import ADMIN_PERMISSIONS
 from generation.engine_api import ImageEngine
@@ -116,6 +121,13 @@ def test_changes_kept_by_schema_1_move_into_the_moderation_record(tmp_path: Path
     assert len(again.history(7)) == 2
     tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
     assert ("bot_setting_changes",) not in tables
+    again.close()
+
+    newer = sqlite3.connect(path)
+    newer.execute("UPDATE bot_meta SET value = '3' WHERE key = 'schema_version'")
+    newer.commit()
+    with pytest.raises(SettingsStoreError, match="schema 3, newer than this Muralist's 2"):
+        _store(path)
 
 
 async def test_admin_changes_settings_and_errors_name_the_setting(
