@@ -30,7 +30,7 @@ from generation.requests import MAX_GUIDANCE, MAX_STEPS
 from generation.sizes import ASPECTS
 from safety import GuildSafety, GuildTerm, ModerationEntry, ModerationRecord, validate_guild_term
 from safety.errors import InvalidSafetyInput
-from safety.schema import migrate_tables
+from safety.schema import migrate_tables, open_shared
 
 NsfwPolicy = Literal["withhold", "blur_spoiler", "allow"]
 NSFW_POLICIES: tuple[NsfwPolicy, ...] = ("withhold", "blur_spoiler", "allow")
@@ -219,10 +219,7 @@ class GuildSettingsStore:
         self._clock = clock
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            if str(path) != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db = open_shared(path)
             self._move_history()
             self._migrate()
         except sqlite3.Error as exc:

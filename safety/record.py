@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from safety.errors import InvalidSafetyInput, SafetyError
 from safety.images import ImageVerdict
 from safety.prompt_filter import PromptVerdict
-from safety.schema import migrate_tables
+from safety.schema import migrate_tables, open_shared
 
 EntryKind = Literal[
     "blocked_prompt",
@@ -159,13 +159,10 @@ class ModerationRecord:
         self._clock = clock
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db = open_shared(path)
         except sqlite3.Error as exc:
             raise SafetyError(f"cannot open the moderation record {path}: {exc}") from exc
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 5000")
-        if str(path) != ":memory:":
-            self._db.execute("PRAGMA journal_mode = WAL")
         self._migrate()
 
     # -- schema ---------------------------------------------------------------------------------

@@ -9,6 +9,18 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from pathlib import Path
+
+
+def open_shared(path: Path | str) -> sqlite3.Connection:
+    """A connection to the shared file for one owner: usable from worker threads (the owner
+    guards it with a lock), autocommit (owners open their own transactions), waiting up to 5 s
+    for another connection's write, and in WAL mode so readers do not block the writer."""
+    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA busy_timeout = 5000")
+    if str(path) != ":memory:":
+        db.execute("PRAGMA journal_mode = WAL")
+    return db
 
 
 def migrate_tables(
