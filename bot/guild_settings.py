@@ -194,7 +194,7 @@ class SettingChange(BaseModel):
         )
 
     def describe(self, width: int = 80) -> str:
-        """```setting`: `old` → `new``` for /settings history and /mod recent."""
+        """The change as /settings history and /mod recent show it: `name`: `old` → `new`."""
         return f"`{self.setting}`: `{str(self.old)[:width]}` → `{str(self.new)[:width]}`"
 
 
