@@ -2,7 +2,7 @@
 
 For each prompt, side by side in one run on the built-in model: ``build`` (preset, translation,
 negatives) + compel encoding of the positive and negative prompt, against diffusers'
-``pipe.encode_prompt`` for the same text; and a reroll's encoding (the stored final prompts, cached).
+``pipe.encode_prompt`` for the same text; and a reroll's encoding (stored final prompts, cached).
 Prints the median ratios; the last line is one JSON object.
 
     .venv/bin/python -m bench.prompting [--quick]
