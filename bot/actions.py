@@ -10,14 +10,18 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
 from bot.config import DiscordConfig
 from bot.delivery import Delivery, Target
 from bot.errors import report_error
+from bot.permissions import is_moderator
 from generation.studio_types import Derivation, ImagineService, Requester, Submitted
+
+if TYPE_CHECKING:
+    from bot.community import Community
 
 DERIVATIONS: tuple[Derivation, ...] = ("reroll", "vary_subtle", "vary_strong", "upscale")
 
@@ -38,14 +42,17 @@ def context(interaction: discord.Interaction) -> BotContext:
 
 
 def requester(interaction: discord.Interaction) -> Requester:
+    """Who acts, where; moderators (Manage Messages or the guild's moderator role) may delete
+    and cancel others' jobs and get the moderators' queue priority."""
     channel = interaction.channel
     nsfw = isinstance(channel, discord.TextChannel) and channel.is_nsfw()
+    community: Community | None = getattr(interaction.client, "community", None)
     return Requester(
         user_id=interaction.user.id,
         guild_id=interaction.guild_id or 0,
         channel_id=interaction.channel_id or 0,
         channel_nsfw=nsfw,
-        is_moderator=interaction.permissions.manage_messages,
+        is_moderator=is_moderator(interaction, community.guilds if community else None),
     )
 
 

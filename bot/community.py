@@ -37,7 +37,9 @@ class Community:
 
 def build_community(settings: Settings, queue_service: Studio) -> Community:
     """The guild settings on the queue's SQLite file and the service that applies them."""
-    guilds = GuildSettingsStore(settings.queue.db_path, queue_service.catalog.names)
+    guilds = GuildSettingsStore(
+        settings.queue.db_path, queue_service.catalog.names, queue_service.record
+    )
     service = GuardedService(queue_service, guilds)
     return Community(settings, queue_service, guilds, service)
 

@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     queue: QueueConfig = Field(default_factory=QueueConfig)
     prompting: PromptingConfig = Field(default_factory=PromptingConfig)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
-    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_level: str = Field(
+        default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log verbosity."
+    )
 
 
 class SettingsError(ValueError):

@@ -4,7 +4,8 @@ The bot owns the ``bot_*`` tables and versions them in ``bot_meta`` (the file is
 job store and the moderation record, so ``PRAGMA user_version`` is not ours). A guild's settings
 are one JSON document validated by ``GuildSettings``; every change is validated before it is
 written, takes effect on the next call (reads go to the database, nothing is cached), and lands
-in ``bot_setting_changes`` with who, when, which setting, and the old and new values.
+in the moderation record (kind ``setting``) with who, when, which setting, and the old and new
+values, beside the moderators' actions (``/mod recent``).
 
 Lower packages never read this: the bot turns a guild's settings into plain values per call
 (``GuildSettings.safety_for``, ``GuildSettings.limits``, ``GuildSettings.rules``).
@@ -18,6 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,14 +29,14 @@ from generation.queue import Limits
 from generation.requests import MAX_GUIDANCE, MAX_STEPS
 from generation.sizes import ASPECTS
 from generation.studio_types import GuildRules
-from safety import GuildSafety, GuildTerm, validate_guild_term
+from safety import GuildSafety, GuildTerm, ModerationEntry, ModerationRecord, validate_guild_term
 from safety.errors import InvalidSafetyInput
+from safety.schema import migrate_tables, open_shared
 
 NsfwPolicy = Literal["withhold", "blur_spoiler", "allow"]
 NSFW_POLICIES: tuple[NsfwPolicy, ...] = ("withhold", "blur_spoiler", "allow")
 MAX_TERMS = 200
 MAX_NEGATIVE = 1500
-SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -59,8 +61,10 @@ _MIGRATIONS: dict[int, str] = {
         message_id INTEGER NOT NULL
     );
     """,
-    # Where results are posted is now kept with the job (``Studio.delivered``).
-    2: "DROP TABLE bot_result_messages;",
+    # The changes live in the moderation record now; ``_move_history`` copied the rows first.
+    2: "DROP TABLE bot_setting_changes",
+    # Where results are posted is kept with the job now (``Studio.delivered``).
+    3: "DROP TABLE bot_result_messages",
 }
 
 
@@ -178,6 +182,8 @@ def _range_of(name: str) -> str:
 
 
 class SettingChange(BaseModel):
+    """One setting's change, as the moderation record keeps it (``details``)."""
+
     model_config = ConfigDict(frozen=True)
 
     at: float
@@ -187,62 +193,96 @@ class SettingChange(BaseModel):
     old: Any
     new: Any
 
+    @classmethod
+    def of(cls, entry: ModerationEntry) -> SettingChange:
+        return cls(
+            at=entry.at.timestamp(),
+            guild_id=entry.guild_id or 0,
+            actor_id=entry.actor_id or 0,
+            setting=entry.details["setting"],
+            old=entry.details["old"],
+            new=entry.details["new"],
+        )
+
+    def describe(self, width: int = 80) -> str:
+        """The change as /settings history and /mod recent show it: `name`: `old` → `new`."""
+        return f"`{self.setting}`: `{str(self.old)[:width]}` → `{str(self.new)[:width]}`"
+
 
 class GuildSettingsStore:
     """Every guild's settings in the SQLite file at ``path``.
 
-    ``known_models`` gives the catalog's model names (checked when a model setting changes).
-    Thread-safe; each method is one short transaction, so call it with ``asyncio.to_thread`` or
-    directly (the rows are tiny).
+    ``known_models`` gives the catalog's model names (checked when a model setting changes);
+    every change is logged to ``record``. Thread-safe; each method is one short transaction, so
+    call it with ``asyncio.to_thread`` or directly (the rows are tiny).
     """
 
     def __init__(
         self,
         path: Path | str,
         known_models: Callable[[], Iterable[str]],
+        record: ModerationRecord,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._known_models = known_models
+        self._record = record
         self._clock = clock
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            if str(path) != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db = open_shared(path)
+            self._move_history()
             self._migrate()
         except sqlite3.Error as exc:
             raise SettingsStoreError(f"cannot open the guild settings in {path}: {exc}") from exc
 
+    def _move_history(self) -> None:
+        """Schema 1 kept the changes in ``bot_setting_changes``: copy them into the record.
+
+        Row by row, each deleted once copied, before migration 2 drops the table: the record is
+        another connection, so no transaction spans both; a crash repeats at most one entry.
+        """
+        with self._lock:
+            if not self._has_table("bot_setting_changes"):
+                return
+            rows = self._db.execute(
+                "SELECT id, at, guild_id, actor_id, setting, old, new FROM bot_setting_changes"
+                " ORDER BY id"
+            ).fetchall()
+            for id_, at, guild_id, actor_id, setting, old, new in rows:
+                self._log_change(
+                    SettingChange(
+                        at=at,
+                        guild_id=guild_id,
+                        actor_id=actor_id,
+                        setting=setting,
+                        old=json.loads(old),
+                        new=json.loads(new),
+                    )
+                )
+                self._db.execute("DELETE FROM bot_setting_changes WHERE id = ?", (id_,))
+
+    def _has_table(self, name: str) -> bool:
+        found = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return found is not None
+
+    def _log_change(self, change: SettingChange) -> None:
+        self._record.log(
+            "setting",
+            guild_id=change.guild_id,
+            actor_id=change.actor_id,
+            reason=change.describe(200),
+            details={"setting": change.setting, "old": change.old, "new": change.new},
+            at=datetime.fromtimestamp(change.at, UTC),
+        )
+
     def _migrate(self) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "CREATE TABLE IF NOT EXISTS bot_meta (key TEXT PRIMARY KEY, value TEXT)"
-                )
-                row = self._db.execute(
-                    "SELECT value FROM bot_meta WHERE key = 'schema_version'"
-                ).fetchone()
-                version = int(row[0]) if row else 0
-                if version > SCHEMA_VERSION:
-                    raise SettingsStoreError(
-                        f"the guild settings have schema {version}, newer than this Muralist's "
-                        f"{SCHEMA_VERSION}; upgrade Muralist"
-                    )
-                for step in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in _MIGRATIONS[step].split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                self._db.execute(
-                    "INSERT OR REPLACE INTO bot_meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            migrate_tables(
+                self._db, "bot_meta", _MIGRATIONS, SettingsStoreError, "the guild settings have"
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -257,23 +297,9 @@ class GuildSettingsStore:
         return GuildSettings.model_validate_json(row[0]) if row else GuildSettings()
 
     def history(self, guild_id: int, limit: int = 20) -> list[SettingChange]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT at, guild_id, actor_id, setting, old, new FROM bot_setting_changes"
-                " WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
-                (guild_id, limit),
-            ).fetchall()
-        return [
-            SettingChange(
-                at=r[0],
-                guild_id=r[1],
-                actor_id=r[2],
-                setting=r[3],
-                old=json.loads(r[4]),
-                new=json.loads(r[5]),
-            )
-            for r in rows
-        ]
+        """The guild's latest changes, newest first, from the moderation record."""
+        entries = self._record.recent(guild_id, limit, kinds=("setting",))
+        return [SettingChange.of(entry) for entry in entries]
 
     # -- changes -------------------------------------------------------------------------------
     def _write(
@@ -303,27 +329,27 @@ class GuildSettingsStore:
                         name, f"{problem['msg']} (allowed: {_range_of(name)})"
                     ) from exc
                 new = updated.model_dump(mode="json")
+                at = self._clock()
                 self._db.execute(
                     "INSERT OR REPLACE INTO bot_guild_settings VALUES (?, ?, ?)",
-                    (guild_id, updated.model_dump_json(), self._clock()),
+                    (guild_id, updated.model_dump_json(), at),
                 )
-                for name in names:
-                    self._db.execute(
-                        "INSERT INTO bot_setting_changes"
-                        " (at, guild_id, actor_id, setting, old, new) VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            self._clock(),
-                            guild_id,
-                            actor_id,
-                            name,
-                            json.dumps(old[name]),
-                            json.dumps(new.get(name)),
-                        ),
-                    )
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            # After the commit: the record writes on its own connection to the same file.
+            for name in names:
+                self._log_change(
+                    SettingChange(
+                        at=at,
+                        guild_id=guild_id,
+                        actor_id=actor_id,
+                        setting=name,
+                        old=old[name],
+                        new=new.get(name),
+                    )
+                )
         return updated
 
     def _check_model(self, setting: str, model: str) -> None:

@@ -13,16 +13,17 @@ import asyncio
 import logging
 import re
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import discord
 
 from bot.guild_settings import GuildSettings, GuildSettingsStore, InvalidSetting
 from bot.moderation import GuardedService, discord_time
+from bot.permissions import require_moderator
 from bot.render import render_result
 from bot.views import result_view
 from generation.studio_types import JobRecord
-from safety import ModerationEntry
+from safety import ModerationEntry, ModerationRecord
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +62,26 @@ def parse_duration(text: str | None) -> timedelta | None:
     return duration
 
 
-def is_moderator(interaction: discord.Interaction, settings: GuildSettings) -> bool:
-    """Manage Messages in this channel, or the guild's moderator role (``/settings``)."""
-    if interaction.permissions.manage_messages:
-        return True
-    member = interaction.user
-    role = settings.moderator_role
-    return (
-        role is not None
-        and isinstance(member, discord.Member)
-        and any(r.id == role for r in member.roles)
+async def ban_member(
+    record: ModerationRecord,
+    interaction: discord.Interaction,
+    user_id: int,
+    duration: str | None,
+    reason: str,
+) -> str:
+    """Ban ``user_id`` in the interaction's guild (``/mod ban``, the log's Ban button); returns
+    what to tell the moderator."""
+    length = parse_duration(duration)
+    guild_id = interaction.guild_id or 0
+    done = await asyncio.to_thread(
+        lambda: record.ban(
+            guild_id, user_id, by=interaction.user.id, reason=reason, duration=length
+        )
     )
+    until = (
+        f"until {discord_time(done.expires_at)}" if done.expires_at is not None else "with no end"
+    )
+    return f"<@{user_id}> is banned from generating {until}. Reason: {done.reason}"
 
 
 def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
@@ -141,8 +151,12 @@ class BanModal(discord.ui.Modal, title="Ban from generating"):
         self.add_item(self.reason)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        text = await self.modlog.ban(
-            interaction, self.user_id, self.duration.value, self.reason.value
+        text = await ban_member(
+            self.modlog.service.record,
+            interaction,
+            self.user_id,
+            self.duration.value,
+            self.reason.value,
         )
         await interaction.response.send_message(text, ephemeral=True)
         if self.source is not None:
@@ -287,22 +301,6 @@ class ModLog:
             log.warning("could not update the log message %s: %s", message.id, exc)
 
     # -- the moderators' buttons -------------------------------------------------------------
-    async def ban(
-        self, interaction: discord.Interaction, user_id: int, duration: str | None, reason: str
-    ) -> str:
-        """Ban ``user_id`` in the interaction's guild; returns what to tell the moderator."""
-        length = parse_duration(duration)
-        guild_id = interaction.guild_id or 0
-        ban = await asyncio.to_thread(
-            lambda: self.service.record.ban(
-                guild_id, user_id, by=interaction.user.id, reason=reason, duration=length
-            )
-        )
-        until = (
-            f"until {discord_time(ban.expires_at)}" if ban.expires_at is not None else "with no end"
-        )
-        return f"<@{user_id}> is banned from generating {until}: {ban.reason}"
-
     async def on_button(self, interaction: discord.Interaction, button: ModButton) -> None:
         from bot.errors import report_error
 
@@ -313,13 +311,7 @@ class ModLog:
 
     async def _on_button(self, interaction: discord.Interaction, button: ModButton) -> None:
         guild_id = interaction.guild_id or 0
-        settings = await asyncio.to_thread(self.guilds.get, guild_id)
-        if not is_moderator(interaction, settings):
-            await interaction.response.send_message(
-                "🚫 Only moderators (Manage Messages or the moderator role) can do this.",
-                ephemeral=True,
-            )
-            return
+        await asyncio.to_thread(require_moderator, interaction, self.guilds, "do this")
         record = self.service.record
         moderator = interaction.user.id
         if button.action == "ban":
@@ -332,6 +324,19 @@ class ModLog:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         job_id = button.job_id
+
+        async def decide(action: Literal["approve", "remove"], job: str, why: str) -> None:
+            await asyncio.to_thread(
+                lambda: record.decide(
+                    job,
+                    guild_id=guild_id,
+                    moderator_id=moderator,
+                    action=action,
+                    user_id=button.user_id,
+                    reason=f"{why} moderation record #{button.entry_id}",
+                )
+            )
+
         if button.action == "dismiss":
             await asyncio.to_thread(
                 lambda: record.log(
@@ -347,16 +352,7 @@ class ModLog:
         elif job_id is None:
             raise ValueError(f"{button.action} needs a job")
         elif button.action in ("remove", "reject"):
-            await asyncio.to_thread(
-                lambda: record.decide(
-                    job_id,
-                    guild_id=guild_id,
-                    moderator_id=moderator,
-                    action="remove",
-                    user_id=button.user_id,
-                    reason=f"{button.action} on moderation record #{button.entry_id}",
-                )
-            )
+            await decide("remove", job_id, f"{button.action} on")
             gone = await self._delete_result(job_id)
             outcome = (
                 f"🗑️ Result removed by <@{moderator}>"
@@ -365,16 +361,7 @@ class ModLog:
                 "message (already deleted, or posted by an older Muralist): delete it by hand"
             )
         else:  # approve
-            await asyncio.to_thread(
-                lambda: record.decide(
-                    job_id,
-                    guild_id=guild_id,
-                    moderator_id=moderator,
-                    action="approve",
-                    user_id=button.user_id,
-                    reason=f"approved on moderation record #{button.entry_id}",
-                )
-            )
+            await decide("approve", job_id, "approved on")
             posted = await self._post_result(job_id)
             outcome = f"✅ Approved by <@{moderator}>: {posted}"
         await interaction.followup.send(outcome, ephemeral=True)

@@ -58,6 +58,26 @@ class Encoded:
         return int(self.embeds.shape[1])
 
 
+# Text with none of compel's syntax characters ( ) [ ] + - " \\ parses to one fragment at weight 1.
+_PLAIN_TEXT = re.compile(r"[\w\s,;:!?'&/%#@*.]*")
+
+
+def parse_plain_or_compel(text: str) -> Any:
+    """compel's own parse, skipped for plain text, where its result is known without parsing.
+
+    compel builds a pyparsing grammar and parses every new text (20–30 ms on a CPU, more than
+    a small text encoder's whole forward pass). Plain text always parses to one fragment at
+    weight 1.0, with a space enforced after commas and runs of whitespace collapsed; a property
+    test checks this shortcut against compel's parser.
+    """
+    from compel.prompt_parser import Conjunction, FlattenedPrompt, PromptParser
+
+    if _PLAIN_TEXT.fullmatch(text):
+        fragment = " ".join(re.sub(r",(\S)", r", \1", text).split())
+        return Conjunction([FlattenedPrompt([(fragment, 1.0)])], weights=[1.0])
+    return PromptParser().parse_conjunction(text)
+
+
 @dataclass(frozen=True)
 class BatchConditioning:
     """Stacked tensors for a batch, every one padded to the same token length."""
@@ -125,5 +145,8 @@ class PromptEncoder:
 
             cls = CompelForSDXL if model.family == "sdxl" else CompelForSD
             wrapper = cls(model.pipe, device=str(model.pipe._execution_device))
+            for name in ("compel", "compel_1", "compel_2"):
+                if hasattr(wrapper, name):
+                    getattr(wrapper, name).parse_prompt_string = parse_plain_or_compel
             self._compel[model.pipe] = wrapper
         return wrapper

@@ -13,28 +13,48 @@ class EngineConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    default_model: str = "tiny"
+    default_model: str = Field(
+        default="tiny", description="Catalog name used when a request names no model."
+    )
     models_file: Path | None = Field(
         default=None, description="A TOML catalog of extra models, merged over the shipped one."
     )
     cache_dir: Path = Field(
         default=Path(".cache/muralist"), description="Where the built-in model is written."
     )
-    pipeline_cache_size: int = Field(default=2, ge=1, le=16)
-    device: str = Field(default="auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
-    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
-    attention_slicing: bool = False
-    vae_slicing: bool = False
-    vae_tiling: bool = False
-    cpu_offload: Literal["none", "model", "sequential"] = "none"
-    channels_last: bool = False
-    compile_unet: bool = False
-    cudnn_benchmark: bool = True
-    tf32: bool = True
-    max_pixels: int = Field(default=1024 * 1024, ge=64 * 64, le=4096 * 4096)
-    default_steps: int = Field(default=20, ge=1, le=150)
-    default_guidance: float = Field(default=7.0, ge=0.0, le=30.0)
-    default_scheduler: str = "DPM++ 2M Karras"
+    pipeline_cache_size: int = Field(
+        default=2, ge=1, le=16, description="Loaded models kept in memory (least recent goes)."
+    )
+    device: str = Field(
+        default="auto",
+        pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+        description="auto = CUDA, else MPS, else CPU.",
+    )
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        default="auto", description="auto = fp16 on CUDA/MPS, fp32 on CPU (fp16 on CPU → fp32)."
+    )
+    attention_slicing: bool = Field(default=False, description="Attention in slices: less memory.")
+    vae_slicing: bool = Field(default=False, description="Decode a batch one image at a time.")
+    vae_tiling: bool = Field(default=False, description="Decode in tiles (large images).")
+    cpu_offload: Literal["none", "model", "sequential"] = Field(
+        default="none", description="Move models to the GPU only when used (needs a GPU)."
+    )
+    channels_last: bool = Field(default=False, description="UNet in channels-last memory format.")
+    compile_unet: bool = Field(
+        default=False, description="torch.compile the UNet: slow first image, faster after."
+    )
+    cudnn_benchmark: bool = Field(default=True, description="cuDNN autotuning (CUDA only).")
+    tf32: bool = Field(default=True, description="TF32 matmuls on Ampere and newer (CUDA only).")
+    max_pixels: int = Field(
+        default=1024 * 1024, ge=64 * 64, le=4096 * 4096, description="Largest width × height."
+    )
+    default_steps: int = Field(default=20, ge=1, le=150, description="Steps when none are given.")
+    default_guidance: float = Field(
+        default=7.0, ge=0.0, le=30.0, description="CFG scale when none is given."
+    )
+    default_scheduler: str = Field(
+        default="DPM++ 2M Karras", description="Sampler when none is given (`muralist schedulers`)."
+    )
 
 
 class QueueConfig(BaseModel):
@@ -43,17 +63,37 @@ class QueueConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     db_path: Path = Field(default=Path("muralist.db"), description="The SQLite state file.")
-    images_dir: Path = Field(default=Path("muralist-images"))
-    retention_days: int = Field(default=30, ge=0)
-    per_user_cap: int = Field(default=3, ge=1, le=100)
-    per_guild_cap: int = Field(default=50, ge=1, le=10_000)
-    global_cap: int = Field(default=500, ge=1, le=100_000)
-    cooldown_seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
-    max_batch: int = Field(default=4, ge=1, le=16)
-    progress_interval_seconds: float = Field(default=1.5, ge=0.0, le=60.0)
+    images_dir: Path = Field(
+        default=Path("muralist-images"), description="Where finished images are kept."
+    )
+    retention_days: int = Field(
+        default=30, ge=0, description="Finished jobs and images are deleted after this (0: keep)."
+    )
+    per_user_cap: int = Field(
+        default=3, ge=1, le=100, description="Jobs one user may have waiting or running."
+    )
+    per_guild_cap: int = Field(
+        default=50, ge=1, le=10_000, description="Jobs one server may have waiting or running."
+    )
+    global_cap: int = Field(
+        default=500, ge=1, le=100_000, description="Jobs waiting or running in all."
+    )
+    cooldown_seconds: float = Field(
+        default=0.0, ge=0.0, le=3600.0, description="Minimum gap between one user's requests."
+    )
+    max_batch: int = Field(
+        default=4, ge=1, le=16, description="Images of compatible jobs run in one GPU call."
+    )
+    progress_interval_seconds: float = Field(
+        default=1.5, ge=0.0, le=60.0, description="Minimum gap between step events per job."
+    )
     redis_url: str | None = Field(default=None, description="Set to scale out to GPU workers.")
-    claim_idle_seconds: float = Field(default=60.0, gt=0.0)
-    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    claim_idle_seconds: float = Field(
+        default=60.0, gt=0.0, description="A silent worker's job goes to another after this."
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Prometheus endpoint port (unset: off)."
+    )
     metrics_host: str = Field(
         default="127.0.0.1", description="Address the metrics endpoint binds."
     )
@@ -76,12 +116,18 @@ class QueueConfig(BaseModel):
     result_dir: Path | None = Field(
         default=None, description="The shared folder when result_transport is 'folder'."
     )
-    result_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
-    heartbeat_seconds: float = Field(default=5.0, gt=0.0, le=300.0)
+    result_ttl_seconds: int = Field(
+        default=3600, ge=60, le=7 * 86400, description="How long a result waits in Redis."
+    )
+    heartbeat_seconds: float = Field(
+        default=5.0, gt=0.0, le=300.0, description="How often workers report alive."
+    )
     worker_timeout_seconds: float = Field(
         default=20.0, gt=0.0, le=3600.0, description="A worker silent this long is counted dead."
     )
-    redis_backoff_max_seconds: float = Field(default=10.0, gt=0.0, le=600.0)
+    redis_backoff_max_seconds: float = Field(
+        default=10.0, gt=0.0, le=600.0, description="Longest retry pause while Redis is down."
+    )
 
     @field_validator("priority_weights")
     @classmethod

@@ -89,6 +89,11 @@ class DiffusersEngine:
         self.encoder = PromptEncoder(prompt_cache_size)
         self._lock = threading.Lock()
 
+    @property
+    def device(self) -> str:
+        """Where the pipelines run (``cpu``, ``cuda:0``, ``mps``), resolved from the config."""
+        return self.loader.placement.device
+
     def generate(
         self,
         requests: Sequence[GenerationRequest],

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class PromptingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_prompt_chars: int = Field(default=2000, ge=10, le=20_000)
+    max_prompt_chars: int = Field(
+        default=2000, ge=10, le=20_000, description="Longest prompt field accepted."
+    )
     presets_file: Path | None = Field(
         default=None,
         description="A TOML file of extra style presets, merged over the shipped ones.",

@@ -64,7 +64,9 @@ class SafetyConfig(BaseModel):
         le=100_000_000,
         description="Larger images are not decoded; they are withheld as uncheckable.",
     )
-    max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_image_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Larger files are withheld as uncheckable."
+    )
     regex_timeout_ms: int = Field(
         default=100, ge=1, le=10_000, description="Time limit of one term pattern on one prompt."
     )
@@ -80,7 +82,9 @@ class SafetyConfig(BaseModel):
         le=0.5,
         description="Spoiler blur radius as a share of the longer side.",
     )
-    reports_to_hide: int = Field(default=3, ge=1, le=100)
+    reports_to_hide: int = Field(
+        default=3, ge=1, le=100, description="Reports by members that hide a result until reviewed."
+    )
 
     @field_validator("nudenet_thresholds")
     @classmethod

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from safety.errors import InvalidSafetyInput, SafetyError
 from safety.images import ImageVerdict
 from safety.prompt_filter import PromptVerdict
+from safety.schema import migrate_tables, open_shared
 
 EntryKind = Literal[
     "blocked_prompt",
@@ -35,6 +36,7 @@ EntryKind = Literal[
     "dismiss",
     "ban",
     "unban",
+    "setting",
 ]
 ResultStatus = Literal["visible", "hidden", "approved", "removed"]
 
@@ -157,44 +159,18 @@ class ModerationRecord:
         self._clock = clock
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db = open_shared(path)
         except sqlite3.Error as exc:
             raise SafetyError(f"cannot open the moderation record {path}: {exc}") from exc
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 5000")
-        if str(path) != ":memory:":
-            self._db.execute("PRAGMA journal_mode = WAL")
         self._migrate()
 
     # -- schema ---------------------------------------------------------------------------------
     def _migrate(self) -> None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "CREATE TABLE IF NOT EXISTS safety_meta (key TEXT PRIMARY KEY, value TEXT)"
-                )
-                row = self._db.execute(
-                    "SELECT value FROM safety_meta WHERE key = 'schema_version'"
-                ).fetchone()
-                version = int(row["value"]) if row else 0
-                if version > SCHEMA_VERSION:
-                    raise SafetyError(
-                        f"the moderation record has schema {version}, newer than this Muralist's "
-                        f"{SCHEMA_VERSION}; upgrade Muralist"
-                    )
-                for step in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in _MIGRATIONS[step].split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                self._db.execute(
-                    "INSERT OR REPLACE INTO safety_meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            migrate_tables(
+                self._db, "safety_meta", _MIGRATIONS, SafetyError, "the moderation record has"
+            )
 
     def schema_version(self) -> int:
         with self._lock:
@@ -219,9 +195,14 @@ class ModerationRecord:
         job_id: str | None = None,
         reason: str = "",
         details: dict[str, Any] | None = None,
+        at: datetime | None = None,
     ) -> ModerationEntry:
-        """Insert one event; the caller holds the lock and any transaction."""
-        at = self._clock()
+        """Insert one event; the caller holds the lock and any transaction.
+
+        ``at`` defaults to now; an earlier time keeps the date of an event brought in from an
+        older store (the bot's settings history).
+        """
+        at = at if at is not None else self._clock()
         cursor = self._db.execute(
             "INSERT INTO safety_events (at, kind, guild_id, channel_id, user_id, actor_id, job_id,"
             " reason, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -251,7 +232,8 @@ class ModerationRecord:
         )
 
     def log(self, kind: EntryKind, *, guild_id: int | None, **fields: Any) -> ModerationEntry:
-        """Record one event (e.g. a moderator's ``dismiss``) with who, where, which job, why."""
+        """Record one event (a moderator's ``dismiss``, an admin's ``setting`` change, ...) with
+        who, where, which job, why."""
         with self._lock:
             return self._insert(kind, guild_id=guild_id, **fields)
 

@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "bot.cli.safety_commands",
     "bot.cli.queue_commands",
     "bot.cli.bot_commands",
+    "bot.cli.settings_commands",
 )
 
 USER_ERRORS: tuple[type[Exception], ...] = (

@@ -313,7 +313,7 @@ class CommunityCog(commands.Cog):
             job = mine[-1].id
         matches = [j.id for j in mine if j.id.startswith(job.strip())] or [job.strip()]
         status = await self.queue.cancel(
-            matches[0], user_id=user, is_moderator=interaction.permissions.manage_messages
+            matches[0], user_id=user, is_moderator=requester(interaction).is_moderator
         )
         text = {
             JobStatus.CANCELLED: f"✅ Job `{matches[0][:8]}` cancelled.",

@@ -7,15 +7,15 @@ For members with Manage Messages (Discord's default for the group) or the guild'
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.community import Community
-from bot.moderation import Refused, discord_time
-from bot.modlog import is_moderator, jump_url, parse_duration
+from bot.moderation import discord_time
+from bot.modlog import ban_member, jump_url
+from bot.permissions import require_moderator
 
 _KIND_ICONS = {
     "blocked_prompt": "🚫",
@@ -29,11 +29,8 @@ _KIND_ICONS = {
     "dismiss": "👌",
     "ban": "🔨",
     "unban": "🕊️",
+    "setting": "⚙️",
 }
-
-
-class ModeratorsOnly(Refused, app_commands.CheckFailure):
-    """/mod by a member who is not a moderator."""
 
 
 class ModCog(commands.Cog):
@@ -49,12 +46,7 @@ class ModCog(commands.Cog):
         self.record = community.record
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
-        settings = await asyncio.to_thread(self.community.guilds.get, interaction.guild_id or 0)
-        if not is_moderator(interaction, settings):
-            raise ModeratorsOnly(
-                "Only moderators can use /mod: Manage Messages, or the moderator role "
-                "set with /settings moderator-role."
-            )
+        await asyncio.to_thread(require_moderator, interaction, self.community.guilds, "use /mod")
         return True
 
     @mod.command(name="ban", description="Ban a member from generating images here")
@@ -70,20 +62,9 @@ class ModCog(commands.Cog):
         duration: app_commands.Range[str, 1, 10] | None = None,
         reason: app_commands.Range[str, 1, 500] = "banned by a moderator",
     ) -> None:
-        length = parse_duration(duration)
-        guild_id = interaction.guild_id or 0
-        ban = await asyncio.to_thread(
-            lambda: self.record.ban(
-                guild_id, user.id, by=interaction.user.id, reason=reason, duration=length
-            )
-        )
-        until = (
-            f"until {discord_time(ban.expires_at)}" if ban.expires_at is not None else "with no end"
-        )
+        text = await ban_member(self.record, interaction, user.id, duration, reason)
         await interaction.response.send_message(
-            f"🔨 {user.mention} is banned from generating {until}. Reason: {ban.reason}",
-            ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none(),
+            f"🔨 {text}", ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
 
     @mod.command(name="unban", description="Lift a member's ban")
@@ -131,17 +112,7 @@ class ModCog(commands.Cog):
     ) -> None:
         guild_id = interaction.guild_id or 0
         entries = await asyncio.to_thread(self.record.recent, guild_id, count)
-        changes = await asyncio.to_thread(self.community.guilds.history, guild_id, count)
-        # Settings changes are kept by the bot; they show here in time order with the rest.
-        timeline: list[tuple[float, str]] = [
-            (
-                change.at,
-                f"{discord_time(datetime.fromtimestamp(change.at, UTC), 'R')} ⚙️ **setting** "
-                f"`{change.setting}` by <@{change.actor_id}>: "
-                f"`{str(change.old)[:40]}` → `{str(change.new)[:40]}`",
-            )
-            for change in changes
-        ]
+        lines = []
         for entry in entries:
             parts = [
                 f"`#{entry.id}` {discord_time(entry.at, 'R')}",
@@ -157,9 +128,7 @@ class ModCog(commands.Cog):
                 parts.append(f"[{job}]({jump_url(guild_id, *place)})" if place else job)
             if entry.reason:
                 parts.append(f"— {entry.reason[:120]}")
-            timeline.append((entry.at.timestamp(), " ".join(parts)))
-        timeline.sort(key=lambda item: item[0], reverse=True)
-        lines = [line for _, line in timeline[:count]]
+            lines.append(" ".join(parts))
         text = "**Moderation record**\n" + ("\n".join(lines) or "nothing recorded yet")
         embed_text = text[:4000]
         await interaction.response.send_message(

@@ -17,24 +17,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.community import Community
-from bot.guild_settings import GuildSettings, InvalidSetting
+from bot.guild_settings import SCALAR_SETTINGS, GuildSettings, InvalidSetting
+from bot.permissions import require_manage_guild
 from generation.requests import MAX_GUIDANCE, MAX_STEPS
 from generation.sizes import ASPECTS
 
-ResettableSetting = Literal[
-    "default_model",
-    "default_steps",
-    "default_cfg",
-    "default_aspect",
-    "default_negative",
-    "per_user_cap",
-    "per_guild_cap",
-    "cooldown_seconds",
-    "mod_log_channel",
-    "approval_target",
-    "moderator_role",
-]
-PolicyChoice = Literal["withhold", "blur_spoiler", "allow"]
+# Every scalar setting but nsfw_policy, which has no "instance default" to go back to.
+RESETTABLE: tuple[str, ...] = tuple(name for name in SCALAR_SETTINGS if name != "nsfw_policy")
 ChannelPolicyChoice = Literal["withhold", "blur_spoiler", "allow", "inherit"]
 
 
@@ -111,20 +100,35 @@ class SettingsCog(commands.Cog):
         self.store = community.guilds
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
-        """Re-checked here: a guild may have let other members see the command."""
-        if interaction.guild_id is None or not interaction.permissions.manage_guild:
-            raise app_commands.MissingPermissions(["manage_guild"])
+        require_manage_guild(interaction)
         return True
 
     async def _change(
         self,
         interaction: discord.Interaction,
         what: str,
-        change: Callable[[int, int], GuildSettings],
+        change: Callable[..., GuildSettings],
+        *args: Any,
+        **kwargs: Any,
     ) -> None:
+        """``change(guild, actor, *args)`` (a store method), then ✅ ``what`` to the admin."""
         guild_id = interaction.guild_id or 0
-        await asyncio.to_thread(change, guild_id, interaction.user.id)
+        await asyncio.to_thread(change, guild_id, interaction.user.id, *args, **kwargs)
         await interaction.response.send_message(f"✅ {what}", ephemeral=True)
+
+    async def _change_given(
+        self, interaction: discord.Interaction, title: str, given: dict[str, tuple[str, Any]]
+    ) -> None:
+        """Set the options the admin gave (``label: (setting, value or None)``) together."""
+        values = {setting: value for setting, value in given.values() if value is not None}
+        if not values:
+            raise InvalidSetting(title.lower(), f"give at least one of {', '.join(given)}")
+        done = ", ".join(
+            f"{label} = {value:g}" if isinstance(value, float) else f"{label} = {value}"
+            for label, (_, value) in given.items()
+            if value is not None
+        )
+        await self._change(interaction, f"{title} set: {done}"[:1900], self.store.set_many, values)
 
     def _models(self) -> list[str]:
         return self.community.queue_service.catalog.names()
@@ -163,24 +167,16 @@ class SettingsCog(commands.Cog):
         aspect: str | None = None,
         negative: app_commands.Range[str, 1, 1500] | None = None,
     ) -> None:
-        given = {
-            "default_model": model,
-            "default_steps": steps,
-            "default_cfg": cfg,
-            "default_aspect": aspect,
-            "default_negative": negative,
-        }
-        given = {k: v for k, v in given.items() if v is not None}
-        if not given:
-            raise InvalidSetting(
-                "defaults", "give at least one of model, steps, cfg, aspect, negative"
-            )
-
-        done = ", ".join(f"{k.removeprefix('default_')} = {v}" for k, v in given.items())
-        await self._change(
+        await self._change_given(
             interaction,
-            f"Defaults set: {done}"[:1900],
-            lambda g, a: self.store.set_many(g, a, given),
+            "Defaults",
+            {
+                "model": ("default_model", model),
+                "steps": ("default_steps", steps),
+                "cfg": ("default_cfg", cfg),
+                "aspect": ("default_aspect", aspect),
+                "negative": ("default_negative", negative),
+            },
         )
 
     @defaults.autocomplete("model")
@@ -191,11 +187,10 @@ class SettingsCog(commands.Cog):
 
     @settings.command(name="reset", description="Restore one setting to the instance's default")
     @app_commands.describe(setting="The setting to reset")
-    async def reset(self, interaction: discord.Interaction, setting: ResettableSetting) -> None:
+    @app_commands.choices(setting=[app_commands.Choice(name=n, value=n) for n in RESETTABLE])
+    async def reset(self, interaction: discord.Interaction, setting: str) -> None:
         await self._change(
-            interaction,
-            f"`{setting}` restored to the default.",
-            lambda g, a: self.store.set(g, a, setting, None),
+            interaction, f"`{setting}` restored to the default.", self.store.set, setting, None
         )
 
     @settings.command(name="models", description="Models members may use (comma-separated)")
@@ -204,9 +199,7 @@ class SettingsCog(commands.Cog):
         names = [] if allowed.strip().lower() == "all" else allowed.split(",")
         shown = ", ".join(n.strip() for n in names) or "all models"
         await self._change(
-            interaction,
-            f"Allowed models: {shown}"[:1900],
-            lambda g, a: self.store.set_allowed_models(g, a, names),
+            interaction, f"Allowed models: {shown}"[:1900], self.store.set_allowed_models, names
         )
 
     @settings.command(name="limits", description="Queued jobs per member and server; cooldown")
@@ -222,18 +215,14 @@ class SettingsCog(commands.Cog):
         per_guild: app_commands.Range[int, 1, 10_000] | None = None,
         cooldown: app_commands.Range[float, 0.0, 3600.0] | None = None,
     ) -> None:
-        given = {
-            "per_user_cap": per_user,
-            "per_guild_cap": per_guild,
-            "cooldown_seconds": cooldown,
-        }
-        given = {k: v for k, v in given.items() if v is not None}
-        if not given:
-            raise InvalidSetting("limits", "give at least one of per_user, per_guild, cooldown")
-
-        done = ", ".join(f"{k} = {v:g}" for k, v in given.items())
-        await self._change(
-            interaction, f"Limits set: {done}", lambda g, a: self.store.set_many(g, a, given)
+        await self._change_given(
+            interaction,
+            "Limits",
+            {
+                "per_user": ("per_user_cap", per_user),
+                "per_guild": ("per_guild_cap", per_guild),
+                "cooldown": ("cooldown_seconds", cooldown),
+            },
         )
 
     @settings.command(name="nsfw", description="What happens to images flagged as NSFW")
@@ -253,15 +242,17 @@ class SettingsCog(commands.Cog):
             await self._change(
                 interaction,
                 f"Server NSFW policy: `{policy}`",
-                lambda g, a: self.store.set(g, a, "nsfw_policy", policy),
+                self.store.set,
+                "nsfw_policy",
+                policy,
             )
             return
-        target = channel.id
-        value = None if policy == "inherit" else policy
         await self._change(
             interaction,
-            f"NSFW policy in <#{target}>: `{policy}`",
-            lambda g, a: self.store.set_channel_nsfw(g, a, target, value),
+            f"NSFW policy in <#{channel.id}>: `{policy}`",
+            self.store.set_channel_nsfw,
+            channel.id,
+            None if policy == "inherit" else policy,
         )
 
     @settings.command(name="approval", description="Approval mode: moderators approve first")
@@ -269,11 +260,12 @@ class SettingsCog(commands.Cog):
     async def approval(
         self, interaction: discord.Interaction, channel: discord.TextChannel, enabled: bool
     ) -> None:
-        target = channel.id
         await self._change(
             interaction,
-            f"Approval mode in <#{target}>: {'on' if enabled else 'off'}",
-            lambda g, a: self.store.set_approval(g, a, target, enabled),
+            f"Approval mode in <#{channel.id}>: {'on' if enabled else 'off'}",
+            self.store.set_approval,
+            channel.id,
+            enabled,
         )
 
     @settings.command(name="approval-target", description="Where results wait for approval")
@@ -281,11 +273,12 @@ class SettingsCog(commands.Cog):
     async def approval_target(
         self, interaction: discord.Interaction, channel: discord.TextChannel
     ) -> None:
-        target = channel.id
         await self._change(
             interaction,
-            f"Results waiting for approval go to <#{target}>",
-            lambda g, a: self.store.set(g, a, "approval_target", target),
+            f"Results waiting for approval go to <#{channel.id}>",
+            self.store.set,
+            "approval_target",
+            channel.id,
         )
 
     @settings.command(name="log-channel", description="The moderation log channel")
@@ -293,21 +286,19 @@ class SettingsCog(commands.Cog):
     async def log_channel(
         self, interaction: discord.Interaction, channel: discord.TextChannel
     ) -> None:
-        target = channel.id
         await self._change(
             interaction,
-            f"Moderation log: <#{target}>",
-            lambda g, a: self.store.set(g, a, "mod_log_channel", target),
+            f"Moderation log: <#{channel.id}>",
+            self.store.set,
+            "mod_log_channel",
+            channel.id,
         )
 
     @settings.command(name="moderator-role", description="A role that may use /mod")
     @app_commands.describe(role="Members with this role moderate Muralist")
     async def moderator_role(self, interaction: discord.Interaction, role: discord.Role) -> None:
-        target = role.id
         await self._change(
-            interaction,
-            f"Moderator role: <@&{target}>",
-            lambda g, a: self.store.set(g, a, "moderator_role", target),
+            interaction, f"Moderator role: <@&{role.id}>", self.store.set, "moderator_role", role.id
         )
 
     @settings.command(name="term-add", description="Block a word, phrase or regex in prompts")
@@ -321,7 +312,9 @@ class SettingsCog(commands.Cog):
         await self._change(
             interaction,
             f"Blocked {'pattern' if regex else 'term'} added.",
-            lambda g, a: self.store.add_term(g, a, term, is_regex=regex),
+            self.store.add_term,
+            term,
+            is_regex=regex,
         )
 
     @settings.command(name="term-remove", description="Stop blocking a term of this server")
@@ -329,9 +322,7 @@ class SettingsCog(commands.Cog):
     async def term_remove(
         self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 200]
     ) -> None:
-        await self._change(
-            interaction, "Blocked term removed.", lambda g, a: self.store.remove_term(g, a, term)
-        )
+        await self._change(interaction, "Blocked term removed.", self.store.remove_term, term)
 
     @settings.command(name="terms", description="List this server's blocked terms and exemptions")
     async def terms(self, interaction: discord.Interaction) -> None:
@@ -347,27 +338,19 @@ class SettingsCog(commands.Cog):
     async def exempt_add(
         self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 100]
     ) -> None:
-        await self._change(
-            interaction, "Exemption added.", lambda g, a: self.store.add_exemption(g, a, term)
-        )
+        await self._change(interaction, "Exemption added.", self.store.add_exemption, term)
 
     @settings.command(name="exempt-remove", description="Remove an exemption")
     @app_commands.describe(term="The exempted word or phrase")
     async def exempt_remove(
         self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 100]
     ) -> None:
-        await self._change(
-            interaction, "Exemption removed.", lambda g, a: self.store.remove_exemption(g, a, term)
-        )
+        await self._change(interaction, "Exemption removed.", self.store.remove_exemption, term)
 
     @settings.command(name="history", description="The latest changes to these settings")
     async def history(self, interaction: discord.Interaction) -> None:
         changes = await asyncio.to_thread(self.store.history, interaction.guild_id or 0, 15)
-        lines = [
-            f"<t:{int(c.at)}:R> <@{c.actor_id}> `{c.setting}`: "
-            f"`{str(c.old)[:80]}` → `{str(c.new)[:80]}`"
-            for c in changes
-        ]
+        lines = [f"<t:{int(c.at)}:R> <@{c.actor_id}> {c.describe()}" for c in changes]
         text = "\n".join(lines) or "No changes yet."
         await interaction.response.send_message(
             f"**Settings changes**\n{text}"[:2000], ephemeral=True

@@ -127,6 +127,12 @@ class FakeGuild:
             role(self.moderator_role_id, "Moderators", MODERATOR_PERMISSIONS, 1),
         ]
 
+    def role_payload(self, role_id: int) -> dict[str, Any]:
+        for role in self.roles_payload():
+            if int(role["id"]) == role_id:
+                return role
+        raise KeyError(f"no role {role_id} in the loopback guild")
+
     def member_payload(self, user: FakeUser, permissions: int | None = None) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "user": user.payload(),

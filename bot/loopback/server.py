@@ -38,6 +38,7 @@ DEFAULT_SIZE_LIMIT = 10 * 1024 * 1024
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
 EPHEMERAL = 64
 LOADING = 128
+ROLE_OPTION = 8  # an application command option's type for a role
 
 
 class LoopbackError(Exception):
@@ -294,6 +295,21 @@ class LoopbackDiscord:
         self._add_resolved(data, command, words[1:], options or {})
         return await self._dispatch_interaction(2, data, user=user, channel=channel)
 
+    async def message_command(
+        self, name: str, message: StoredMessage, *, user: FakeUser
+    ) -> Interaction:
+        """A user picks Apps → ``name`` on ``message`` (a message context-menu command)."""
+        command = self.command(name, kind=3)
+        data = {
+            "id": command["id"],
+            "name": command["name"],
+            "type": 3,
+            "target_id": str(message.id),
+            "resolved": {"messages": {str(message.id): self._message_payload(message)}},
+            "guild_id": command.get("guild_id"),
+        }
+        return await self._dispatch_interaction(2, data, user=user, channel=message.channel_id)
+
     async def autocomplete(
         self,
         name: str,
@@ -446,6 +462,8 @@ class LoopbackDiscord:
                 raise LoopbackError(f"/{command['name']} has no option {name!r}: {list(by_name)}")
             kind = by_name[name]["type"]
             wire = str(value.id) if isinstance(value, FakeUser | FakeChannel) else value
+            if kind == ROLE_OPTION:
+                wire = str(value)
             entry: dict[str, Any] = {"name": name, "type": kind, "value": wire}
             if name == focused:
                 entry["focused"] = True
@@ -461,6 +479,16 @@ class LoopbackDiscord:
     def _add_resolved(
         self, data: dict[str, Any], command: dict[str, Any], path: list[str], values: dict[str, Any]
     ) -> None:
+        """Discord sends the users, members, channels and roles the options name in full."""
+        definitions = command.get("options") or []
+        for word in path:
+            definitions = next(o for o in definitions if o["name"] == word).get("options") or []
+        role_options = {o["name"] for o in definitions if o["type"] == ROLE_OPTION}
+        roles = {
+            str(value): self.guild.role_payload(int(value))
+            for name, value in values.items()
+            if name in role_options
+        }
         users = {str(v.id): v.payload() for v in values.values() if isinstance(v, FakeUser)}
         channels = {
             str(v.id): v.payload(self.guild.id) | {"permissions": str(MEMBER_PERMISSIONS)}
@@ -482,6 +510,8 @@ class LoopbackDiscord:
             }
         if channels:
             resolved["channels"] = channels
+        if roles:
+            resolved["roles"] = roles
         if resolved:
             data["resolved"] = resolved
 

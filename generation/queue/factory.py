@@ -26,7 +26,9 @@ def open_queue(config: QueueConfig, engine: ImageEngine | None) -> QueueService:
     else:
         from generation.queue.runner import InProcessRunner
 
-        backend = InProcessRunner(engine, config.local_slots)
+        # The diffusers engine knows its device; an engine that does not say shows as "local".
+        device = getattr(engine, "device", "local")
+        backend = InProcessRunner(engine, config.local_slots, device=str(device))
     metrics = None
     if config.metrics_port is not None:
         from generation.queue.metrics import QueueMetrics

@@ -5,9 +5,11 @@ import io
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from generation.conditioning import PromptEncoder
+from generation.conditioning import PromptEncoder, parse_plain_or_compel
 from generation.engine import DiffusersEngine
 from generation.loading import PipelineLoader
 from generation.requests import GenerationRequest, PromptEdit
@@ -163,3 +165,23 @@ def test_compel_syntax_it_cannot_read_is_a_clear_error(engine: DiffusersEngine) 
     with pytest.raises(InvalidRequest) as caught:
         engine.generate([GenerationRequest(prompt="(a, b).blend(1)", seed=1, **SMALL)])
     assert caught.value.field == "prompt" and "blend" in caught.value.message.lower()
+
+
+PLAIN_ALPHABET = "abcXYZé0129 ,;:!?'&/%#@*.\t\n_"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=PLAIN_ALPHABET, max_size=60))
+def test_plain_text_shortcut_equals_compels_own_parse(text: str) -> None:
+    from compel.prompt_parser import PromptParser
+
+    assert parse_plain_or_compel(text) == PromptParser().parse_conjunction(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["(fog)1.2 sea", "a cat++", "close-up", '("a", "b").and()', "\\(x\\)"]
+)
+def test_text_with_compel_syntax_still_goes_through_compels_parser(text: str) -> None:
+    from compel.prompt_parser import PromptParser
+
+    assert parse_plain_or_compel(text) == PromptParser().parse_conjunction(text)

@@ -42,6 +42,10 @@ class GatedEngine:
         self.gate = threading.Event()
         self.gate.set()
 
+    @property
+    def device(self) -> str:
+        return str(getattr(self.engine, "device", "local"))
+
     def generate(
         self,
         requests: Sequence[GenerationRequest],
@@ -142,26 +146,6 @@ async def imagine(
     values: dict[str, Any] = {"prompt": "a quiet harbour", "count": 1, "seed": 5}
     values.update(options)
     return await loopback.slash("imagine", values, user=user, channel=channel)
-
-
-async def message_command(
-    loopback: LoopbackDiscord, name: str, target: StoredMessage, *, user: FakeUser
-) -> Interaction:
-    """A user picks Apps → ``name`` on ``target`` (a message context-menu command).
-
-    The loopback has no public helper for message commands yet; this builds the interaction as
-    Discord does (type 2, data type 3 with ``target_id`` and the resolved message).
-    """
-    command = loopback.command(name, kind=3)
-    data = {
-        "id": command["id"],
-        "name": command["name"],
-        "type": 3,
-        "target_id": str(target.id),
-        "resolved": {"messages": {str(target.id): loopback._message_payload(target)}},
-        "guild_id": command.get("guild_id"),
-    }
-    return await loopback._dispatch_interaction(2, data, user=user, channel=target.channel_id)
 
 
 async def wait_channel(

@@ -11,7 +11,6 @@ from tests.bot.community.helpers import (
     answer,
     imagine,
     is_result,
-    message_command,
     say,
     text_of,
 )
@@ -92,6 +91,7 @@ async def test_info_and_help(loopback: LoopbackDiscord, cbot: CommunityBot) -> N
     alice = loopback.add_user("alice")
     info = text_of(await say(loopback, "info", user=alice))
     worker = cbot.community.queue_service.queue.workers()[0]
+    assert worker.device == "cpu"  # the engine's resolved device, not a placeholder
     assert "**tiny**" in info and f"Devices\n{worker.device}" in info and "Version" in info
     assert f"**in-process** · {worker.device} · 0/1 busy · any model" in info
     help_text = text_of(await say(loopback, "help", user=alice))
@@ -107,7 +107,7 @@ async def test_use_these_settings_prefills_a_modal(
     first = await imagine(loopback, alice, steps=3, cfg=5.5, seed=11, negative="blurry")
     result = await loopback.wait_original(first, is_result)
 
-    opened = await message_command(loopback, "Use these settings", result, user=alice)
+    opened = await loopback.message_command("Use these settings", result, user=alice)
     await loopback.wait_for(lambda: opened.modal is not None)
     assert opened.modal is not None
     values = {
@@ -127,7 +127,7 @@ async def test_use_these_settings_prefills_a_modal(
     bad = await loopback.submit_modal(opened, {"steps": "lots"})
     assert "`steps`" in (await answer(loopback, bad)).content
 
-    again = await message_command(loopback, "Use these settings", result, user=alice)
+    again = await loopback.message_command("Use these settings", result, user=alice)
     edited = await loopback.submit_modal(again, {"prompt": "a stormy harbour", "steps": "2"})
     second = await loopback.wait_original(edited, is_result)
     job_id = second.embeds[0]["footer"]["text"].removeprefix("job ")
@@ -139,7 +139,7 @@ async def test_use_these_settings_prefills_a_modal(
         11,
     )
 
-    not_ours = await message_command(
-        loopback, "Use these settings", (await say(loopback, "help", user=alice)), user=alice
+    not_ours = await loopback.message_command(
+        "Use these settings", (await say(loopback, "help", user=alice)), user=alice
     )
     assert "not a Muralist result" in (await answer(loopback, not_ours)).content

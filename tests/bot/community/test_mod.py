@@ -90,11 +90,17 @@ async def test_mod_needs_manage_messages_or_the_moderator_role(
     loopback.guild.member_roles[helper.id] = [loopback.guild.moderator_role_id]
     still_refused = await say(loopback, "mod bans", user=helper)
     assert "Only moderators" in still_refused.content  # a role, but not the configured one
-    cbot.community.guilds.set(
-        loopback.guild.id, admin.id, "moderator_role", loopback.guild.moderator_role_id
-    )
+    role = loopback.guild.moderator_role_id
+    set_role = await say(loopback, "settings moderator-role", {"role": role}, user=admin)
+    assert set_role.content == f"✅ Moderator role: <@&{role}>"
+    assert cbot.community.guilds.get(loopback.guild.id).moderator_role == role
     allowed = await say(loopback, "mod bans", user=helper)
     assert allowed.content.startswith("**Banned from generating**")
+
+    # The role, without Manage Messages, also deletes another member's result.
+    result = await loopback.wait_original(await imagine(loopback, member), is_result)
+    await loopback.click(result, result.button("🗑️"), user=helper)
+    await loopback.wait_for(lambda: result.deleted)
 
 
 async def test_flagged_image_withheld_logged_and_dismissed(
@@ -255,7 +261,8 @@ async def test_enough_reports_hide_a_result_until_a_moderator_approves(
 
         recent = text_of(await say(loopback, "mod recent", {"count": 10}, user=moderator))
         assert "**approve**" in recent and "**hidden**" in recent and "**report**" in recent
-        assert "⚙️ **setting** `mod_log_channel`" in recent
+        changed = f"`mod_log_channel`: `None` → `{general.id}`"
+        assert f"⚙️ **setting** by <@{admin.id}> — {changed}" in recent
 
 
 async def test_allow_policy_posts_flagged_images_only_in_age_restricted_channels(

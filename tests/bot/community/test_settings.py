@@ -3,15 +3,22 @@ see it, and still there after a restart; the store on real SQLite underneath."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from bot.config import Settings
-from bot.guild_settings import GuildSettingsStore, InvalidSetting
+from bot.guild_settings import (
+    _MIGRATIONS,
+    GuildSettingsStore,
+    InvalidSetting,
+    SettingsStoreError,
+)
 from bot.loopback import LoopbackDiscord
 from bot.loopback.fixtures import ADMIN_PERMISSIONS
 from generation.engine_api import ImageEngine
+from safety import ModerationRecord
 from tests.bot.community.helpers import (
     CommunityBot,
     answer,
@@ -24,7 +31,7 @@ from tests.bot.community.helpers import (
 
 
 def _store(path: Path) -> GuildSettingsStore:
-    return GuildSettingsStore(path, lambda: ["tiny", "tiny-xl"])
+    return GuildSettingsStore(path, lambda: ["tiny", "tiny-xl"], ModerationRecord(path))
 
 
 def test_store_validates_names_the_setting_and_keeps_nothing_half_written(tmp_path: Path) -> None:
@@ -81,6 +88,49 @@ def test_store_survives_reopening_and_keeps_history(tmp_path: Path) -> None:
     assert [t.text for t in again.get(7).terms] == [r"\bep(isode)? ?\d+\b"]
     with pytest.raises(InvalidSetting):
         again.remove_term(7, 100, "never-listed")
+
+
+def test_changes_kept_by_schema_1_move_into_the_moderation_record(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.executescript(_MIGRATIONS[1])
+    old.execute("CREATE TABLE bot_meta (key TEXT PRIMARY KEY, value TEXT)")
+    old.execute("INSERT INTO bot_meta VALUES ('schema_version', '1')")
+    old.executemany(
+        "INSERT INTO bot_setting_changes (at, guild_id, actor_id, setting, old, new)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (1_700_000_000.0, 7, 100, "default_steps", "null", "12"),
+            (1_700_000_060.0, 7, 101, "nsfw_policy", '"withhold"', '"allow"'),
+        ],
+    )
+    old.commit()
+    old.close()
+
+    store = _store(path)
+    history = store.history(7)
+    assert [(c.setting, c.actor_id, c.old, c.new) for c in history] == [
+        ("nsfw_policy", 101, "withhold", "allow"),
+        ("default_steps", 100, None, 12),
+    ]
+    assert [c.at for c in history] == [1_700_000_060.0, 1_700_000_000.0]
+    entry = ModerationRecord(path).recent(7, 1)[0]
+    assert (entry.kind, entry.reason) == ("setting", "`nsfw_policy`: `withhold` → `allow`")
+    store.close()
+    again = _store(path)  # reopening copies nothing twice
+    assert len(again.history(7)) == 2
+    tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
+    assert ("bot_setting_changes",) not in tables and ("bot_result_messages",) not in tables
+    again.close()
+
+    latest = max(_MIGRATIONS)
+    newer = sqlite3.connect(path)
+    newer.execute(f"UPDATE bot_meta SET value = '{latest + 1}' WHERE key = 'schema_version'")
+    newer.commit()
+    with pytest.raises(
+        SettingsStoreError, match=f"schema {latest + 1}, newer than this Muralist's {latest}"
+    ):
+        _store(path)
 
 
 async def test_admin_changes_settings_and_errors_name_the_setting(
