@@ -262,32 +262,28 @@ class Studio:
         base = job.request.model_copy(update={"subseed": None, "subseed_strength": 0.0})
         origin = Origin(kind="button", action=action, parent_job_id=job_id)
         if action == "reroll":
-            return await self._submit(base.model_copy(update={"seed": None}), who, origin)
-        position = index or 0
-        if not job.seeds or position >= len(job.seeds):
-            raise InvalidRequest("index", f"this job has no image {position + 1}")
-        seed = job.seeds[position]
-        if action == "upscale":
-            png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
-            request = base.model_copy(
-                update={
-                    "mode": "upscale",
-                    "init_image": png,
-                    "count": 1,
-                    "seed": seed,
-                    "steps": denoising_steps(base.steps, base.strength),
+            request = base.model_copy(update={"seed": None})
+        else:
+            position = index or 0
+            if not job.seeds or position >= len(job.seeds):
+                raise InvalidRequest("index", f"this job has no image {position + 1}")
+            update: dict[str, object] = {"count": 1, "seed": job.seeds[position]}
+            if action == "upscale":
+                png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
+                update |= {"mode": "upscale", "init_image": png}
+            else:
+                update |= {
+                    "subseed": random.randint(0, SEED_MAX),
+                    "subseed_strength": VARIATION_STRENGTH[action],
                 }
+            request = base.model_copy(update=update)
+        if request.mode != "txt2img":  # an upscale, or a job derived from one
+            request = request.model_copy(
+                update={"steps": denoising_steps(request.steps, request.strength)}
             )
-            return await self._submit(GenerationRequest.model_validate(request), who, origin)
-        request = base.model_copy(
-            update={
-                "count": 1,
-                "seed": seed,
-                "subseed": random.randint(0, SEED_MAX),
-                "subseed_strength": VARIATION_STRENGTH[action],
-            }
+        return await self._submit(
+            GenerationRequest.model_validate(request.model_dump()), who, origin
         )
-        return await self._submit(request, who, origin)
 
     async def remix(self, job_id: str, prompt: str, who: Requester) -> Submitted:
         job = self.queue.get(job_id)

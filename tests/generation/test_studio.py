@@ -211,6 +211,13 @@ async def test_upscaling_a_two_step_image_runs_at_least_one_denoising_step(
     done = await finished(studio, upscale)
     assert [size_of(image.png) for image in done.job.images] == [(128, 128)]
 
+    # An upscale stored with too few steps (before this rule): its reroll gets enough.
+    old = request.model_copy(update={"steps": 2, "seed": 1})
+    ticket = await studio.queue.submit(guild_id="10", channel_id="100", user_id="1", request=old)
+    again = await studio.derive(ticket.job_id, "reroll", None, ALICE)
+    assert studio.queue.get(again.job_id).request.steps == 3
+    assert [size_of(i.png) for i in (await finished(studio, again)).job.images] == [(128, 128)]
+
 
 def test_denoising_steps_keep_enough_steps_and_never_lower_them() -> None:
     for strength in (0.05, 0.2, 0.35, 0.6, 0.99, 1.0):
