@@ -17,6 +17,7 @@ import math
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,6 +70,19 @@ def denoising_steps(steps: int, strength: float) -> int:
     """Steps for an img2img pass that runs at least one: diffusers runs int(steps × strength)
     of them, none for a 2-step image upscaled at strength 0.35, which the engine refuses."""
     return max(steps, math.ceil(1 / strength))
+
+
+def prompt_fields(built: BuiltPrompt) -> dict[str, Any]:
+    """The ``GenerationRequest`` fields that carry a built prompt (compel text, wildcards, edits).
+
+    The one mapping from prompting's result to the engine's request, for the bot and the CLI.
+    """
+    return {
+        "prompt": built.positive,
+        "negative_prompt": built.negative,
+        "per_image_prompts": built.per_image_positives,
+        "prompt_edits": [PromptEdit(from_step=e.from_step, prompt=e.prompt) for e in built.edits],
+    }
 
 
 class StudioOptions(BaseModel):
@@ -138,6 +152,8 @@ class Studio:
         width, height = self._size(spec, options.aspect or "1:1")
         count = options.count or self.options.default_count
         steps = options.steps or engine.default_steps
+        # Drawn here, not by the engine, so the wildcard picks follow the job's seed too.
+        seed = options.seed if options.seed is not None else random.randint(0, SEED_MAX)
         built = build(
             PromptSpec(
                 subject=options.prompt,
@@ -151,21 +167,18 @@ class Studio:
             default_negative_prompt=spec.default_negative or None,
             presets=self.presets,
             config=self.prompting_config,
-            seed=options.seed,
+            seed=seed,
             count=count,
             steps=steps,
         )
         request = GenerationRequest(
-            prompt=built.positive,
-            negative_prompt=built.negative,
-            per_image_prompts=built.per_image_positives,
-            prompt_edits=[PromptEdit(from_step=e.from_step, prompt=e.prompt) for e in built.edits],
+            **prompt_fields(built),
             model=model,
             width=width,
             height=height,
             steps=steps,
             guidance=options.cfg if options.cfg is not None else engine.default_guidance,
-            seed=options.seed,
+            seed=seed,
             count=count,
             scheduler=resolve_scheduler(scheduler).name,
         )
@@ -297,14 +310,8 @@ class Studio:
             steps=job.request.steps,
         )
         await self.check_prompt(built.positive_text, who)
-        update = {
-            "prompt": built.positive,
-            "per_image_prompts": built.per_image_positives,
-            "prompt_edits": [
-                PromptEdit(from_step=e.from_step, prompt=e.prompt) for e in built.edits
-            ],
-            "seed": None,
-        }
+        update = {**prompt_fields(built), "seed": None}
+        del update["negative_prompt"]  # the remix edits the positive prompt only
         request = job.request.model_copy(update=update)
         origin = Origin(kind="button", action="remix", parent_job_id=job_id)
         return await self._submit(

@@ -10,6 +10,8 @@ import argparse
 import io
 import json
 import os
+import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -51,9 +53,9 @@ def register(subparsers: Any) -> None:
     imagine = subparsers.add_parser(
         "imagine",
         help="paint images from a prompt with the local engine",
-        description="Paint images from a prompt (compel weight syntax) with the local engine.",
+        description="Paint images from a prompt (A1111 or compel weights) with the local engine.",
     )
-    imagine.add_argument("prompt", help="what to paint, e.g. 'a lighthouse at dusk, (fog)1.2'")
+    imagine.add_argument("prompt", help="what to paint, e.g. 'a lighthouse at dusk, (fog:1.2)'")
     imagine.add_argument("--negative", default="", help="what to avoid")
     imagine.add_argument("--steps", help=f"denoising steps, 1..{MAX_STEPS} (default: config)")
     imagine.add_argument("--cfg", help=f"guidance scale, 0..{MAX_GUIDANCE:g} (default: config)")
@@ -62,6 +64,7 @@ def register(subparsers: Any) -> None:
     imagine.add_argument("--aspect", help=f"one of {', '.join(ASPECTS)} at the model's native size")
     imagine.add_argument("--scheduler", help="sampler name (see `muralist schedulers`)")
     imagine.add_argument("--model", help="catalog name or model folder (default: config)")
+    imagine.add_argument("--style", help="a style preset (see `muralist styles`)")
     imagine.add_argument("--count", default="1", help=f"images, 1..{MAX_IMAGES} (default 1)")
     imagine.add_argument("--out", type=Path, default=Path("out"), help="folder (default: out)")
     imagine.add_argument("--json", action="store_true", help="print one JSON object")
@@ -87,16 +90,48 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
     from generation.loading import PipelineLoader
     from generation.schedulers import resolve
     from generation.sizes import aspect_size, native_size, parse_size
+    from generation.studio import prompt_fields
+    from prompting import PromptError, PromptSpec, build, load_library
 
     config = settings.engine
+    model = args.model or config.default_model
+    count = _number("count", args.count, int, 1)
+    steps = _number("steps", args.steps, int, config.default_steps)
+    # Drawn here, not by the engine, so the wildcard picks follow the printed seed too.
+    seed = _number("seed", args.seed, int, None)
+    if seed is None:
+        seed = random.randint(0, SEED_MAX)
+    loader = PipelineLoader(config)
+    # The same prompt handling as /imagine: A1111 weights translated to compel, wildcards, edits.
+    # The negative is yours alone here (no default negative), so the CLI stays comparable to a
+    # plain diffusers call.
+    try:
+        built = build(
+            PromptSpec(
+                subject=args.prompt,
+                negative=args.negative,
+                style=args.style,
+                use_default_negative=False,
+            ),
+            model_family=loader.catalog.resolve(model).family,
+            presets=load_library(settings.prompting.presets_file),
+            config=settings.prompting,
+            seed=seed,
+            count=count,
+            steps=steps,
+        )
+    except PromptError as exc:  # name the option the user typed, not the spec's field
+        field = {"subject": "prompt"}.get(exc.field, exc.field)
+        raise PromptError(field, exc.message, exc.code) from None
+    for warning in built.warnings:
+        print(f"muralist imagine: warning: {warning.message}", file=sys.stderr)
     fields: dict[str, Any] = {
-        "prompt": args.prompt,
-        "negative_prompt": args.negative,
-        "model": args.model or config.default_model,
-        "steps": _number("steps", args.steps, int, config.default_steps),
+        **prompt_fields(built),
+        "model": model,
+        "steps": steps,
         "guidance": _number("cfg", args.cfg, float, config.default_guidance),
-        "seed": _number("seed", args.seed, int, None),
-        "count": _number("count", args.count, int, 1),
+        "seed": seed,
+        "count": count,
         "scheduler": resolve(args.scheduler or config.default_scheduler).name,
     }
     if args.size and args.aspect:
@@ -106,7 +141,6 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
     build_request(**fields)  # every cheap check before the model loads
 
     _quiet_libraries()
-    loader = PipelineLoader(config)
     loading = time.perf_counter()
     family = loader.get(fields["model"]).family
     load_seconds = time.perf_counter() - loading

@@ -65,6 +65,21 @@ def test_imagine_json_reports_paths_seeds_and_timings(
     assert report["timings"]["total"] > 0 and report["grid"] is None
 
 
+def test_a1111_weights_and_wildcards_are_read_as_in_discord(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """compel alone would read ``(fog:1.4)`` as the literal words "fog:1.4"; the CLI translates."""
+    assert main(["imagine", "a {red|blue} lighthouse, (fog:1.4)", "--seed", "5", "--count", "2",
+                 "--json", "--out", str(tmp_path), *FAST]) == 0  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    prompts = [
+        (read_parameters(Path(path).read_bytes()) or "").splitlines()[0] for path in report["paths"]
+    ]
+    assert all("(fog)1.4" in prompt and ":1.4" not in prompt for prompt in prompts)
+    assert all(("red" in prompt) != ("blue" in prompt) for prompt in prompts)
+    assert report["seeds"] == [5, 6]
+
+
 def test_the_same_seed_paints_the_same_picture(tmp_path: Path) -> None:
     for folder in ("a", "b"):
         assert main(["imagine", "a fox", "--seed", "7", "--out", str(tmp_path / folder),
