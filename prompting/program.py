@@ -47,7 +47,8 @@ class Edit:
     def switch_step(self, steps: int) -> int:
         """The 0-based step from which ``after`` applies (A1111: ``int(when * steps)`` if < 1)."""
         value = self.when * steps if self.when < 1 else self.when
-        return min(steps, int(value))
+        # ``[a:b:999…9]`` parses to infinity, which int() refuses: past the last step is "never".
+        return steps if value >= steps else int(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,7 @@ def test_an_empty_negative_and_a_typo_in_the_preset() -> None:
         '"',
         "x.and(",
         "1e9",
+        "[a:b:" + "9" * 400 + "]",
     ],
 )
 def test_odd_fragments_never_crash(compel_parse: Parse, text: str) -> None:
