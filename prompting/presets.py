@@ -111,6 +111,10 @@ def parse_presets(data: Mapping[str, Any], source: str) -> list[Preset]:
     for name, entry in table.items():
         if not isinstance(entry, dict):
             raise PresetFileError(f"{source}: presets.{name} must be a table")
+        if "name" in entry:
+            raise PresetFileError(
+                f"{source}: presets.{name}.name: the table's name is the preset's; remove `name`"
+            )
         try:
             presets.append(Preset(name=name, **entry))
         except ValidationError as exc:

@@ -100,6 +100,7 @@ def test_guild_presets_are_passed_per_call_and_win() -> None:
         ('[presets.x]\npositive = "(weighted:1.3) {prompt}"\n', "presets.x.positive"),
         ('[presets.x]\npositive = "{prompt}"\ncfg = 99\n', "presets.x.cfg"),
         ('[presets.x]\npositive = "{prompt}"\ncolour = "red"\n', "presets.x.colour"),
+        ('[presets.x]\nname = "y"\npositive = "{prompt}"\n', "presets.x.name"),
         ("[presets.x\n", "not valid TOML"),
         ('[styles.x]\npositive = "{prompt}"\n', "expected only [presets.NAME]"),
     ],
