@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from safety.errors import InvalidSafetyInput, SafetyError
 from safety.images import ImageVerdict
 from safety.prompt_filter import PromptVerdict
-from safety.schema import migrate_tables, open_shared
+from safety.schema import migrate_tables, open_shared, transaction
 
 EntryKind = Literal[
     "blocked_prompt",
@@ -339,25 +339,19 @@ class ModerationRecord:
             raise InvalidSafetyInput("expires_at", "must carry a timezone (use UTC)")
         if until is not None and until <= now:
             raise InvalidSafetyInput("expires_at", "is in the past")
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT OR REPLACE INTO safety_bans VALUES (?, ?, ?, ?, ?, ?)",
-                    (guild_id, user_id, reason, by, _ts(now), _ts(until) if until else None),
-                )
-                self._insert(
-                    "ban",
-                    guild_id=guild_id,
-                    user_id=user_id,
-                    actor_id=by,
-                    reason=reason,
-                    details={"expires_at": until.isoformat() if until else None},
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._db):
+            self._db.execute(
+                "INSERT OR REPLACE INTO safety_bans VALUES (?, ?, ?, ?, ?, ?)",
+                (guild_id, user_id, reason, by, _ts(now), _ts(until) if until else None),
+            )
+            self._insert(
+                "ban",
+                guild_id=guild_id,
+                user_id=user_id,
+                actor_id=by,
+                reason=reason,
+                details={"expires_at": until.isoformat() if until else None},
+            )
         return Ban(
             guild_id=guild_id,
             user_id=user_id,
@@ -370,21 +364,15 @@ class ModerationRecord:
     def unban(self, guild_id: int, user_id: int, *, by: int, reason: str = "") -> bool:
         """Lift a ban; False when the user had no active ban."""
         active = self.active_ban(guild_id, user_id)
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "DELETE FROM safety_bans WHERE guild_id = ? AND user_id = ?",
-                    (guild_id, user_id),
+        with self._lock, transaction(self._db):
+            self._db.execute(
+                "DELETE FROM safety_bans WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
+            if active is not None:
+                self._insert(
+                    "unban", guild_id=guild_id, user_id=user_id, actor_id=by, reason=reason
                 )
-                if active is not None:
-                    self._insert(
-                        "unban", guild_id=guild_id, user_id=user_id, actor_id=by, reason=reason
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
         return active is not None
 
     def active_ban(self, guild_id: int, user_id: int) -> Ban | None:
@@ -437,52 +425,43 @@ class ModerationRecord:
         """
         if not job_id:
             raise InvalidSafetyInput("job_id", "is empty")
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                inserted = self._db.execute(
-                    "INSERT OR IGNORE INTO safety_reports VALUES (?, ?, ?, ?, ?, ?)",
-                    (job_id, reporter_id, guild_id, channel_id, _ts(self._clock()), reason[:1000]),
-                ).rowcount
-                if not inserted:
-                    state = self._state(job_id)
-                    self._db.execute("COMMIT")
-                    return ReportOutcome(
-                        accepted=False, state=state, newly_hidden=False, entry=None
-                    )
+        with self._lock, transaction(self._db):
+            inserted = self._db.execute(
+                "INSERT OR IGNORE INTO safety_reports VALUES (?, ?, ?, ?, ?, ?)",
+                (job_id, reporter_id, guild_id, channel_id, _ts(self._clock()), reason[:1000]),
+            ).rowcount
+            if not inserted:
+                state = self._state(job_id)
+                return ReportOutcome(accepted=False, state=state, newly_hidden=False, entry=None)
+            self._db.execute(
+                "INSERT OR IGNORE INTO safety_results (job_id, guild_id, status) "
+                "VALUES (?, ?, 'visible')",
+                (job_id, guild_id),
+            )
+            entry = self._insert(
+                "report",
+                guild_id=guild_id,
+                channel_id=channel_id,
+                user_id=author_id,
+                actor_id=reporter_id,
+                job_id=job_id,
+                reason=reason[:1000],
+            )
+            state = self._state(job_id)
+            newly_hidden = state.status == "visible" and state.reports >= self.reports_to_hide
+            if newly_hidden:
                 self._db.execute(
-                    "INSERT OR IGNORE INTO safety_results (job_id, guild_id, status) "
-                    "VALUES (?, ?, 'visible')",
-                    (job_id, guild_id),
+                    "UPDATE safety_results SET status = 'hidden' WHERE job_id = ?", (job_id,)
                 )
-                entry = self._insert(
-                    "report",
+                self._insert(
+                    "hidden",
                     guild_id=guild_id,
                     channel_id=channel_id,
                     user_id=author_id,
-                    actor_id=reporter_id,
                     job_id=job_id,
-                    reason=reason[:1000],
+                    reason=f"reported by {state.reports} members",
                 )
-                state = self._state(job_id)
-                newly_hidden = state.status == "visible" and state.reports >= self.reports_to_hide
-                if newly_hidden:
-                    self._db.execute(
-                        "UPDATE safety_results SET status = 'hidden' WHERE job_id = ?", (job_id,)
-                    )
-                    self._insert(
-                        "hidden",
-                        guild_id=guild_id,
-                        channel_id=channel_id,
-                        user_id=author_id,
-                        job_id=job_id,
-                        reason=f"reported by {state.reports} members",
-                    )
-                    state = state.model_copy(update={"status": "hidden"})
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                state = state.model_copy(update={"status": "hidden"})
         return ReportOutcome(accepted=True, state=state, newly_hidden=newly_hidden, entry=entry)
 
     def decide(
@@ -499,27 +478,21 @@ class ModerationRecord:
         if action not in ("approve", "remove"):
             raise InvalidSafetyInput("action", "must be approve or remove")
         status: ResultStatus = "approved" if action == "approve" else "removed"
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT INTO safety_results (job_id, guild_id, status, decided_by, decided_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
-                    " status = excluded.status, decided_by = excluded.decided_by,"
-                    " decided_at = excluded.decided_at",
-                    (job_id, guild_id, status, moderator_id, _ts(self._clock())),
-                )
-                self._insert(
-                    action,
-                    guild_id=guild_id,
-                    user_id=user_id,
-                    actor_id=moderator_id,
-                    job_id=job_id,
-                    reason=reason,
-                )
-                state = self._state(job_id)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._db):
+            self._db.execute(
+                "INSERT INTO safety_results (job_id, guild_id, status, decided_by, decided_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
+                " status = excluded.status, decided_by = excluded.decided_by,"
+                " decided_at = excluded.decided_at",
+                (job_id, guild_id, status, moderator_id, _ts(self._clock())),
+            )
+            self._insert(
+                action,
+                guild_id=guild_id,
+                user_id=user_id,
+                actor_id=moderator_id,
+                job_id=job_id,
+                reason=reason,
+            )
+            state = self._state(job_id)
         return state

@@ -8,7 +8,8 @@ own ``<owner>_meta`` table, and its numbered migrations run here in one transact
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -21,6 +22,22 @@ def open_shared(path: Path | str) -> sqlite3.Connection:
     if str(path) != ":memory:":
         db.execute("PRAGMA journal_mode = WAL")
     return db
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` on an autocommit connection; ``ROLLBACK`` on any error.
+
+    Immediate, so the write lock is taken up front and a concurrent writer waits (busy_timeout)
+    instead of failing halfway. The caller holds the connection's lock.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def migrate_tables(
@@ -37,8 +54,7 @@ def migrate_tables(
     settings have"``): an older Muralist must not write into a newer schema.
     """
     latest = max(migrations)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         db.execute(f"CREATE TABLE IF NOT EXISTS {meta} (key TEXT PRIMARY KEY, value TEXT)")
         row = db.execute(f"SELECT value FROM {meta} WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row else 0
@@ -54,7 +70,3 @@ def migrate_tables(
             f"INSERT OR REPLACE INTO {meta} (key, value) VALUES ('schema_version', ?)",
             (str(latest),),
         )
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
