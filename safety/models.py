@@ -43,3 +43,11 @@ class GuildSafety(BaseModel):
 
     def term_list(self) -> TermList:
         return TermList(terms=self.terms, exemptions=self.exemptions)
+
+
+def mature_allowed(channel: ChannelFlags, guild: GuildSafety) -> bool:
+    """Whether sexual and gore content may appear: an age-restricted channel, NSFW allowed there.
+
+    The one definition the prompt filter and the image policy share.
+    """
+    return channel.nsfw and guild.allow_nsfw_in_age_restricted

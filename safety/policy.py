@@ -25,7 +25,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from safety.images import ImageVerdict
-from safety.models import ChannelFlags, GuildSafety
+from safety.models import ChannelFlags, GuildSafety, mature_allowed
 from safety.prompt_filter import PromptVerdict
 
 Action = Literal["post", "post_blurred", "withhold"]
@@ -51,10 +51,6 @@ class Decision(BaseModel):
     @property
     def withheld(self) -> list[int]:
         return [d.index for d in self.images if d.action == "withhold"]
-
-
-def mature_allowed(channel: ChannelFlags, guild: GuildSafety) -> bool:
-    return channel.nsfw and guild.allow_nsfw_in_age_restricted
 
 
 def _decide_image(

@@ -19,7 +19,7 @@ import regex
 from pydantic import BaseModel, ConfigDict, Field
 
 from safety.config import SafetyConfig
-from safety.models import ChannelFlags, GuildSafety
+from safety.models import ChannelFlags, GuildSafety, mature_allowed
 from safety.normalize import Word, readings, runs
 from safety.terms import (
     CATEGORY_EFFECTS,
@@ -345,7 +345,7 @@ class PromptFilter:
         for m in kept:
             if m.category not in categories:
                 categories.append(m.category)
-        mature_ok = channel.nsfw and guild.allow_nsfw_in_age_restricted
+        mature_ok = mature_allowed(channel, guild)
         blocking = [
             c
             for c in categories
