@@ -201,6 +201,20 @@ def _allow_index(phrases: Iterable[str]) -> _Index:
     return _Index((GuildTerm(text=phrase), "shipped") for phrase in phrases)
 
 
+def _unchecked(reason: str, started: float) -> PromptVerdict:
+    """A prompt that could not be checked is not allowed (fail closed)."""
+    return PromptVerdict(
+        allowed=False,
+        categories=[],
+        matches=[],
+        blocking=[],
+        absolute=False,
+        reason=reason,
+        normalized="",
+        seconds=time.perf_counter() - started,
+    )
+
+
 class PromptFilter:
     """Checks positive prompts against the shipped list, the instance file and a guild's terms.
 
@@ -289,31 +303,16 @@ class PromptFilter:
         channel = channel or ChannelFlags()
         guild = guild or GuildSafety()
         if len(prompt) > self.config.max_prompt_chars:
-            return PromptVerdict(
-                allowed=False,
-                categories=[],
-                matches=[],
-                blocking=[],
-                absolute=False,
-                reason=(
-                    f"This prompt is {len(prompt):,} characters long; prompts over "
-                    f"{self.config.max_prompt_chars:,} characters are not checked or generated."
-                ),
-                normalized="",
-                seconds=time.perf_counter() - started,
+            return _unchecked(
+                f"This prompt is {len(prompt):,} characters long; prompts over "
+                f"{self.config.max_prompt_chars:,} characters are not checked or generated.",
+                started,
             )
         try:
             matches, normalized = self.find(prompt, guild.term_list())
         except TimeoutError:
-            return PromptVerdict(
-                allowed=False,
-                categories=[],
-                matches=[],
-                blocking=[],
-                absolute=False,
-                reason="A term pattern took too long on this prompt; shorten the prompt.",
-                normalized="",
-                seconds=time.perf_counter() - started,
+            return _unchecked(
+                "A term pattern took too long on this prompt; shorten the prompt.", started
             )
         verdict = self._judge(matches, normalized, channel, guild)
         return verdict.model_copy(update={"seconds": time.perf_counter() - started})
