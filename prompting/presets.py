@@ -129,6 +129,8 @@ def load_presets_file(path: Path) -> list[Preset]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise PresetFileError(f"{path} does not exist") from exc
+    except OSError as exc:  # a folder, no permission, ...
+        raise PresetFileError(f"cannot read {path}: {exc.strerror}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PresetFileError(f"{path} is not valid TOML: {exc}") from exc
     return parse_presets(data, str(path))

@@ -117,3 +117,9 @@ def test_a_bad_presets_file_is_one_clear_error(tmp_path: Path, body: str, where:
 def test_a_missing_presets_file_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PresetFileError, match="does not exist"):
         load_library(tmp_path / "nope.toml")
+
+
+def test_a_folder_given_as_presets_file_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PresetFileError, match="cannot read") as error:
+        load_library(tmp_path)
+    assert error.value.field == "presets_file"
