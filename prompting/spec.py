@@ -81,7 +81,7 @@ class BuiltPrompt(BaseModel):
 
     def edits_for(self, steps: int) -> list[PromptEditEntry]:
         """The edit schedule for another step count (fractions in ``[a:b:0.5]`` scale with it)."""
-        return _edits(self._translations[0], steps)
+        return _edits(self._translations[0].schedule(steps))
 
     def positive_for(self, steps: int) -> str:
         """Step 0's prompt for another step count (``[a:b:0.01]`` may switch before step 1)."""
@@ -153,7 +153,8 @@ def build(
         warnings.extend(translation.warnings)
         warnings.extend(translation.clamp_warnings(steps))
     first = translations[variants[0]]
-    if not first.compel(0, steps).strip():
+    schedule = first.schedule(steps)
+    if not schedule[0][1].strip():
         raise PromptError("subject", "the prompt has no words left to paint", code="empty_subject")
 
     defaults = []
@@ -170,7 +171,6 @@ def build(
     if negative is not None:
         warnings.extend(_about_negative(negative, steps))
 
-    schedule = first.schedule(steps)
     built = BuiltPrompt(
         positive=schedule[0][1],
         negative=negative.compel(0, steps) if negative else "",
@@ -183,7 +183,7 @@ def build(
             else None
         ),
         per_image_texts=variants if len(translations) > 1 else None,
-        edits=[PromptEditEntry(from_step=step, prompt=text) for step, text in schedule[1:]],
+        edits=_edits(schedule),
         steps=steps,
         dialect=first.dialect,
         preset=preset,
@@ -193,8 +193,8 @@ def build(
     return built
 
 
-def _edits(translation: Translation, steps: int) -> list[PromptEditEntry]:
-    schedule = translation.schedule(steps)
+def _edits(schedule: list[tuple[int, str]]) -> list[PromptEditEntry]:
+    """The entries after step 0 of a ``Translation.schedule``."""
     return [PromptEditEntry(from_step=step, prompt=text) for step, text in schedule[1:]]
 
 
