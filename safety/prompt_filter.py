@@ -8,6 +8,7 @@ each word's letter skeleton, so its cost grows with the prompt's length and not 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import threading
 import time
 from collections import OrderedDict
@@ -92,7 +93,7 @@ class _Index:
     def __init__(self, entries: Iterable[tuple[GuildTerm, Origin]]) -> None:
         self.by_first: dict[str, list[_Entry]] = {}
         self.single_skeletons: dict[str, list[_Entry]] = {}
-        self.longest = 0
+        self.run_lengths: list[int] = []  # skeleton lengths (2 or more) of one-word terms, sorted
         self.patterns: list[tuple[regex.Pattern[str], GuildTerm, Origin]] = []
         for term, origin in entries:
             if term.regex:
@@ -107,7 +108,9 @@ class _Index:
         self.by_first.setdefault(entry.words[0].skeleton, []).append(entry)
         if len(entry.words) == 1:
             self.single_skeletons.setdefault(entry.words[0].skeleton, []).append(entry)
-            self.longest = max(self.longest, len(entry.words[0].skeleton))
+            length = len(entry.words[0].skeleton)
+            if length >= 2 and length not in self.run_lengths:
+                bisect.insort(self.run_lengths, length)
 
     def covered(self, words: tuple[str, ...]) -> set[int]:
         """Positions of ``words`` inside an occurrence of one of this index's phrases."""
@@ -163,7 +166,12 @@ class _Index:
         run = runs(letters)
         skeleton = run.skeleton
         for start in range(len(skeleton)):
-            for end in range(start + 2, min(len(skeleton), start + self.longest) + 1):
+            # Only the lengths some term has: one long guild term must not make every start
+            # try every length up to its own.
+            for length in self.run_lengths:
+                end = start + length
+                if end > len(skeleton):
+                    break
                 for entry in self.single_skeletons.get(skeleton[start:end], ()):
                     wanted = entry.words[0].counts
                     have = run.counts[start:end]

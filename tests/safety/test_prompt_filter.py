@@ -106,6 +106,23 @@ def test_guild_terms_and_exemptions(prompt_filter: PromptFilter) -> None:
     assert not prompt_filter.check("gore horror poster").allowed  # other guilds unchanged
 
 
+def test_terms_of_every_length_are_found_spelled_out_letter_by_letter(
+    prompt_filter: PromptFilter,
+) -> None:
+    # "spoilers" is as long as shipped terms are; the 26-letter one is longer than any of them.
+    guild = GuildSafety(
+        terms=(
+            validate_guild_term("spoilers", False),
+            validate_guild_term("thequickbrownfoxjumpsovers", False),
+        )
+    )
+    for word in ("spoilers", "thequickbrownfoxjumpsovers"):
+        spaced = " ".join(word)
+        verdict = prompt_filter.check(f"a castle, x {spaced} y", guild=guild)
+        assert not verdict.allowed and [m.term for m in verdict.matches] == [word]
+    assert prompt_filter.check("a castle, t h e q u i c k b r o w n", guild=guild).allowed
+
+
 def test_a_slow_stored_pattern_times_out_and_blocks_instead_of_hanging() -> None:
     prompt_filter = PromptFilter(SafetyConfig(regex_timeout_ms=20))
     slow = GuildTerm(text="(a|aa)+b", regex=True)  # as if stored before validation existed
