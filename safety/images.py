@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
 import threading
 import time
 import warnings
@@ -135,17 +136,18 @@ class ImageChecker:
         except _Unreadable as exc:
             return unchecked(str(exc), exc.size)
         try:
-            raw = self.detector().detect(pixels)
+            detections = [
+                Detection(
+                    label=str(d["class"]), score=round(float(d["score"]), 4), box=list(d["box"])
+                )
+                for d in self.detector().detect(pixels)
+            ]
         except ClassifierUnavailable as exc:
             return unchecked(str(exc), size)
-        except Exception as exc:  # a classifier failure must never let an image through
+        except Exception as exc:  # a classifier failure or odd output must never let it through
             return unchecked(f"the classifier failed on this image ({type(exc).__name__})", size)
-        detections = [
-            Detection(label=str(d["class"]), score=round(float(d["score"]), 4), box=list(d["box"]))
-            for d in raw
-        ]
         thresholds = self.config.nudenet_thresholds
-        flagged = [d for d in detections if d.score >= thresholds.get(d.label, 2.0)]
+        flagged = [d for d in detections if d.score >= thresholds.get(d.label, math.inf)]
         reasons = [f"{d.label} {d.score:.2f} ≥ {thresholds[d.label]:.2f}" for d in flagged]
         if model_nsfw:
             reasons.append("the model's own safety checker flagged it")

@@ -130,6 +130,8 @@ def test_model_verdicts_must_match_the_images(image_checker: ImageChecker) -> No
 
 def test_a_failing_classifier_withholds(tmp_path: Path) -> None:
     assert ImageChecker(detector=BrokenDetector()).check(noise_png(32)).status == "unchecked"
+    odd_output = ImageChecker(detector=StubDetector([{"label": "FACE_FEMALE", "score": 0.9}]))
+    assert odd_output.check(noise_png(32)).status == "unchecked"
     missing = ImageChecker(SafetyConfig(nudenet_model=tmp_path / "missing.onnx"))
     verdict = missing.check(noise_png(32))
     assert verdict.status == "unchecked" and "cannot be loaded" in verdict.reasons[0]
