@@ -363,27 +363,34 @@ class ModerationRecord:
 
     def unban(self, guild_id: int, user_id: int, *, by: int, reason: str = "") -> bool:
         """Lift a ban; False when the user had no active ban."""
-        active = self.active_ban(guild_id, user_id)
         with self._lock, transaction(self._db):
+            active = self._active_row(guild_id, user_id) is not None
             self._db.execute(
                 "DELETE FROM safety_bans WHERE guild_id = ? AND user_id = ?",
                 (guild_id, user_id),
             )
-            if active is not None:
+            if active:
                 self._insert(
                     "unban", guild_id=guild_id, user_id=user_id, actor_id=by, reason=reason
                 )
-        return active is not None
+        return active
+
+    def _active_row(self, guild_id: int, user_id: int) -> sqlite3.Row | None:
+        """The user's unexpired ban row; the caller holds the lock."""
+        row: sqlite3.Row | None = self._db.execute(
+            "SELECT * FROM safety_bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        ).fetchone()
+        if row is None or (
+            row["expires_at"] is not None and row["expires_at"] <= _ts(self._clock())
+        ):
+            return None
+        return row
 
     def active_ban(self, guild_id: int, user_id: int) -> Ban | None:
         """The user's ban in this guild, unless there is none or it has expired."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM safety_bans WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-            ).fetchone()
+            row = self._active_row(guild_id, user_id)
         if row is None:
-            return None
-        if row["expires_at"] is not None and row["expires_at"] <= _ts(self._clock()):
             return None
         return Ban(
             guild_id=row["guild_id"],
