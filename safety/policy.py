@@ -56,9 +56,7 @@ class Decision(BaseModel):
 def _decide_image(
     prompt: PromptVerdict, image: ImageVerdict, channel: ChannelFlags, guild: GuildSafety
 ) -> tuple[Action, bool, str]:
-    if prompt.absolute:
-        return "withhold", True, prompt.reason
-    if not prompt.allowed:
+    if prompt.absolute or not prompt.allowed:  # absolute implies not allowed; both checked
         return "withhold", True, prompt.reason
     if image.status == "unchecked":
         return "withhold", True, "The image could not be checked: " + "; ".join(image.reasons)
