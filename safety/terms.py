@@ -126,6 +126,12 @@ def validate_guild_term(
         normal = normalize(text)
         if not normal:
             raise InvalidSafetyInput(field, f"{text!r} has no letters or digits to match")
+        if len(normal) > MAX_PATTERN_CHARS:  # ligatures and symbols can expand (ﬃ → ffi)
+            raise InvalidSafetyInput(
+                field,
+                f"normalised, this term is {len(normal)} characters long; "
+                f"at most {MAX_PATTERN_CHARS} are stored",
+            )
         return GuildTerm(text=normal, regex=False, category=category)  # type: ignore[arg-type]
     if not text or len(text) > MAX_PATTERN_CHARS:
         raise InvalidSafetyInput(field, f"a pattern is 1..{MAX_PATTERN_CHARS} characters")

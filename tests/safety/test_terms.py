@@ -32,6 +32,7 @@ def test_plain_terms_are_stored_normalised() -> None:
         ("x" * 201, True, "1..200 characters"),
         ("!!!", False, "no letters"),
         ("y" * 101, False, "at most 100"),
+        ("\ufb03" * 100, False, "300 characters long"),
     ],
 )
 def test_bad_guild_terms_are_rejected_with_the_reason(text: str, is_regex: bool, why: str) -> None:
