@@ -305,6 +305,7 @@ class Studio:
         built = build(
             PromptSpec(subject=prompt, use_default_negative=False),
             model_family=self.catalog.resolve(job.request.model).family,
+            presets=self.presets,
             config=self.prompting_config,
             count=job.request.count,
             steps=job.request.steps,
