@@ -17,6 +17,7 @@ from generation.png import make_grid
 from generation.studio_types import JobRecord
 
 _FIELD = 1024
+DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024  # Discord's default upload limit per file
 
 
 @dataclass(frozen=True)
