@@ -250,3 +250,16 @@ async def test_guild_limits_reach_the_queue(loopback: LoopbackDiscord, cbot: Com
     assert "one request every 600 s" in slow.content
     await say(loopback, "settings reset", {"setting": "cooldown_seconds"}, user=admin)
     assert cbot.community.guilds.get(loopback.guild.id).cooldown_seconds is None
+
+
+async def test_an_error_quoting_a_long_list_still_reaches_the_admin(
+    loopback: LoopbackDiscord, cbot: CommunityBot
+) -> None:
+    admin = loopback.add_user("admin", permissions=ADMIN_PERMISSIONS)
+    for number in range(30):  # 30 listed terms of 95 characters: over 2800 in all
+        cbot.community.guilds.add_term(
+            loopback.guild.id, admin.id, f"term {number:02d} " + "x" * 87
+        )
+    missing = await say(loopback, "settings term-remove", {"term": "nothing"}, user=admin)
+    assert missing.ephemeral and missing.content.startswith("❌ `terms`: 'nothing' is not listed")
+    assert len(missing.content) <= 2000 and missing.content.endswith("…")
