@@ -44,7 +44,7 @@ def _message(error: BaseException) -> str:
     if isinstance(error, NotAllowed):
         return f"🚫 {error}"
     if isinstance(error, JobNotFound):
-        return "🗂️ That image is no longer stored, so this button cannot use it."
+        return "🗂️ That job is no longer stored (or never was)."
     if isinstance(error, _FIELD_ERRORS):
         field = getattr(error, "field", "option")
         message = getattr(error, "message", None) or str(error)
