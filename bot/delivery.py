@@ -18,7 +18,7 @@ import discord
 
 from bot.config import DiscordConfig
 from bot.errors import user_message
-from bot.render import OutFile, progress_text, queued_text, render_result
+from bot.render import MAX_CONTENT, OutFile, clip, progress_text, queued_text, render_result
 from bot.views import result_view
 from generation.studio_types import (
     Blocked,
@@ -131,6 +131,7 @@ class Delivery:
             raise
 
     async def _final_text(self, text: str) -> None:
+        text = clip(text, MAX_CONTENT - 30)  # room for the mention; an engine error can be long
         if not (self._token_alive and await self._edit(content=text, attachments=[])):
             text = f"<@{self.target.user_id}> {text}"
             if await self._to_channel(text, [], None, None) is None:

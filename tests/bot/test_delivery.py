@@ -239,3 +239,21 @@ async def test_a_failure_while_posting_replaces_the_progress_message(
     assert not told.embeds and not told.attachments and not told.components
     problems = bot.service.delivery_problems.values()
     assert any("the renderer broke" in problem for problem in problems)
+
+
+class LongFailureEngine:
+    """Fails as a GPU library can: with an error message longer than a Discord message."""
+
+    def generate(self, requests: object, **_: object) -> list[object]:
+        raise RuntimeError("tensor shapes do not match: " + "[1, 4, 64, 64] " * 300)
+
+
+async def test_a_long_engine_error_is_told_in_one_message(
+    loopback: LoopbackDiscord, settings: Settings
+) -> None:
+    gus = loopback.add_user("gus")
+    async with running_bot(loopback, settings, LongFailureEngine()):  # type: ignore[arg-type]
+        record = await loopback.slash("imagine", {"prompt": "a bell", "count": 1}, user=gus)
+        told = await loopback.wait_original(record, lambda m: m.content.startswith("❌"))
+    assert told.content.startswith("❌ Painting failed: RuntimeError: tensor shapes do not match")
+    assert len(told.content) <= 2000 and told.content.endswith("…")
