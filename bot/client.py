@@ -21,12 +21,11 @@ from bot.community import Community, install
 from bot.config import DiscordConfig
 from bot.delivery import Delivery, Target
 from bot.errors import MuralistTree
+from bot.render import DEFAULT_FILESIZE_LIMIT
 from bot.views import ResultButton
 from generation.studio_types import ImagineService, Submitted
 
 log = logging.getLogger(__name__)
-
-DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024  # Discord's default upload limit per file
 
 
 def intents() -> discord.Intents:

@@ -75,12 +75,12 @@ class SettingsError(ValueError):
     """An invalid setting: names it as the user would set it, and says what is allowed."""
 
 
-def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+def describe_validation_error(error: ValidationError) -> str:
     """One line per problem, ``field.path: message``: what users see instead of a traceback."""
     lines = []
     for problem in error.errors():
         path = ".".join(str(part) for part in problem["loc"]) or "input"
-        lines.append(f"{prefix}{path}: {problem['msg']}")
+        lines.append(f"{path}: {problem['msg']}")
     return "; ".join(lines)
 
 

@@ -8,6 +8,7 @@ permission is recorded on the job through the service, never raised.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 import discord
 
 from bot.config import DiscordConfig
-from bot.render import OutFile, progress_text, queued_text, render_result
+from bot.errors import user_message
+from bot.render import MAX_CONTENT, OutFile, clip, progress_text, queued_text, render_result
 from bot.views import result_view
 from generation.studio_types import (
     Blocked,
@@ -98,7 +100,15 @@ class Delivery:
                     await self._final_text(f"🚫 {event.message}")
         except Exception as exc:  # delivery must never take the bot down
             log.exception("delivering job %s failed", job_id)
+            await self._tell_failure(exc)
             await self.service.delivered(job_id, f"{type(exc).__name__}: {exc}")
+
+    async def _tell_failure(self, error: Exception) -> None:
+        """Replace the progress message, which would otherwise stay forever (best effort)."""
+        if not self._token_alive:
+            return
+        with contextlib.suppress(discord.HTTPException):
+            await self._edit(content=user_message(error), embed=None, attachments=[], view=None)
 
     async def _progress(self, text: str, preview: OutFile | None) -> None:
         now = time.monotonic()
@@ -121,6 +131,7 @@ class Delivery:
             raise
 
     async def _final_text(self, text: str) -> None:
+        text = clip(text, MAX_CONTENT - 30)  # room for the mention; an engine error can be long
         if not (self._token_alive and await self._edit(content=text, attachments=[])):
             text = f"<@{self.target.user_id}> {text}"
             if await self._to_channel(text, [], None, None) is None:

@@ -14,6 +14,7 @@ from discord import app_commands
 
 from bot.guild_settings import InvalidSetting
 from bot.moderation import Refused
+from bot.render import MAX_CONTENT, clip
 from generation.errors import GenerationError, InvalidRequest, ModelLoadError
 from generation.queue import JobNotFound, NotAllowed, Refusal
 from generation.studio_types import PromptBlocked
@@ -26,9 +27,14 @@ _FIELD_ERRORS = (InvalidRequest, PromptError, InvalidSafetyInput, ModelLoadError
 
 
 def user_message(error: BaseException) -> str:
-    """The one or two sentences a user sees for ``error``."""
+    """The one or two sentences a user sees for ``error``, within a message's length (an error
+    may quote a long list, e.g. "not listed (listed: …)")."""
+    return clip(_message(error), MAX_CONTENT)
+
+
+def _message(error: BaseException) -> str:
     if isinstance(error, app_commands.CommandInvokeError) and error.__cause__ is not None:
-        return user_message(error.__cause__)
+        return _message(error.__cause__)
     if isinstance(error, PromptBlocked):
         return f"🚫 {error.reason}"
     if isinstance(error, Refusal):
@@ -38,7 +44,7 @@ def user_message(error: BaseException) -> str:
     if isinstance(error, NotAllowed):
         return f"🚫 {error}"
     if isinstance(error, JobNotFound):
-        return "🗂️ That image is no longer stored, so this button cannot use it."
+        return "🗂️ That job is no longer stored (or never was)."
     if isinstance(error, _FIELD_ERRORS):
         field = getattr(error, "field", "option")
         message = getattr(error, "message", None) or str(error)

@@ -20,7 +20,7 @@ import discord
 from bot.guild_settings import GuildSettings, GuildSettingsStore, InvalidSetting
 from bot.moderation import GuardedService, discord_time
 from bot.permissions import require_moderator
-from bot.render import render_result
+from bot.render import DEFAULT_FILESIZE_LIMIT, render_result
 from bot.views import result_view
 from generation.studio_types import JobRecord
 from safety import ModerationEntry, ModerationRecord
@@ -233,7 +233,7 @@ class ModLog:
         target = settings.approval_target or settings.mod_log_channel
         if target is None:
             return False
-        files, embed = render_result(job, 10 * 1024 * 1024)
+        files, embed = render_result(job, DEFAULT_FILESIZE_LIMIT)
         entry = await asyncio.to_thread(
             lambda: self.service.record.log(
                 "hidden",
@@ -281,7 +281,7 @@ class ModLog:
         postable = await self.service.postable(job_id)
         if isinstance(postable, str):
             return f"nothing could be posted: {postable}"
-        files, embed = render_result(postable, 10 * 1024 * 1024)
+        files, embed = render_result(postable, DEFAULT_FILESIZE_LIMIT)
         channel = self.client.get_partial_messageable(postable.channel_id)
         message = await channel.send(
             f"<@{postable.user_id}> your images were approved.",

@@ -17,6 +17,8 @@ from generation.png import make_grid
 from generation.studio_types import JobRecord
 
 _FIELD = 1024
+MAX_CONTENT = 2000  # a message's text
+DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024  # Discord's default upload limit per file
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ def result_files(job: JobRecord, limit: int) -> list[OutFile]:
     return files
 
 
-def _clip(text: str, limit: int = _FIELD) -> str:
+def clip(text: str, limit: int = _FIELD) -> str:
+    """``text`` cut to ``limit`` characters (an embed field's by default), marked with "…"."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -86,9 +89,9 @@ def result_embed(job: JobRecord, main_file: OutFile | None) -> discord.Embed:
     title = {"upscale": "Upscaled", "vary_subtle": "Variation", "vary_strong": "Variation"}.get(
         job.action, "Painted"
     )
-    embed = discord.Embed(title=title, description=_clip(request.prompt, 4000))
+    embed = discord.Embed(title=title, description=clip(request.prompt, 4000))
     if request.negative_prompt:
-        embed.add_field(name="Negative", value=_clip(request.negative_prompt), inline=False)
+        embed.add_field(name="Negative", value=clip(request.negative_prompt), inline=False)
     size = f"{request.width}×{request.height}"
     if request.mode == "upscale":
         size = f"{request.width * 2}×{request.height * 2}"
@@ -101,7 +104,7 @@ def result_embed(job: JobRecord, main_file: OutFile | None) -> discord.Embed:
         ("Size", size),
         ("Time", f"{job.seconds:.1f} s" if job.seconds is not None else "?"),
     ):
-        embed.add_field(name=name, value=_clip(value), inline=True)
+        embed.add_field(name=name, value=clip(value), inline=True)
     if request.subseed is not None:
         embed.add_field(
             name="Variation", value=f"{request.subseed} @ {request.subseed_strength:g}", inline=True
@@ -127,7 +130,7 @@ def progress_text(step: int, total: int, warnings: list[str]) -> str:
 
 def _with_warnings(text: str, warnings: list[str]) -> str:
     lines = [text, *(f"⚠️ {w}" for w in warnings[:5])]
-    return _clip("\n".join(lines), 2000)
+    return clip("\n".join(lines), MAX_CONTENT)
 
 
 def render_result(job: JobRecord, limit: int) -> tuple[list[OutFile], discord.Embed]:

@@ -25,6 +25,7 @@ from generation.sizes import ASPECTS
 # Every scalar setting but nsfw_policy, which has no "instance default" to go back to.
 RESETTABLE: tuple[str, ...] = tuple(name for name in SCALAR_SETTINGS if name != "nsfw_policy")
 ChannelPolicyChoice = Literal["withhold", "blur_spoiler", "allow", "inherit"]
+LIST_FIELD = 480  # blocked terms and exemptions in /settings view: 6 fields of 1024 are too many
 
 
 def _or_default(value: Any, default: str = "instance default") -> str:
@@ -77,10 +78,18 @@ def settings_embed(settings: GuildSettings, models: list[str]) -> discord.Embed:
         inline=False,
     )
     terms = ", ".join(f"`{t.text}`{' (regex)' if t.regex else ''}" for t in settings.terms)
-    embed.add_field(name="Blocked terms", value=(terms or "*none*")[:1024], inline=False)
+    embed.add_field(name="Blocked terms", value=_listed(terms), inline=False)
     exempt = ", ".join(f"`{e}`" for e in settings.exemptions)
-    embed.add_field(name="Exemptions", value=(exempt or "*none*")[:1024], inline=False)
+    embed.add_field(name="Exemptions", value=_listed(exempt), inline=False)
     return embed
+
+
+def _listed(items: str) -> str:
+    """A list ``/settings terms`` shows at greater length, shortened so that the whole embed
+    stays within Discord's 6000 characters when every other field is full too."""
+    if len(items) <= LIST_FIELD:
+        return items or "*none*"
+    return items[:LIST_FIELD] + "… (more: /settings terms)"
 
 
 def _channel(channel_id: int | None) -> str:

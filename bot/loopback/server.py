@@ -1,7 +1,7 @@
 """A loopback Discord: REST API v10 and the gateway, on 127.0.0.1, for the real discord.py client.
 
 Tests (and ``muralist demo``) point the bot at it (``discord.http.Route.BASE`` and the gateway
-default, see ``bot.client.point_discord_py_at``), then act as Discord would: dispatch interactions
+default: ``bot.endpoints.point_discord_py_at``), then act as Discord would: dispatch interactions
 from users in channels and read back what the bot sent. Everything the bot sends is checked against
 Discord's documented limits (``bot.loopback.limits``) and the interaction rules (first response
 within 3 s, tokens valid 15 minutes, one initial response, uploads within the announced

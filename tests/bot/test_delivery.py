@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.config import Settings
 from bot.loopback import LoopbackDiscord, StoredMessage
 from generation.engine_api import ImageEngine
@@ -220,3 +222,38 @@ async def test_jobs_left_by_a_stopped_bot_are_delivered_after_restart(
     [posted] = loopback.channel_messages("art")
     assert posted.content.startswith(f"<@{mia.id}>") and posted.attachments and posted.embeds
     assert not loopback.original(record).embeds  # the first run never delivered it
+
+
+async def test_a_failure_while_posting_replaces_the_progress_message(
+    loopback: LoopbackDiscord, bot: RunningBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("the renderer broke")
+
+    monkeypatch.setattr("bot.delivery.render_result", broken)
+    fay = loopback.add_user("fay")
+    record = await loopback.slash("imagine", {"prompt": "a kite", "count": 1}, user=fay)
+    told = await loopback.wait_original(record, lambda m: m.content.startswith("⚠️"))
+    await bot.bot.idle()
+    assert told.content.startswith("⚠️ Something went wrong on our side")
+    assert not told.embeds and not told.attachments and not told.components
+    problems = bot.service.delivery_problems.values()
+    assert any("the renderer broke" in problem for problem in problems)
+
+
+class LongFailureEngine:
+    """Fails as a GPU library can: with an error message longer than a Discord message."""
+
+    def generate(self, requests: object, **_: object) -> list[object]:
+        raise RuntimeError("tensor shapes do not match: " + "[1, 4, 64, 64] " * 300)
+
+
+async def test_a_long_engine_error_is_told_in_one_message(
+    loopback: LoopbackDiscord, settings: Settings
+) -> None:
+    gus = loopback.add_user("gus")
+    async with running_bot(loopback, settings, LongFailureEngine()):  # type: ignore[arg-type]
+        record = await loopback.slash("imagine", {"prompt": "a bell", "count": 1}, user=gus)
+        told = await loopback.wait_original(record, lambda m: m.content.startswith("❌"))
+    assert told.content.startswith("❌ Painting failed: RuntimeError: tensor shapes do not match")
+    assert len(told.content) <= 2000 and told.content.endswith("…")

@@ -6,11 +6,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import discord
 import pytest
 
+from bot.cogs.settings import settings_embed
 from bot.config import Settings
 from bot.guild_settings import (
     _MIGRATIONS,
+    GuildSettings,
     GuildSettingsStore,
     InvalidSetting,
     SettingsStoreError,
@@ -18,7 +21,7 @@ from bot.guild_settings import (
 from bot.loopback import LoopbackDiscord
 from bot.loopback.fixtures import ADMIN_PERMISSIONS
 from generation.engine_api import ImageEngine
-from safety import ModerationRecord
+from safety import GuildTerm, ModerationRecord
 from tests.bot.community.helpers import (
     CommunityBot,
     answer,
@@ -250,3 +253,34 @@ async def test_guild_limits_reach_the_queue(loopback: LoopbackDiscord, cbot: Com
     assert "one request every 600 s" in slow.content
     await say(loopback, "settings reset", {"setting": "cooldown_seconds"}, user=admin)
     assert cbot.community.guilds.get(loopback.guild.id).cooldown_seconds is None
+
+
+async def test_an_error_quoting_a_long_list_still_reaches_the_admin(
+    loopback: LoopbackDiscord, cbot: CommunityBot
+) -> None:
+    admin = loopback.add_user("admin", permissions=ADMIN_PERMISSIONS)
+    for number in range(30):  # 30 listed terms of 95 characters: over 2800 in all
+        cbot.community.guilds.add_term(
+            loopback.guild.id, admin.id, f"term {number:02d} " + "x" * 87
+        )
+    missing = await say(loopback, "settings term-remove", {"term": "nothing"}, user=admin)
+    assert missing.ephemeral and missing.content.startswith("❌ `terms`: 'nothing' is not listed")
+    assert len(missing.content) <= 2000 and missing.content.endswith("…")
+
+
+def test_settings_view_of_a_full_guild_fits_in_one_embed() -> None:
+    channels = range(10**17, 10**17 + 60)
+    full = GuildSettings(
+        default_negative="blurry, " * 180,
+        channel_nsfw=dict.fromkeys(channels, "blur_spoiler"),
+        approval_channels=tuple(channels),
+        terms=tuple(GuildTerm(text=f"term {n:03d} " + "x" * 80) for n in range(200)),
+        exemptions=tuple(f"exempt {n:03d} " + "y" * 80 for n in range(200)),
+    )
+    embed = settings_embed(full, [f"model-{n:03d}" for n in range(200)])
+    assert len(embed) <= 6000  # Discord refuses a longer embed, and /settings view with it
+    assert "`term 000 " in _field_values(embed) and "/settings terms" in _field_values(embed)
+
+
+def _field_values(embed: discord.Embed) -> str:
+    return "\n".join(field.value or "" for field in embed.fields)
