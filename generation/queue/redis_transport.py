@@ -201,7 +201,9 @@ class RedisBackend:
     async def _read_results(self) -> None:
         delay = 0.1
         ready = False
-        backlog = True  # first re-read what this consumer received but never acknowledged
+        # First re-read what this consumer received but never acknowledged: at start-up, and
+        # after an error, which may have struck between reading an entry and acknowledging it.
+        backlog = True
         while not self._stop.is_set():
             try:
                 if not ready:
@@ -225,6 +227,7 @@ class RedisBackend:
             except (RedisError, OSError) as exc:
                 log.warning("redis: reading results failed (%s); retrying in %.1f s", exc, delay)
                 ready = False
+                backlog = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
                 delay = min(delay * 2, self._backoff)

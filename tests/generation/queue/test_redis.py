@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from generation.config import QueueConfig
 from generation.queue import JobStatus, JobStore, QueueService
@@ -220,3 +221,25 @@ async def test_results_can_travel_through_a_shared_folder_and_cancel_reaches_the
         assert await queue.cancel(long.job_id, user_id="u1") is JobStatus.RUNNING
         assert (await follow(queue, long.job_id))[-1].kind == "cancelled"
         assert engine.steps_run[long.job_id] < 150
+
+
+async def test_a_result_read_but_not_handled_when_redis_failed_is_read_again(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = redis_config(tmp_path, redis_server.url)
+    async with bot_queue(config) as queue, workers(config, FakeEngine()):
+        backend = queue.backend
+        assert isinstance(backend, RedisBackend)
+        fetch = backend._fetch
+        failures: list[str] = []
+
+        async def flaky_fetch(job_id: str, fields: dict[str, str]) -> str | None:
+            if not failures:  # the connection drops once, after the entry was delivered
+                failures.append(job_id)
+                raise RedisConnectionError("connection reset")
+            return await fetch(job_id, fields)
+
+        monkeypatch.setattr(backend, "_fetch", flaky_fetch)
+        ticket = await submit(queue, "u1")
+        assert (await follow(queue, ticket.job_id))[-1].kind == "done"
+        assert failures == [ticket.job_id]
