@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError, ResponseError
 
 from generation.config import QueueConfig
@@ -234,7 +234,10 @@ class RedisBackend:
 
     async def _handle_result(self, fields: dict[str, str]) -> None:
         assert self._sink is not None
-        job_id = fields["job_id"]
+        job_id = fields.get("job_id")
+        if job_id is None:  # e.g. a worker of another version: nothing to deliver it to
+            log.error("redis: dropping a result entry without a job id: %s", fields)
+            return
         result: GenerationResult | None = None
         error = fields.get("error")
         if error is None:
@@ -242,7 +245,11 @@ class RedisBackend:
             if text is None:
                 error = "the worker's result expired before it was collected"
             else:
-                result = GenerationResult.model_validate_json(text)
+                try:
+                    result = GenerationResult.model_validate_json(text)
+                except ValidationError as exc:
+                    log.error("redis: unreadable result for job %s: %s", job_id, exc)
+                    error = "the worker's result could not be read (is it another version?)"
         await self._sink.on_result(job_id, result, error)
         await self._discard(job_id, fields)
         # Any batch holding the job is done with it: after a bot restart the result may come

@@ -243,3 +243,19 @@ async def test_a_result_read_but_not_handled_when_redis_failed_is_read_again(
         ticket = await submit(queue, "u1")
         assert (await follow(queue, ticket.job_id))[-1].kind == "done"
         assert failures == [ticket.job_id]
+
+
+async def test_unreadable_result_entries_do_not_stop_the_results_that_follow(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = redis_config(tmp_path, redis_server.url)
+    client = connect(redis_server.url)
+    results = f"{config.stream_prefix}:results"
+    async with bot_queue(config) as queue:
+        await client.xadd(results, {"batch": "from a worker of another version"})
+        await client.set(f"{config.stream_prefix}:result:j1", "not json")
+        await client.xadd(results, {"job_id": "j1", "batch": "b1"})
+        async with workers(config, FakeEngine()):
+            ticket = await submit(queue, "u1")
+            assert (await follow(queue, ticket.job_id))[-1].kind == "done"
+    await client.aclose()
