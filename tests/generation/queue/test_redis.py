@@ -259,3 +259,26 @@ async def test_unreadable_result_entries_do_not_stop_the_results_that_follow(
             ticket = await submit(queue, "u1")
             assert (await follow(queue, ticket.job_id))[-1].kind == "done"
     await client.aclose()
+
+
+async def test_cancel_reaches_the_worker_after_a_failed_poll(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = redis_config(tmp_path, redis_server.url)
+    engine = FakeEngine(step_seconds=0.05)
+    async with bot_queue(config) as queue, workers(config, engine) as (worker,):
+        mget = worker.client.mget
+        failures: list[object] = []
+
+        async def flaky_mget(keys: list[str]) -> list[str | None]:
+            if not failures:  # the first poll for cancel flags meets a dropped connection
+                failures.append(keys)
+                raise RedisConnectionError("connection reset")
+            return await mget(keys)  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(worker.client, "mget", flaky_mget)
+        long = await submit(queue, "u1", steps=150)
+        await until(lambda: engine.steps_run.get(long.job_id, 0) > 0 and bool(failures))
+        assert await queue.cancel(long.job_id, user_id="u1") is JobStatus.RUNNING
+        assert (await follow(queue, long.job_id))[-1].kind == "cancelled"
+        assert engine.steps_run[long.job_id] < 150
