@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from generation.config import QueueConfig
-from generation.queue import JobStatus, JobStore, QueueService
+from generation.queue import JobStatus, JobStore, QueueService, WorkerInfo
 from generation.queue.redis_transport import RedisBackend, connect
 from generation.queue.worker import RedisWorker
 from tests.generation.queue.conftest import queue_config
@@ -282,3 +283,24 @@ async def test_cancel_reaches_the_worker_after_a_failed_poll(
         assert await queue.cancel(long.job_id, user_id="u1") is JobStatus.RUNNING
         assert (await follow(queue, long.job_id))[-1].kind == "cancelled"
         assert engine.steps_run[long.job_id] < 150
+
+
+async def test_a_result_the_bot_cannot_read_fails_its_job_with_a_message(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = redis_config(tmp_path, redis_server.url)
+    client = connect(redis_server.url)
+    prefix = config.stream_prefix
+    async with bot_queue(config) as queue:
+        # A worker of another version: its heartbeat reads, its results do not.
+        beat = WorkerInfo(
+            name="old", models=["tiny"], device="cpu", capacity=1, busy=0, time=time.time()
+        )
+        await client.hset(f"{prefix}:workers", "old", beat.model_dump_json())
+        ticket = await submit(queue, "u1")
+        await until(lambda: queue.get(ticket.job_id).status is JobStatus.RUNNING)
+        await client.set(f"{prefix}:result:{ticket.job_id}", '{"from": "another version"}')
+        await client.xadd(f"{prefix}:results", {"job_id": ticket.job_id, "batch": "b"})
+        last = (await follow(queue, ticket.job_id))[-1]
+        assert last.kind == "failed" and "could not be read" in (last.error or "")
+    await client.aclose()
