@@ -122,13 +122,12 @@ class Studio:
         self.safety_config = safety
         self.options = options or StudioOptions()
         self.image_checker = image_checker or ImageChecker(safety)
-        # Where each job was asked for (age-restricted or not); unknown after a restart: SFW.
-        self._nsfw_channel: dict[str, bool] = {}
-        # The guild's safety values each job was asked with (``Requester.safety``).
-        self._job_safety: dict[str, GuildSafety] = {}
         # The safety values for requests that bring none (``Requester.safety`` None, or a job
         # from before a restart): withhold flagged images, no NSFW anywhere.
         self.guild_safety = GuildSafety()
+        # Where each job was asked for (age-restricted or not) and with which guild safety
+        # values, until its last event; unknown after a restart: SFW, ``guild_safety``.
+        self._asked: dict[str, tuple[ChannelFlags, GuildSafety | None]] = {}
         self.catalog = Catalog.load(engine.models_file)
         self.presets = load_library(prompting.presets_file)
         self.prompt_filter = PromptFilter(safety)
@@ -226,9 +225,7 @@ class Studio:
             origin=origin,
             limits=who.limits,
         )
-        self._nsfw_channel[ticket.job_id] = who.channel_nsfw
-        if who.safety is not None:
-            self._job_safety[ticket.job_id] = who.safety
+        self._asked[ticket.job_id] = (ChannelFlags(nsfw=who.channel_nsfw), who.safety)
         return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds)
 
     def _with_rules(self, options: ImagineOptions, rules: GuildRules | None) -> ImagineOptions:
@@ -364,13 +361,14 @@ class Studio:
                 else:
                     yield await self.screen(await self._record(job))
             else:
+                self._asked.pop(job_id, None)  # no images to screen
                 yield Failed(event.error or event.kind)
 
     async def screen(self, job: JobRecord) -> Finished | Blocked:
         """The safety policy on each image: post, blur behind a spoiler, or withhold. Flagged
         images go to the moderation record; a job with nothing left to post is blocked."""
-        channel = ChannelFlags(nsfw=self._nsfw_channel.pop(job.job_id, False))
-        guild = self._job_safety.pop(job.job_id, self.guild_safety)
+        channel, safety = self._asked.pop(job.job_id, (ChannelFlags(), None))
+        guild = self.guild_safety if safety is None else safety
         prompt = await self.prompt_filter.check_async(
             job.request.prompt, channel=channel, guild=guild
         )

@@ -12,7 +12,7 @@ from bot.config import Settings
 from generation.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from generation.engine_api import ImageEngine
+    from generation.engine import DiffusersEngine
     from generation.queue.worker import RedisWorker
 
 
@@ -61,12 +61,13 @@ def run_worker(args: argparse.Namespace, settings: Settings) -> int:
     from generation.queue.worker import RedisWorker
 
     models = args.models or [settings.engine.default_model]
+    engine = _engine(settings, models, args.preview_every)
     worker = RedisWorker(
         queue,
-        _engine(settings, models, args.preview_every),
+        engine,
         name=args.name,
         models=models,
-        device=_device_name(settings.engine.device),
+        device=_device_name(engine.device),
         capacity=args.capacity,
     )
     print(
@@ -86,7 +87,7 @@ async def _serve(worker: RedisWorker) -> None:
     await worker.run()
 
 
-def _engine(settings: Settings, models: list[str], preview_every: int) -> ImageEngine:
+def _engine(settings: Settings, models: list[str], preview_every: int) -> DiffusersEngine:
     """The diffusers engine with its models loaded now, so a bad model fails at start-up and
     the first job does not wait for a load.
     """
@@ -99,14 +100,11 @@ def _engine(settings: Settings, models: list[str], preview_every: int) -> ImageE
     return DiffusersEngine(loader, settings.engine, preview_every=preview_every)
 
 
-def _device_name(setting: str) -> str:
-    """What the heartbeat reports: the GPU's name where there is one."""
+def _device_name(device: str) -> str:
+    """What the heartbeat reports: the engine's resolved device, with the GPU's name on CUDA."""
+    if not device.startswith("cuda"):
+        return device
     import torch
 
-    if setting in ("auto", "cuda") or setting.startswith("cuda:"):
-        if torch.cuda.is_available():
-            index = int(setting.split(":")[1]) if ":" in setting else 0
-            return f"cuda:{index} {torch.cuda.get_device_name(index)}"
-        if setting != "auto":
-            return setting
-    return "cpu" if setting == "auto" else setting
+    index = int(device.partition(":")[2] or 0)
+    return f"cuda:{index} {torch.cuda.get_device_name(index)}"

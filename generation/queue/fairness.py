@@ -61,9 +61,6 @@ class FairScheduler:
     def order(self) -> list[Job]:
         return [entry.job for entry in self._sorted()]
 
-    def positions(self) -> dict[str, int]:
-        return {entry.job.id: index for index, entry in enumerate(self._sorted())}
-
     def jobs(self) -> list[Job]:
         return [entry.job for entry in self._entries.values()]
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from redis.exceptions import RedisError, ResponseError
 
 from generation.config import QueueConfig
@@ -201,7 +201,9 @@ class RedisBackend:
     async def _read_results(self) -> None:
         delay = 0.1
         ready = False
-        backlog = True  # first re-read what this consumer received but never acknowledged
+        # First re-read what this consumer received but never acknowledged: at start-up, and
+        # after an error, which may have struck between reading an entry and acknowledging it.
+        backlog = True
         while not self._stop.is_set():
             try:
                 if not ready:
@@ -225,13 +227,17 @@ class RedisBackend:
             except (RedisError, OSError) as exc:
                 log.warning("redis: reading results failed (%s); retrying in %.1f s", exc, delay)
                 ready = False
+                backlog = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), delay)
                 delay = min(delay * 2, self._backoff)
 
     async def _handle_result(self, fields: dict[str, str]) -> None:
         assert self._sink is not None
-        job_id = fields["job_id"]
+        job_id = fields.get("job_id")
+        if job_id is None:  # e.g. a worker of another version: nothing to deliver it to
+            log.error("redis: dropping a result entry without a job id: %s", fields)
+            return
         result: GenerationResult | None = None
         error = fields.get("error")
         if error is None:
@@ -239,7 +245,11 @@ class RedisBackend:
             if text is None:
                 error = "the worker's result expired before it was collected"
             else:
-                result = GenerationResult.model_validate_json(text)
+                try:
+                    result = GenerationResult.model_validate_json(text)
+                except ValidationError as exc:
+                    log.error("redis: unreadable result for job %s: %s", job_id, exc)
+                    error = "the worker's result could not be read (is it another version?)"
         await self._sink.on_result(job_id, result, error)
         await self._discard(job_id, fields)
         # Any batch holding the job is done with it: after a bot restart the result may come

@@ -165,16 +165,6 @@ class JobStore:
                 raise
             self._db.execute("COMMIT")
 
-    def requeue(self, job_ids: Iterable[str]) -> None:
-        """Running → queued (a backend gave the jobs back); the order stays by ``seq``."""
-        with self._lock:
-            for job_id in job_ids:
-                self._db.execute(
-                    "UPDATE jobs SET status='queued', started_at=NULL WHERE id=? "
-                    "AND status='running'",
-                    (job_id,),
-                )
-
     def finish(
         self,
         job_id: str,

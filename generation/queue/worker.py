@@ -166,8 +166,9 @@ class RedisWorker:
 
         async def poll_cancels() -> None:
             while True:
-                flags = await self.client.mget([self.keys.cancel(i) for i in ids])
-                cancelled.update(i for i, flag in zip(ids, flags, strict=True) if flag)
+                with contextlib.suppress(RedisError, OSError):  # a lost poll: the next one
+                    flags = await self.client.mget([self.keys.cancel(i) for i in ids])
+                    cancelled.update(i for i, flag in zip(ids, flags, strict=True) if flag)
                 await asyncio.sleep(0.2)
 
         def progress(report: StepProgress) -> None:  # engine thread → loop, fire and forget

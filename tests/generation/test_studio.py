@@ -20,6 +20,7 @@ from generation.queue.factory import open_queue
 from generation.studio import VARIATION_STRENGTH, Studio, StudioOptions, denoising_steps
 from generation.studio_types import (
     Blocked,
+    Failed,
     Finished,
     GuildRules,
     ImagineOptions,
@@ -327,3 +328,12 @@ async def test_only_the_requester_or_a_moderator_may_delete_and_reports_count_on
     assert not second.hidden and third.hidden
     assert [e.kind for e in third.entries] == ["report", "hidden"]
     assert all(e.job_id == submitted.job_id for e in third.entries)
+
+
+async def test_a_cancelled_job_leaves_nothing_behind_in_the_studio(studio: Studio) -> None:
+    running = await studio.submit(ImagineOptions(prompt="a red fox", count=1), ALICE)
+    waiting = await studio.submit(ImagineOptions(prompt="a blue fox", count=1), BOB)
+    assert await studio.queue.cancel(waiting.job_id, user_id="2") is JobStatus.CANCELLED
+    assert isinstance(await outcome(studio, waiting), Failed)
+    await finished(studio, running)
+    assert studio._asked == {}  # what each job was asked with is kept until its last event

@@ -5,15 +5,17 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from generation.config import QueueConfig
-from generation.queue import JobStatus, JobStore, QueueService
+from generation.queue import JobStatus, JobStore, QueueService, WorkerInfo
 from generation.queue.redis_transport import RedisBackend, connect
 from generation.queue.worker import RedisWorker
 from tests.generation.queue.conftest import queue_config
@@ -220,3 +222,85 @@ async def test_results_can_travel_through_a_shared_folder_and_cancel_reaches_the
         assert await queue.cancel(long.job_id, user_id="u1") is JobStatus.RUNNING
         assert (await follow(queue, long.job_id))[-1].kind == "cancelled"
         assert engine.steps_run[long.job_id] < 150
+
+
+async def test_a_result_read_but_not_handled_when_redis_failed_is_read_again(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = redis_config(tmp_path, redis_server.url)
+    async with bot_queue(config) as queue, workers(config, FakeEngine()):
+        backend = queue.backend
+        assert isinstance(backend, RedisBackend)
+        fetch = backend._fetch
+        failures: list[str] = []
+
+        async def flaky_fetch(job_id: str, fields: dict[str, str]) -> str | None:
+            if not failures:  # the connection drops once, after the entry was delivered
+                failures.append(job_id)
+                raise RedisConnectionError("connection reset")
+            return await fetch(job_id, fields)
+
+        monkeypatch.setattr(backend, "_fetch", flaky_fetch)
+        ticket = await submit(queue, "u1")
+        assert (await follow(queue, ticket.job_id))[-1].kind == "done"
+        assert failures == [ticket.job_id]
+
+
+async def test_unreadable_result_entries_do_not_stop_the_results_that_follow(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = redis_config(tmp_path, redis_server.url)
+    client = connect(redis_server.url)
+    results = f"{config.stream_prefix}:results"
+    async with bot_queue(config) as queue:
+        await client.xadd(results, {"batch": "from a worker of another version"})
+        await client.set(f"{config.stream_prefix}:result:j1", "not json")
+        await client.xadd(results, {"job_id": "j1", "batch": "b1"})
+        async with workers(config, FakeEngine()):
+            ticket = await submit(queue, "u1")
+            assert (await follow(queue, ticket.job_id))[-1].kind == "done"
+    await client.aclose()
+
+
+async def test_cancel_reaches_the_worker_after_a_failed_poll(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = redis_config(tmp_path, redis_server.url)
+    engine = FakeEngine(step_seconds=0.05)
+    async with bot_queue(config) as queue, workers(config, engine) as (worker,):
+        mget = worker.client.mget
+        failures: list[object] = []
+
+        async def flaky_mget(keys: list[str]) -> list[str | None]:
+            if not failures:  # the first poll for cancel flags meets a dropped connection
+                failures.append(keys)
+                raise RedisConnectionError("connection reset")
+            return await mget(keys)  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(worker.client, "mget", flaky_mget)
+        long = await submit(queue, "u1", steps=150)
+        await until(lambda: engine.steps_run.get(long.job_id, 0) > 0 and bool(failures))
+        assert await queue.cancel(long.job_id, user_id="u1") is JobStatus.RUNNING
+        assert (await follow(queue, long.job_id))[-1].kind == "cancelled"
+        assert engine.steps_run[long.job_id] < 150
+
+
+async def test_a_result_the_bot_cannot_read_fails_its_job_with_a_message(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = redis_config(tmp_path, redis_server.url)
+    client = connect(redis_server.url)
+    prefix = config.stream_prefix
+    async with bot_queue(config) as queue:
+        # A worker of another version: its heartbeat reads, its results do not.
+        beat = WorkerInfo(
+            name="old", models=["tiny"], device="cpu", capacity=1, busy=0, time=time.time()
+        )
+        await client.hset(f"{prefix}:workers", "old", beat.model_dump_json())
+        ticket = await submit(queue, "u1")
+        await until(lambda: queue.get(ticket.job_id).status is JobStatus.RUNNING)
+        await client.set(f"{prefix}:result:{ticket.job_id}", '{"from": "another version"}')
+        await client.xadd(f"{prefix}:results", {"job_id": ticket.job_id, "batch": "b"})
+        last = (await follow(queue, ticket.job_id))[-1]
+        assert last.kind == "failed" and "could not be read" in (last.error or "")
+    await client.aclose()
