@@ -139,6 +139,7 @@ class RedisWorker:
     async def _process(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         self.busy += 1
         keepalive = asyncio.create_task(self._keep_claimed(stream, entry_id))
+        message: BatchMessage | None = None
         try:
             message = BatchMessage.model_validate_json(fields["batch"])
             outcomes = await self._generate(message)
@@ -150,9 +151,14 @@ class RedisWorker:
         except (RedisError, OSError) as exc:
             # Left pending: after claim_idle_seconds another worker (or this one) runs it again.
             log.warning("worker %s: lost redis during batch %s (%s)", self.name, entry_id, exc)
-        except Exception:
+        except Exception as exc:
             log.exception("worker %s: cannot handle batch %s; dropping it", self.name, entry_id)
             with contextlib.suppress(RedisError, OSError):
+                # Its jobs fail with the reason, so nobody waits for a result that never comes.
+                if message is not None:
+                    reason = f"worker {self.name} could not run it: {type(exc).__name__}: {exc}"
+                    for request in message.requests:
+                        await self._send(request.request_id, message.batch_id, reason)
                 await self.client.xack(stream, WORKER_GROUP, entry_id)
         finally:
             keepalive.cancel()
@@ -196,9 +202,14 @@ class RedisWorker:
             fields["error"] = outcome
         elif self.config.result_transport == "folder":
             assert self.config.result_dir is not None
-            fields["path"] = str(
-                await asyncio.to_thread(_write_atomic, self.config.result_dir, job_id, outcome)
-            )
+            try:
+                path = await asyncio.to_thread(
+                    _write_atomic, self.config.result_dir, job_id, outcome
+                )
+            except OSError as exc:  # disk full, folder gone: the job fails, not the batch again
+                fields["error"] = f"the worker could not save the images: {exc}"
+            else:
+                fields["path"] = str(path)
         else:
             await self.client.set(
                 self.keys.result(job_id),

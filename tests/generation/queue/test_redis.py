@@ -207,6 +207,20 @@ async def test_a_job_that_breaks_the_worker_fails_alone_and_the_worker_goes_on(
         assert (await follow(queue, good.job_id))[-1].kind == "done"
 
 
+async def test_a_result_the_worker_cannot_save_fails_its_job_instead_of_running_again(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the shared folder should be")
+    config = redis_config(tmp_path, redis_server.url, result_transport="folder", result_dir=blocked)
+    engine = FakeEngine()
+    async with bot_queue(config) as queue, workers(config, engine):
+        ticket = await submit(queue, "u1", steps=2)
+        failed = (await follow(queue, ticket.job_id))[-1]
+        assert failed.kind == "failed" and "could not save the images" in (failed.error or "")
+        assert len(engine.calls) == 1  # not reclaimed and run again
+
+
 async def test_results_can_travel_through_a_shared_folder_and_cancel_reaches_the_worker(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
