@@ -20,15 +20,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from generation import sizes
 from generation.errors import InvalidRequest, ModelLoadError, ModelNotFound
 from generation.requests import MAX_SIDE, MIN_SIDE
 from generation.tiny import BUILDERS, tiny_model_folder
 
 Family = Literal["sd1", "sd2", "sdxl"]
 SourceKind = Literal["builtin", "hub", "folder", "checkpoint"]
-
-NATIVE_SIDE: dict[str, int] = {"sd1": 512, "sd2": 768, "sdxl": 1024}
-"""The side each family was trained at; a catalog entry's ``native_size`` defaults to it."""
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")
 SOURCES: tuple[SourceKind, ...] = ("builtin", "hub", "folder", "checkpoint")
@@ -100,8 +98,7 @@ class ModelSpec(BaseModel):
         if self.config is not None and self.checkpoint is None:
             raise ValueError("`config` only goes with a `checkpoint` source")
         if self.native_size == (0, 0):
-            side = NATIVE_SIDE[self.family]
-            object.__setattr__(self, "native_size", (side, side))
+            object.__setattr__(self, "native_size", sizes.native_size(self.family))
         return self
 
     @property
