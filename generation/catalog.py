@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from generation import sizes
 from generation.errors import InvalidRequest, ModelLoadError, ModelNotFound
 from generation.requests import MAX_SIDE, MIN_SIDE
+from generation.schedulers import SchedulerName
 from generation.tiny import BUILDERS, tiny_model_folder
 
 Family = Literal["sd1", "sd2", "sdxl"]
@@ -56,7 +57,7 @@ class ModelSpec(BaseModel):
     family: Family
     native_size: tuple[int, int] = (0, 0)  # (0, 0): the family's native side, filled in below
     default_negative: str = Field(default="", max_length=2000)
-    scheduler: str | None = Field(default=None, min_length=1)
+    scheduler: SchedulerName | None = None
     description: str = ""
 
     @field_validator("native_size", mode="before")
