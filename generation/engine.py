@@ -167,6 +167,7 @@ class DiffusersEngine:
     ) -> list[GenerationResult]:
         started = time.perf_counter() - batch.timings.load
         batch.cancelled = {r.request_id for r in batch.requests if is_cancelled(r.request_id)}
+        made: dict[int, tuple[Any, bool | None]] = {}
         if len(batch.cancelled) < len(batch.requests):
             with _vae_tiling(batch.model.pipe.vae, batch.requests[0].mode == "upscale"):
                 latents = self._denoise(batch, on_progress, is_cancelled)
@@ -177,11 +178,9 @@ class DiffusersEngine:
                 ]
                 pictures = self._decode(batch, latents, keep) if keep else []
             verdicts = self._check_safety(batch, pictures)
-            batch.timings.total = time.perf_counter() - started
             made = dict(zip(keep, zip(pictures, verdicts, strict=True), strict=True))
-            return self._package(batch, made)
         batch.timings.total = time.perf_counter() - started
-        return self._package(batch, {})
+        return self._package(batch, made)
 
     # 2–5. Scheduler, prompts, noise, denoising loop.
     def _denoise(
