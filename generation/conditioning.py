@@ -54,7 +54,8 @@ class Encoded:
     pooled: Any | None = None
 
     @property
-    def chunks(self) -> int:
+    def tokens(self) -> int:
+        """Token positions: 77 per chunk."""
         return int(self.embeds.shape[1])
 
 

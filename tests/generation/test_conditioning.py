@@ -75,7 +75,7 @@ def test_weights_change_the_embeddings(loader: PipelineLoader) -> None:
 
 def test_a_100_word_prompt_is_not_truncated_and_paints(engine: DiffusersEngine) -> None:
     model = engine.loader.get("tiny")
-    assert engine.encoder.encode(model, LONG_PROMPT).chunks >= 2 * 77
+    assert engine.encoder.encode(model, LONG_PROMPT).tokens >= 2 * 77
     request = GenerationRequest(prompt=LONG_PROMPT, negative_prompt="blurry", seed=3, **SMALL)
     changed_tail = LONG_PROMPT.rsplit(" ", 1)[0] + " volcano"
     [long] = engine.generate([request])
