@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from generation.tiny import write_clip_tokenizer  # noqa: E402
+from generation.tiny import clip_tokenizer  # noqa: E402
 
 # Stable Diffusion 1.5's published component configs (runwayml/stable-diffusion-v1-5).
 UNET = {
@@ -75,16 +74,14 @@ def build_pipeline(device: str, dtype: Any) -> Any:
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
     with torch.device(device):
         unet = UNet2DConditionModel(**UNET)
         vae = AutoencoderKL(**VAE)
         text_encoder = CLIPTextModel(CLIPTextConfig(**TEXT))
-    with tempfile.TemporaryDirectory() as folder:
-        write_clip_tokenizer(Path(folder))
-        tokenizer = CLIPTokenizer.from_pretrained(folder)
+    tokenizer = clip_tokenizer()
     scheduler = DPMSolverMultistepScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
     )

@@ -20,15 +20,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from generation import sizes
 from generation.errors import InvalidRequest, ModelLoadError, ModelNotFound
 from generation.requests import MAX_SIDE, MIN_SIDE
+from generation.schedulers import SchedulerName
 from generation.tiny import BUILDERS, tiny_model_folder
 
 Family = Literal["sd1", "sd2", "sdxl"]
 SourceKind = Literal["builtin", "hub", "folder", "checkpoint"]
-
-NATIVE_SIDE: dict[str, int] = {"sd1": 512, "sd2": 768, "sdxl": 1024}
-"""The side each family was trained at; a catalog entry's ``native_size`` defaults to it."""
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")
 SOURCES: tuple[SourceKind, ...] = ("builtin", "hub", "folder", "checkpoint")
@@ -58,7 +57,7 @@ class ModelSpec(BaseModel):
     family: Family
     native_size: tuple[int, int] = (0, 0)  # (0, 0): the family's native side, filled in below
     default_negative: str = Field(default="", max_length=2000)
-    scheduler: str | None = Field(default=None, min_length=1)
+    scheduler: SchedulerName | None = None
     description: str = ""
 
     @field_validator("native_size", mode="before")
@@ -100,8 +99,7 @@ class ModelSpec(BaseModel):
         if self.config is not None and self.checkpoint is None:
             raise ValueError("`config` only goes with a `checkpoint` source")
         if self.native_size == (0, 0):
-            side = NATIVE_SIDE[self.family]
-            object.__setattr__(self, "native_size", (side, side))
+            object.__setattr__(self, "native_size", sizes.native_size(self.family))
         return self
 
     @property

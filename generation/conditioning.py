@@ -54,7 +54,8 @@ class Encoded:
     pooled: Any | None = None
 
     @property
-    def chunks(self) -> int:
+    def tokens(self) -> int:
+        """Token positions: 77 per chunk."""
         return int(self.embeds.shape[1])
 
 
@@ -76,14 +77,6 @@ def parse_plain_or_compel(text: str) -> Any:
         fragment = " ".join(re.sub(r",(\S)", r", \1", text).split())
         return Conjunction([FlattenedPrompt([(fragment, 1.0)])], weights=[1.0])
     return PromptParser().parse_conjunction(text)
-
-
-@dataclass(frozen=True)
-class BatchConditioning:
-    """Stacked tensors for a batch, every one padded to the same token length."""
-
-    embeds: Any
-    pooled: Any | None
 
 
 class PromptEncoder:
@@ -113,16 +106,6 @@ class PromptEncoder:
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return encoded
-
-    def batch(self, model: LoadedModel, texts: Sequence[str]) -> BatchConditioning:
-        """Encode ``texts`` and stack them, padded to one length with the empty prompt."""
-        import torch
-
-        encoded = [self.encode(model, text) for text in texts]
-        return BatchConditioning(
-            embeds=torch.cat(self.pad([item.embeds for item in encoded], model)),
-            pooled=None if encoded[0].pooled is None else torch.cat([e.pooled for e in encoded]),
-        )
 
     def pad(self, tensors: Sequence[Any], model: LoadedModel) -> list[Any]:
         """``tensors`` (1, L_i, D) lengthened to the longest with chunks of the empty prompt."""

@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from generation.requests import MAX_GUIDANCE, MAX_STEPS
+from generation.schedulers import SchedulerName
+
 
 class EngineConfig(BaseModel):
     """How models are loaded and run. Every option here is applied by the engine."""
@@ -48,11 +51,13 @@ class EngineConfig(BaseModel):
     max_pixels: int = Field(
         default=1024 * 1024, ge=64 * 64, le=4096 * 4096, description="Largest width × height."
     )
-    default_steps: int = Field(default=20, ge=1, le=150, description="Steps when none are given.")
-    default_guidance: float = Field(
-        default=7.0, ge=0.0, le=30.0, description="CFG scale when none is given."
+    default_steps: int = Field(
+        default=20, ge=1, le=MAX_STEPS, description="Steps when none are given."
     )
-    default_scheduler: str = Field(
+    default_guidance: float = Field(
+        default=7.0, ge=0.0, le=MAX_GUIDANCE, description="CFG scale when none is given."
+    )
+    default_scheduler: SchedulerName = Field(
         default="DPM++ 2M Karras", description="Sampler when none is given (`muralist schedulers`)."
     )
 

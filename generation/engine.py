@@ -167,6 +167,7 @@ class DiffusersEngine:
     ) -> list[GenerationResult]:
         started = time.perf_counter() - batch.timings.load
         batch.cancelled = {r.request_id for r in batch.requests if is_cancelled(r.request_id)}
+        made: dict[int, tuple[Any, bool | None]] = {}
         if len(batch.cancelled) < len(batch.requests):
             with _vae_tiling(batch.model.pipe.vae, batch.requests[0].mode == "upscale"):
                 latents = self._denoise(batch, on_progress, is_cancelled)
@@ -177,11 +178,9 @@ class DiffusersEngine:
                 ]
                 pictures = self._decode(batch, latents, keep) if keep else []
             verdicts = self._check_safety(batch, pictures)
-            batch.timings.total = time.perf_counter() - started
             made = dict(zip(keep, zip(pictures, verdicts, strict=True), strict=True))
-            return self._package(batch, made)
         batch.timings.total = time.perf_counter() - started
-        return self._package(batch, {})
+        return self._package(batch, made)
 
     # 2–5. Scheduler, prompts, noise, denoising loop.
     def _denoise(
@@ -529,8 +528,6 @@ class _StepCallback:
 
     def _edit(self, pipe: Any, upcoming: int, total: int, tensors: dict[str, Any]) -> dict:
         """Swap the positive conditioning when an edit starts at the next step."""
-        import torch
-
         if upcoming >= total:
             return {}
         step = self.skipped + upcoming * (self.steps - self.skipped) // total
@@ -538,20 +535,22 @@ class _StepCallback:
         if texts == self.current:
             return {}
         self.current = texts
-        model = self.batch.model
         new = _stack(self.padded, texts)
-        embeds = tensors["prompt_embeds"]
-        replaced: dict[str, Any] = {}
-        if pipe.do_classifier_free_guidance:  # the tensor is [negative; positive]
-            half = embeds.shape[0] // 2
-            replaced["prompt_embeds"] = torch.cat([embeds[:half], new.embeds.to(embeds)])
-        else:
-            replaced["prompt_embeds"] = new.embeds.to(embeds)
-        if model.family == "sdxl":
-            pooled = tensors["add_text_embeds"]
-            if pipe.do_classifier_free_guidance:
-                half = pooled.shape[0] // 2
-                replaced["add_text_embeds"] = torch.cat([pooled[:half], new.pooled.to(pooled)])
-            else:
-                replaced["add_text_embeds"] = new.pooled.to(pooled)
-        return replaced
+        positives = {"prompt_embeds": new.embeds}
+        if self.batch.model.family == "sdxl":
+            positives["add_text_embeds"] = new.pooled
+        guided = pipe.do_classifier_free_guidance
+        return {
+            name: _with_positive(tensors[name], positive, guided)
+            for name, positive in positives.items()
+        }
+
+
+def _with_positive(current: Any, positive: Any, guided: bool) -> Any:
+    """``current`` with its positive rows replaced; under guidance it is [negative; positive]."""
+    import torch
+
+    positive = positive.to(current)
+    if not guided:
+        return positive
+    return torch.cat([current[: current.shape[0] // 2], positive])

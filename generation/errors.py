@@ -35,7 +35,3 @@ class ModelLoadError(GenerationError):
         self.field = "model"
         self.source = source
         self.reason = reason
-
-
-class GenerationCancelled(GenerationError):
-    """Raised inside the engine when every request of a batch was cancelled."""

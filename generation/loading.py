@@ -101,8 +101,7 @@ class PipelineLoader:
             loaded = self._load(self.catalog.resolve(model))
             self._cache[model] = loaded
             while len(self._cache) > self.config.pipeline_cache_size:
-                _, evicted = self._cache.popitem(last=False)
-                self._release(evicted)
+                self._evict_oldest()
             return loaded
 
     def _load(self, spec: ModelSpec) -> LoadedModel:
@@ -212,9 +211,14 @@ class PipelineLoader:
             str(checkpoint), config=str(spec.config), dtype=dtype, local_files_only=True
         )
 
-    def _release(self, evicted: LoadedModel) -> None:
-        """Drop an evicted pipeline's memory now rather than whenever the GC gets to it."""
-        logger.info("unloading %s", evicted.name)
+    def _evict_oldest(self) -> None:
+        """Drop the least recent pipeline's memory now rather than whenever the GC gets to it.
+
+        The popped model is referenced from this frame only, so ``del`` leaves nothing holding
+        it when ``gc.collect`` and ``empty_cache`` run (a caller's variable would keep it alive).
+        """
+        name, evicted = self._cache.popitem(last=False)
+        logger.info("unloading %s", name)
         del evicted
         gc.collect()
         if self.placement.is_cuda:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from generation.errors import InvalidRequest
 
@@ -81,6 +83,18 @@ def resolve(name: str) -> SchedulerSpec:
     raise InvalidRequest(
         "scheduler", f"unknown scheduler {name!r}; choose one of: {', '.join(SCHEDULER_NAMES)}"
     )
+
+
+def _known(name: str) -> str:
+    try:
+        resolve(name)
+    except InvalidRequest as exc:
+        raise ValueError(exc.message) from None
+    return name
+
+
+SchedulerName = Annotated[str, AfterValidator(_known)]
+"""A setting naming a scheduler: refused when loaded, not on every request that falls back to it."""
 
 
 def build(name: str, base_config: Any) -> Any:

@@ -90,6 +90,15 @@ def write_clip_tokenizer(folder: Path) -> bool:
     return merges is not None
 
 
+def clip_tokenizer() -> Any:
+    """A ``CLIPTokenizer`` as ``write_clip_tokenizer`` writes it (via a temporary folder)."""
+    from transformers import CLIPTokenizer
+
+    with tempfile.TemporaryDirectory() as folder:
+        write_clip_tokenizer(Path(folder))
+        return CLIPTokenizer.from_pretrained(folder)
+
+
 def _text_encoder(with_projection: bool) -> Any:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -129,7 +138,6 @@ def build_tiny_sd(folder: Path) -> None:
     """Build the SD 1.x-layout tiny pipeline and ``save_pretrained`` it into ``folder``."""
     import torch
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTokenizer
 
     torch.manual_seed(TINY_SEED)
     unet = UNet2DConditionModel(
@@ -147,9 +155,7 @@ def build_tiny_sd(folder: Path) -> None:
     vae = _vae()
     torch.manual_seed(TINY_SEED)
     text_encoder = _text_encoder(with_projection=False)
-    with tempfile.TemporaryDirectory() as tok_dir:
-        write_clip_tokenizer(Path(tok_dir))
-        tokenizer = CLIPTokenizer.from_pretrained(tok_dir)
+    tokenizer = clip_tokenizer()
     scheduler = DPMSolverMultistepScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -174,7 +180,6 @@ def build_tiny_sdxl(folder: Path) -> None:
     """Build the SDXL-layout tiny pipeline (two text encoders, pooled embeds) into ``folder``."""
     import torch
     from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-    from transformers import CLIPTokenizer
 
     torch.manual_seed(TINY_SEED)
     unet = UNet2DConditionModel(
@@ -200,9 +205,7 @@ def build_tiny_sdxl(folder: Path) -> None:
     text_encoder = _text_encoder(with_projection=False)
     torch.manual_seed(TINY_SEED + 1)
     text_encoder_2 = _text_encoder(with_projection=True)
-    with tempfile.TemporaryDirectory() as tok_dir:
-        write_clip_tokenizer(Path(tok_dir))
-        tokenizer = CLIPTokenizer.from_pretrained(tok_dir)
+    tokenizer = clip_tokenizer()
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085,
         beta_end=0.012,

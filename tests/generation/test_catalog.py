@@ -88,6 +88,7 @@ family = "sd1"
         ('[models.x]\nhub = "not a repo id"\nfamily = "sd1"\n', "[models.x] hub"),
         ('[models.x]\ncheckpoint = "m.bin"\nfamily = "sd1"\n', "[models.x] checkpoint"),
         ('[models.x]\nbuiltin = "huge"\nfamily = "sd1"\n', "[models.x] builtin"),
+        ('[models.x]\nhub = "a/b"\nfamily = "sd1"\nscheduler = "Euler z"\n', "unknown scheduler"),
         ('[model.x]\nhub = "a/b"\n', "unknown top-level key 'model'"),
         ("models = 3\n", "must be a table"),
     ],

@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from generation.conditioning import PromptEncoder, parse_plain_or_compel
 from generation.engine import DiffusersEngine
 from generation.loading import PipelineLoader
 from generation.requests import GenerationRequest, PromptEdit
+from tests.generation.pixels import pixels
 
 WORDS = [
     "castle",
@@ -38,10 +36,6 @@ WORDS = [
 ]
 LONG_PROMPT = " ".join(WORDS[i % len(WORDS)] for i in range(100))
 SMALL = {"width": 64, "height": 64, "steps": 4}
-
-
-def pixels(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def test_unweighted_prompts_encode_like_the_pipeline(loader: PipelineLoader) -> None:
@@ -81,7 +75,7 @@ def test_weights_change_the_embeddings(loader: PipelineLoader) -> None:
 
 def test_a_100_word_prompt_is_not_truncated_and_paints(engine: DiffusersEngine) -> None:
     model = engine.loader.get("tiny")
-    assert engine.encoder.encode(model, LONG_PROMPT).chunks >= 2 * 77
+    assert engine.encoder.encode(model, LONG_PROMPT).tokens >= 2 * 77
     request = GenerationRequest(prompt=LONG_PROMPT, negative_prompt="blurry", seed=3, **SMALL)
     changed_tail = LONG_PROMPT.rsplit(" ", 1)[0] + " volcano"
     [long] = engine.generate([request])

@@ -17,12 +17,9 @@ from generation.errors import InvalidRequest, ModelNotFound
 from generation.loading import LoadedModel, PipelineLoader
 from generation.png import parse_parameters, read_parameters
 from generation.requests import GenerationRequest, StepProgress
+from tests.generation.pixels import pixels
 
 SMALL: dict[str, Any] = {"width": 64, "height": 64, "steps": 3}
-
-
-def pixels(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def plain_call(model: LoadedModel, scheduler: str, seed: int, **kwargs: Any) -> np.ndarray:

@@ -145,6 +145,30 @@ def test_lru_keeps_the_configured_number_of_pipelines(tiny_cache: Path) -> None:
     assert two.get("tiny") is first
 
 
+def test_an_evicted_pipeline_is_freed_before_its_memory_is_given_back(
+    tiny_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The collection that follows an eviction must find the pipeline unreferenced."""
+    import gc
+    import weakref
+
+    from generation import loading
+
+    loader = PipelineLoader(EngineConfig(cache_dir=tiny_cache, device="cpu", pipeline_cache_size=1))
+    evicted = weakref.ref(loader.get("tiny").pipe)
+    alive_after_collect: list[bool] = []
+    real_collect = gc.collect
+
+    def collect() -> int:
+        found = real_collect()
+        alive_after_collect.append(evicted() is not None)
+        return found
+
+    monkeypatch.setattr(loading.gc, "collect", collect)
+    loader.get("tiny-xl")
+    assert alive_after_collect == [False]
+
+
 def test_a_local_folder_loads_by_path_and_paints_like_the_builtin(
     engine_config: EngineConfig, tmp_path: Path
 ) -> None:

@@ -7,8 +7,10 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from pydantic import ValidationError
 
 from generation import schedulers
+from generation.config import EngineConfig
 from generation.engine import DiffusersEngine
 from generation.errors import InvalidRequest
 from generation.loading import PipelineLoader
@@ -77,3 +79,11 @@ def test_every_scheduler_paints_and_they_differ(engine: DiffusersEngine) -> None
     assert not np.array_equal(images["Euler"], images["Euler a"])
     assert not np.array_equal(images["DPM++ 2M"], images["DPM++ 2M Karras"])
     assert not np.array_equal(images["DDIM"], images["PNDM"])
+
+
+def test_an_unknown_default_scheduler_is_refused_when_the_config_loads() -> None:
+    with pytest.raises(ValidationError) as caught:
+        EngineConfig(default_scheduler="Euler z")
+    assert caught.value.errors()[0]["loc"] == ("default_scheduler",)
+    assert "choose one of: DPM++ 2M" in str(caught.value)
+    assert EngineConfig(default_scheduler="euler  A").default_scheduler == "euler  A"

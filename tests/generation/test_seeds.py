@@ -1,20 +1,14 @@
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from generation.engine import DiffusersEngine
 from generation.png import parse_parameters
 from generation.requests import SEED_MAX, GenerationRequest
 from generation.seeds import draw_seed, image_seeds, initial_noise, slerp
-
-
-def pixels(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+from tests.generation.pixels import pixels
 
 
 def test_image_seeds_count_up_and_wrap() -> None:
