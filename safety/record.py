@@ -139,6 +139,17 @@ def _ts(value: datetime) -> float:
     return value.timestamp()
 
 
+def _ban(row: sqlite3.Row) -> Ban:
+    return Ban(
+        guild_id=row["guild_id"],
+        user_id=row["user_id"],
+        reason=row["reason"],
+        banned_by=row["banned_by"],
+        created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
+        expires_at=_dt(row["expires_at"]),
+    )
+
+
 def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
@@ -390,16 +401,17 @@ class ModerationRecord:
         """The user's ban in this guild, unless there is none or it has expired."""
         with self._lock:
             row = self._active_row(guild_id, user_id)
-        if row is None:
-            return None
-        return Ban(
-            guild_id=row["guild_id"],
-            user_id=row["user_id"],
-            reason=row["reason"],
-            banned_by=row["banned_by"],
-            created_at=_dt(row["created_at"]),  # type: ignore[arg-type]
-            expires_at=_dt(row["expires_at"]),
-        )
+        return None if row is None else _ban(row)
+
+    def active_bans(self, guild_id: int) -> list[Ban]:
+        """Every unexpired ban in this guild, newest first (for the moderators' list)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM safety_bans WHERE guild_id = ? "
+                "AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC",
+                (guild_id, _ts(self._clock())),
+            ).fetchall()
+        return [_ban(row) for row in rows]
 
     # -- reports and decisions ----------------------------------------------------------------
     def _state(self, job_id: str) -> ResultState:

@@ -85,21 +85,13 @@ class ModCog(commands.Cog):
     async def bans(self, interaction: discord.Interaction) -> None:
         guild_id = interaction.guild_id or 0
 
-        def active() -> list[str]:
-            lines = []
-            seen: set[int] = set()
-            for entry in self.record.recent(guild_id, 1000, kinds=("ban",)):
-                if entry.user_id is None or entry.user_id in seen:
-                    continue
-                seen.add(entry.user_id)
-                ban = self.record.active_ban(guild_id, entry.user_id)
-                if ban is None:
-                    continue
-                until = f"until {discord_time(ban.expires_at)}" if ban.expires_at else "no end"
-                lines.append(f"• <@{ban.user_id}> — {until} — {ban.reason[:200]}")
-            return lines
-
-        lines = await asyncio.to_thread(active)
+        bans = await asyncio.to_thread(self.record.active_bans, guild_id)
+        lines = [
+            f"• <@{ban.user_id}> — "
+            + (f"until {discord_time(ban.expires_at)}" if ban.expires_at else "no end")
+            + f" — {ban.reason[:200]}"
+            for ban in bans
+        ]
         text = "**Banned from generating**\n" + ("\n".join(lines) or "nobody")
         await interaction.response.send_message(
             text[:2000], ephemeral=True, allowed_mentions=discord.AllowedMentions.none()

@@ -77,6 +77,19 @@ def test_bans_with_expiry(record: ModerationRecord, clock: Clock) -> None:
     assert kinds == ["unban", "ban", "ban"]
 
 
+def test_active_bans_lists_every_unexpired_ban_of_the_guild_only(
+    record: ModerationRecord, clock: Clock
+) -> None:
+    record.ban(GUILD, USER, by=MOD, reason="spam", duration=timedelta(hours=1))
+    record.ban(GUILD, USER + 1, by=MOD, reason="abuse")
+    record.ban(GUILD + 1, USER + 2, by=MOD, reason="elsewhere")
+    assert {b.user_id for b in record.active_bans(GUILD)} == {USER, USER + 1}
+    clock.now += timedelta(hours=2)
+    assert [b.reason for b in record.active_bans(GUILD)] == ["abuse"]
+    record.unban(GUILD, USER + 1, by=MOD)
+    assert record.active_bans(GUILD) == []
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
