@@ -31,7 +31,7 @@ from generation.sizes import ASPECTS
 from generation.studio_types import GuildRules
 from safety import GuildSafety, GuildTerm, ModerationEntry, ModerationRecord, validate_guild_term
 from safety.errors import InvalidSafetyInput
-from safety.schema import migrate_tables, open_shared
+from safety.schema import migrate_tables, open_shared, transaction
 
 NsfwPolicy = Literal["withhold", "blur_spoiler", "allow"]
 NSFW_POLICIES: tuple[NsfwPolicy, ...] = ("withhold", "blur_spoiler", "allow")
@@ -311,8 +311,7 @@ class GuildSettingsStore:
     ) -> GuildSettings:
         """Read, change, validate the whole document, store it with its history: all or nothing."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self._db):
                 row = self._db.execute(
                     "SELECT data FROM bot_guild_settings WHERE guild_id = ?", (guild_id,)
                 ).fetchone()
@@ -334,10 +333,6 @@ class GuildSettingsStore:
                     "INSERT OR REPLACE INTO bot_guild_settings VALUES (?, ?, ?)",
                     (guild_id, updated.model_dump_json(), at),
                 )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             # After the commit: the record writes on its own connection to the same file.
             for name in names:
                 self._log_change(
