@@ -38,10 +38,10 @@ from collections.abc import Sequence  # noqa: E402
 from bot.client import MuralistBot  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.endpoints import point_discord_py_at  # noqa: E402
-from bot.loopback import LoopbackDiscord  # noqa: E402
 from bot.runtime import build_engine, open_service  # noqa: E402
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback  # noqa: E402
 from generation.requests import GenerationRequest, GenerationResult  # noqa: E402
+from loopback import LoopbackDiscord  # noqa: E402
 
 
 class TimedEngine:

@@ -15,8 +15,8 @@ from pathlib import Path
 from bot.client import MuralistBot
 from bot.config import Settings
 from bot.endpoints import point_discord_py_at
-from bot.loopback import LoopbackDiscord, StoredMessage
 from bot.runtime import open_service
+from loopback import LoopbackDiscord, StoredMessage
 
 
 @dataclass

@@ -10,25 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.endpoints import point_discord_py_at
-from bot.loopback import LoopbackDiscord
 from generation.engine_api import ImageEngine
+from loopback import LoopbackDiscord
 from tests.bot.harness import RunningBot, running_bot, test_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-@pytest.fixture
-async def loopback() -> AsyncIterator[LoopbackDiscord]:
-    """A started loopback Discord with discord.py pointed at it; violations fail the test."""
-    server = await LoopbackDiscord().start()
-    point_discord_py_at(server.api_base, server.gateway_url)
-    try:
-        yield server
-    finally:
-        await server.stop()
-    if server.violations:
-        pytest.fail("the bot broke Discord's rules:\n" + "\n".join(server.violations))
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,11 @@ from typing import Any
 
 from bot.client import MuralistBot
 from bot.config import Settings
-from bot.loopback import LoopbackDiscord
 from bot.runtime import open_service
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
 from generation.requests import GenerationRequest, GenerationResult
 from generation.studio import Studio
+from loopback import LoopbackDiscord
 
 
 def test_settings(tmp_path: Path, cache_dir: Path, **discord: Any) -> Settings:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.loopback import LoopbackDiscord
+from loopback import LoopbackDiscord
 
 
 async def test_bot_process_serves_the_loopback_discord(

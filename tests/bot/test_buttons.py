@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 
-from bot.loopback import FakeUser, LoopbackDiscord, StoredMessage
+from loopback import FakeUser, LoopbackDiscord, StoredMessage
 from tests.bot.harness import RunningBot
 
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 
 from bot.config import Settings
-from bot.loopback import LoopbackDiscord, StoredMessage
 from generation.engine_api import ImageEngine
 from generation.queue import JobStatus
+from loopback import LoopbackDiscord, StoredMessage
 from safety import GuildSafety
 from tests.bot.harness import GatedEngine, RunningBot, running_bot
 

@@ -6,8 +6,8 @@ import io
 
 from PIL import Image
 
-from bot.loopback import LoopbackDiscord, StoredMessage
 from generation.png import read_parameters
+from loopback import LoopbackDiscord, StoredMessage
 from tests.bot.harness import RunningBot
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from bot.config import Settings
-from bot.loopback import LoopbackDiscord
 from generation.engine_api import ImageEngine
+from loopback import LoopbackDiscord
 from tests.bot.harness import GatedEngine, running_bot
 
 USERS = 50

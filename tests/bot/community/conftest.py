@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.config import Settings
-from bot.loopback import LoopbackDiscord
 from generation.engine_api import ImageEngine
+from loopback import LoopbackDiscord
 from tests.bot.community.helpers import CommunityBot, community_bot
 
 

@@ -13,11 +13,11 @@ from typing import Any
 from bot.client import MuralistBot
 from bot.community import Community, build_community
 from bot.config import Settings
-from bot.loopback import FakeUser, LoopbackDiscord, StoredMessage
-from bot.loopback.server import Interaction
 from bot.runtime import open_service
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
 from generation.requests import GenerationRequest, GenerationResult
+from loopback import FakeUser, LoopbackDiscord, StoredMessage
+from loopback.server import Interaction
 from safety import ImageChecker
 
 

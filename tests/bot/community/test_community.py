@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from bot.loopback import LoopbackDiscord
-from bot.loopback.fixtures import MANAGE_GUILD, MANAGE_MESSAGES
+from loopback import LoopbackDiscord
+from loopback.fixtures import MANAGE_GUILD, MANAGE_MESSAGES
 from prompting import load_library
 from tests.bot.community.helpers import (
     CommunityBot,

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.config import Settings
-from bot.loopback import LoopbackDiscord, StoredMessage
-from bot.loopback.fixtures import ADMIN_PERMISSIONS, MEMBER_PERMISSIONS
 from generation.engine_api import ImageEngine
+from loopback import LoopbackDiscord, StoredMessage
+from loopback.fixtures import ADMIN_PERMISSIONS, MEMBER_PERMISSIONS
 from tests.bot.community.helpers import (
     CommunityBot,
     answer,

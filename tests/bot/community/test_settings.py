@@ -18,9 +18,9 @@ from bot.guild_settings import (
     InvalidSetting,
     SettingsStoreError,
 )
-from bot.loopback import LoopbackDiscord
-from bot.loopback.fixtures import ADMIN_PERMISSIONS
 from generation.engine_api import ImageEngine
+from loopback import LoopbackDiscord
+from loopback.fixtures import ADMIN_PERMISSIONS
 from safety import GuildTerm, ModerationRecord
 from tests.bot.community.helpers import (
     CommunityBot,

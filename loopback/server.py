@@ -3,7 +3,7 @@
 Tests (and ``muralist demo``) point the bot at it (``discord.http.Route.BASE`` and the gateway
 default: ``bot.endpoints.point_discord_py_at``), then act as Discord would: dispatch interactions
 from users in channels and read back what the bot sent. Everything the bot sends is checked against
-Discord's documented limits (``bot.loopback.limits``) and the interaction rules (first response
+Discord's documented limits (``loopback.limits``) and the interaction rules (first response
 within 3 s, tokens valid 15 minutes, one initial response, uploads within the announced
 ``attachment_size_limit``); every breach is recorded in ``violations`` and answered with Discord's
 error shape, so a test fixture can fail on it.
@@ -22,8 +22,8 @@ from typing import Any
 
 from aiohttp import BodyPartReader, WSMsgType, web
 
-from bot.loopback import limits
-from bot.loopback.fixtures import (
+from loopback import limits
+from loopback.fixtures import (
     ADMIN_PERMISSIONS,
     MEMBER_PERMISSIONS,
     MODERATOR_PERMISSIONS,

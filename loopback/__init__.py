@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.loopback.fixtures import FakeChannel, FakeGuild, FakeUser
-from bot.loopback.server import Interaction, LoopbackDiscord, LoopbackError, Sent, StoredMessage
+from loopback.fixtures import FakeChannel, FakeGuild, FakeUser
+from loopback.server import Interaction, LoopbackDiscord, LoopbackError, Sent, StoredMessage
 
 __all__ = [
     "FakeChannel",

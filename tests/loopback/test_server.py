@@ -9,7 +9,7 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.loopback import LoopbackDiscord
+from loopback import LoopbackDiscord
 
 
 class _Client(discord.Client):
