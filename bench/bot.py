@@ -38,7 +38,7 @@ from collections.abc import Sequence  # noqa: E402
 from bot.client import MuralistBot  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.endpoints import point_discord_py_at  # noqa: E402
-from bot.runtime import build_engine, open_service  # noqa: E402
+from bot.wiring import build_engine, open_studio  # noqa: E402
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback  # noqa: E402
 from generation.requests import GenerationRequest, GenerationResult  # noqa: E402
 from loopback import LoopbackDiscord  # noqa: E402
@@ -100,8 +100,8 @@ async def run(interactions: int, users: int, work: Path, rate: float | None) -> 
     settings.discord.sync_guild_id = loopback.guild.id
     people = [loopback.add_user(f"user{n}") for n in range(users)]
     try:
-        async with open_service(settings, engine) as service:
-            bot = MuralistBot(service, settings.discord, guild_ready_timeout=0.1)
+        async with open_studio(settings, engine) as studio:
+            bot = MuralistBot(studio, settings.discord, guild_ready_timeout=0.1)
             task = asyncio.create_task(bot.start(loopback.token))
             await loopback.wait_until_ready(120)
             await loopback.wait_for(lambda: bool(loopback.guild_commands))

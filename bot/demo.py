@@ -15,7 +15,7 @@ from pathlib import Path
 from bot.client import MuralistBot
 from bot.config import Settings
 from bot.endpoints import point_discord_py_at
-from bot.runtime import open_service
+from bot.wiring import open_studio
 from loopback import LoopbackDiscord, StoredMessage
 
 
@@ -51,8 +51,8 @@ async def run_demo(
         point_discord_py_at(loopback.api_base, loopback.gateway_url)
         settings.discord.sync_guild_id = loopback.guild.id
         user = loopback.add_user("demo-user")
-        async with open_service(settings) as service:
-            bot = MuralistBot(service, settings.discord, guild_ready_timeout=0.1)
+        async with open_studio(settings) as studio:
+            bot = MuralistBot(studio, settings.discord, guild_ready_timeout=0.1)
             task = asyncio.create_task(bot.start(loopback.token))
             try:
                 await loopback.wait_until_ready(timeout=120)

@@ -43,7 +43,7 @@ def _logging(settings: Settings) -> None:
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.runtime import run_bot
+    from bot.wiring import run_bot
 
     if settings.discord.token is None:
         raise SettingsError(

@@ -4,7 +4,6 @@ Redis and Prometheus are imported by their own modules only, so the embedded def
 """
 
 from generation.queue.jobs import (
-    DiscordRef,
     Job,
     JobNotFound,
     JobStatus,
@@ -19,7 +18,6 @@ from generation.queue.service import Limits, QueueService
 from generation.queue.store import JobStore, StoreCorrupt
 
 __all__ = [
-    "DiscordRef",
     "Job",
     "JobNotFound",
     "JobStatus",

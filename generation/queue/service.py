@@ -15,14 +15,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from generation.config import QueueConfig
+from generation.config import CooldownSeconds, PerGuildCap, PerUserCap, QueueConfig
 from generation.errors import InvalidRequest
 from generation.queue.eta import ThroughputEstimator
 from generation.queue.fairness import FairScheduler
 from generation.queue.jobs import (
-    DiscordRef,
     EventKind,
     Job,
     JobNotFound,
@@ -80,13 +79,13 @@ class Backend(Protocol):
 
 
 class Limits(BaseModel):
-    """Per-guild overrides of the configured limits, passed by the bot with each submit."""
+    """Per-guild overrides of the configured limits, passed by the studio with each submit."""
 
     model_config = ConfigDict(extra="forbid")
 
-    per_user_cap: int | None = Field(default=None, ge=1, le=100)
-    per_guild_cap: int | None = Field(default=None, ge=1, le=10_000)
-    cooldown_seconds: float | None = Field(default=None, ge=0.0, le=3600.0)
+    per_user_cap: PerUserCap | None = None
+    per_guild_cap: PerGuildCap | None = None
+    cooldown_seconds: CooldownSeconds | None = None
 
 
 _FINAL_KINDS: dict[JobStatus, EventKind] = {
@@ -158,7 +157,6 @@ class QueueService:
         request: GenerationRequest,
         priority: str = "default",
         origin: Origin | None = None,
-        discord: DiscordRef | None = None,
         limits: Limits | None = None,
     ) -> Ticket:
         """Queue a job, or raise ``Refusal`` naming the limit and when it frees up."""
@@ -173,7 +171,6 @@ class QueueService:
             priority=priority,
             origin=origin or Origin(),
             request=request,
-            discord=discord or DiscordRef(),
         )
         # The request id doubles as the job id, so engine progress maps straight to jobs.
         job.request = request.model_copy(update={"request_id": job.id})

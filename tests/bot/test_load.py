@@ -54,5 +54,5 @@ async def test_burst_answered_capped_and_fair(
         )
         await running.bot.idle()
         # Fair order: every user's first job ran before any user's second.
-        owners = [running.service.queue.get(job_id).user_id for job_id in gated.order]
+        owners = [running.studio.queue.get(job_id).user_id for job_id in gated.order]
         assert len(set(owners[:USERS])) == USERS

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.client import MuralistBot
-from bot.community import Community, build_community
 from bot.config import Settings
-from bot.runtime import open_service
+from bot.wiring import open_studio
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
 from generation.requests import GenerationRequest, GenerationResult
 from loopback import FakeUser, LoopbackDiscord, StoredMessage
 from loopback.server import Interaction
 from safety import ImageChecker
+from studio import Studio
 
 
 class SwitchDetector:
@@ -60,7 +60,7 @@ class GatedEngine:
 @dataclass
 class CommunityBot:
     bot: MuralistBot
-    community: Community
+    studio: Studio
     detector: SwitchDetector
     engine: GatedEngine
 
@@ -74,13 +74,11 @@ async def community_bot(
     detector = SwitchDetector()
     gated = GatedEngine(engine)
     async with AsyncExitStack() as stack:
-        service = await stack.enter_async_context(open_service(settings, gated))
-        service.image_checker = ImageChecker(settings.safety, detector=detector)
-        community = build_community(settings, service)
-        stack.callback(community.close)
-        bot = MuralistBot(
-            community.service, settings.discord, community=community, guild_ready_timeout=0.1
+        checker = ImageChecker(settings.safety, detector=detector)
+        studio = await stack.enter_async_context(
+            open_studio(settings, gated, image_checker=checker)
         )
+        bot = MuralistBot(studio, settings.discord, guild_ready_timeout=0.1)
         ready = loopback.identifies
         task = asyncio.create_task(bot.start(loopback.token))
         await loopback.wait_for(
@@ -89,7 +87,7 @@ async def community_bot(
         if task.done():
             task.result()
         try:
-            yield CommunityBot(bot, community, detector, gated)
+            yield CommunityBot(bot, studio, detector, gated)
         finally:
             gated.gate.set()
             await bot.idle()
