@@ -174,7 +174,7 @@ async def test_bad_command_tree_and_expired_token(
     with pytest.raises(discord.HTTPException) as caught:
         await client.tree.sync()
     assert caught.value.code == 50035
-    assert any("at most 25 choices" in v for v in loopback.violations)
+    assert any("choices: at most 25 items, got 26" in v for v in loopback.violations)
     client.tree.remove_command("pick")
     client.tree.remove_command("many")
     loopback.violations.clear()

@@ -17,7 +17,7 @@ from bot.runtime import open_service
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
 from generation.requests import GenerationRequest, GenerationResult
 from loopback import FakeUser, LoopbackDiscord, StoredMessage
-from loopback.server import Interaction
+from loopback.state import Interaction
 from safety import ImageChecker
 
 
