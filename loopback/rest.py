@@ -128,6 +128,11 @@ class RestApi:
         except BadBody as exc:
             self.state.violation(f"{method} {_short(path)}: {exc}")
             return self._finish(call, Reply(400, error_body(50109, str(exc))))
+        # Validated before the rate limit (Discord limits first): every request is checked,
+        # a refused one included, so "the validator ran on every request" can be said.
+        found = self.contract.check(operation, call.body, call.files, multipart=multipart)
+        if found:
+            return self._finish(call, self._reject(call, found))
         verdict = self.limiter.hit(operation.operation_id, operation.template, operation.params)
         if verdict.limited is not None:
             return self._finish(call, Reply(429, verdict.limited, headers=verdict.headers))
@@ -139,9 +144,6 @@ class RestApi:
             return self._finish(call, Reply(404, error_body(0, "404: Not Found")))
         if not path.startswith(_NO_BOT_TOKEN) and not self._authorized(request):
             return self._finish(call, Reply(401, error_body(0, "401: Unauthorized")))
-        found = self.contract.check(operation, call.body, call.files, multipart=multipart)
-        if found:
-            return self._finish(call, self._reject(call, found))
         reply = await handler(call)
         reply.headers = {**verdict.headers, **reply.headers}
         return self._finish(call, reply)
