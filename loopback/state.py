@@ -218,6 +218,9 @@ class DiscordState:
         self.identifies = 0
         self.resumes = 0
         self.permissions: dict[int, int] = {self.owner.id: ADMIN_PERMISSIONS}
+        #: A policy, not Discord's rule: every message must carry ``allowed_mentions`` that stop
+        #: @everyone, @here and role pings (a bot's tests switch it on).
+        self.quiet_mentions = False
         self.changed = asyncio.Condition()
         self.ready = asyncio.Event()
         self.api_base = ""
@@ -298,6 +301,7 @@ class DiscordState:
         )
         message.pinged = Mentions.resolve(message.content, message.allowed_mentions)
         self.messages[message.id] = message
+        self._check_quiet(message)
         return message
 
     def apply_edit(
@@ -316,6 +320,9 @@ class DiscordState:
         message.attachments.extend(files)
         if "allowed_mentions" in data:
             message.allowed_mentions = data["allowed_mentions"]
+        if "content" in data:
+            message.pinged = Mentions.resolve(message.content, message.allowed_mentions)
+            self._check_quiet(message)
         message.flags &= ~LOADING
         message.flags |= int(data.get("flags") or 0)
         message.edits += 1
@@ -348,6 +355,13 @@ class DiscordState:
         if not channel.is_dm:
             payload["guild_id"] = str(self.guild.id)
         return payload
+
+    def _check_quiet(self, message: StoredMessage) -> None:
+        if self.quiet_mentions and message.content and message.may_ping_everyone_or_roles():
+            self.violation(
+                f"message {message.id} ({message.content[:40]!r}): allowed_mentions "
+                f"{message.allowed_mentions} lets @everyone, @here or roles ping"
+            )
 
     # ----------------------------------------------------------------- records
     def record(self, sent: Sent) -> None:
