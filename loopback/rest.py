@@ -46,7 +46,6 @@ KINDS = {
     "bulk_set_application_commands": "commands",
     "bulk_set_guild_application_commands": "commands",
 }
-_NO_BOT_TOKEN = ("/interactions/", "/webhooks/")
 
 
 @dataclass
@@ -142,7 +141,7 @@ class RestApi:
                 f"{method} {_short(path)}: the loopback does not serve {operation.operation_id}"
             )
             return self._finish(call, Reply(404, error_body(0, "404: Not Found")))
-        if not path.startswith(_NO_BOT_TOKEN) and not self._authorized(request):
+        if operation.needs_token and not self._authorized(request):
             return self._finish(call, Reply(401, error_body(0, "401: Unauthorized")))
         reply = await handler(call)
         reply.headers = {**verdict.headers, **reply.headers}

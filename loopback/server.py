@@ -13,6 +13,7 @@ own with ``loopback.thread.LoopbackThread``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -56,9 +57,11 @@ class LoopbackDiscord(Driver):
         self.rest = RestApi(self, self.contract, self.limiter)
         self._runner: web.AppRunner | None = None
         self._port = 0
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop serving, once started
 
     # ----------------------------------------------------------------- life cycle
     async def start(self) -> LoopbackDiscord:
+        self.loop = asyncio.get_running_loop()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_route("*", "/api/v10/{tail:.*}", self.rest.handle)

@@ -101,6 +101,7 @@ class Operation:
     params: dict[str, str]
     body_pointer: str | None  # JSON pointer to the JSON request body's schema, if any
     multipart_pointer: str | None
+    needs_token: bool = True  # False where the spec allows no authorization (webhooks, gateway)
 
 
 @dataclass
@@ -148,6 +149,7 @@ class Spec:
                 multipart_pointer=f"{base}/multipart~1form-data/schema"
                 if "multipart/form-data" in body
                 else None,
+                needs_token={} not in spec_op.get("security", [{}]),
             )
         return None
 
