@@ -54,6 +54,9 @@ class FakeUser:
             "global_name": self.username,
             "avatar": None,
             "bot": self.bot,
+            "public_flags": 0,
+            "flags": 0,
+            "primary_guild": None,
         }
 
 

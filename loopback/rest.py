@@ -210,7 +210,8 @@ class RestApi:
     async def _get_me(self, call: Call) -> Reply:
         return Reply(
             200,
-            self.state.bot_user.payload() | {"verified": True, "mfa_enabled": False, "flags": 0},
+            self.state.bot_user.payload()
+            | {"verified": True, "mfa_enabled": False, "locale": "en-US"},
         )
 
     async def _get_application(self, call: Call) -> Reply:
@@ -228,6 +229,16 @@ class RestApi:
                 "verify_key": "0" * 64,
                 "flags": 0,
                 "team": None,
+                "type": None,
+                "flags_new": "0",
+                "redirect_uris": [],
+                "interactions_endpoint_url": None,
+                "role_connections_verification_url": None,
+                "approximate_guild_count": 1,
+                "approximate_user_install_count": 0,
+                "approximate_user_authorization_count": 0,
+                "explicit_content_filter": 0,
+                "eligible_oauth2_scopes": [],
             },
         )
 
@@ -250,6 +261,7 @@ class RestApi:
             entry.setdefault("description", "")  # Discord answers "" for context menus
             entry["id"] = str(snowflake())
             entry["application_id"] = str(state.application_id)
+            entry["integration_types"] = command.get("integration_types") or [0]
             entry["version"] = str(snowflake())
             permissions = command.get("default_member_permissions")
             entry["default_member_permissions"] = None if permissions is None else str(permissions)
@@ -316,40 +328,38 @@ class RestApi:
             return too_big
         record.response_type = kind
         record.responded_after = elapsed
-        resource: dict[str, Any] = {"type": kind}
+        # The resource (with its message) comes only for types 4 and 7, as the spec says.
+        resource: dict[str, Any] | None = None
         if kind in (4, 5):
             flags = int(data.get("flags") or 0) | (LOADING if kind == 5 else 0)
             message = state.new_message(record.channel_id, data, call.files, flags, record.id)
             record.original_id = message.id
-            resource["message"] = state.message_payload(message)
+            if kind == 4:
+                resource = {"type": kind, "message": state.message_payload(message)}
         elif kind in (6, 7):
             record.original_id = record.source_message_id
             if kind == 7 and record.source_message_id is not None:
                 source = state.messages[record.source_message_id]
                 state.apply_edit(source, data, call.files)
-                resource["message"] = state.message_payload(source)
+                resource = {"type": kind, "message": state.message_payload(source)}
         elif kind == 8:
             record.choices = list(data.get("choices") or [])
         elif kind == 9:
             record.modal = data
         if call.request.query.get("with_response", "").lower() not in ("true", "1"):
             return Reply(204, None, record.original_id)
-        return Reply(
-            200,
-            {
-                "interaction": {
-                    "id": str(record.id),
-                    "type": record.type,
-                    "response_message_id": str(record.original_id) if record.original_id else None,
-                    "response_message_loading": kind == 5,
-                    "response_message_ephemeral": bool(
-                        int(data.get("flags") or 0) & rules.EPHEMERAL
-                    ),
-                },
-                "resource": resource,
-            },
-            record.original_id,
-        )
+        answer: dict[str, Any] = {
+            "interaction": {
+                "id": str(record.id),
+                "type": record.type,
+                "response_message_id": str(record.original_id) if record.original_id else None,
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(int(data.get("flags") or 0) & rules.EPHEMERAL),
+            }
+        }
+        if resource is not None:
+            answer["resource"] = resource
+        return Reply(200, answer, record.original_id)
 
     def _token_problem(self, call: Call) -> Reply | None:
         state, record = self.state, call.interaction

@@ -293,7 +293,7 @@ class DiscordState:
             channel_id=channel_id,
             content=data.get("content") or "",
             embeds=list(data.get("embeds") or []),
-            components=list(data.get("components") or []),
+            components=_numbered(data.get("components")),
             attachments=list(files),
             flags=flags,
             interaction_id=interaction_id,
@@ -307,13 +307,15 @@ class DiscordState:
     def apply_edit(
         self, message: StoredMessage, data: dict[str, Any], files: list[Attachment]
     ) -> None:
-        for key in ("content", "embeds", "components"):
+        for key in ("content", "embeds"):
             if key in data:
                 setattr(
                     message,
                     key,
                     data[key] if data[key] is not None else type(getattr(message, key))(),
                 )
+        if "components" in data:
+            message.components = _numbered(data["components"])
         if "attachments" in data:
             keep = {int(a["id"]) for a in data["attachments"] or []}
             message.attachments = [a for a in message.attachments if a.id in keep]
@@ -374,6 +376,37 @@ class DiscordState:
     async def notify(self) -> None:
         async with self.changed:
             self.changed.notify_all()
+
+
+def _numbered(components: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Copies with an ``id`` on every component, as Discord numbers those sent without one
+    (https://discord.com/developers/docs/components/reference#anatomy-of-a-component)."""
+    counter = iter(range(1, 1000))
+    taken = {c.get("id") for c in _flatten(components or [])}
+
+    def number(component: dict[str, Any]) -> dict[str, Any]:
+        copy = dict(component)
+        if copy.get("id") is None:
+            copy["id"] = next(i for i in counter if i not in taken)
+        if isinstance(copy.get("components"), list):
+            copy["components"] = [number(c) for c in copy["components"]]
+        for key in ("accessory", "component"):
+            if isinstance(copy.get(key), dict):
+                copy[key] = number(copy[key])
+        return copy
+
+    return [number(c) for c in components or []]
+
+
+def _flatten(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for component in components:
+        found.append(component)
+        found += _flatten(component.get("components") or [])
+        for key in ("accessory", "component"):
+            if isinstance(component.get(key), dict):
+                found.append(component[key])
+    return found
 
 
 def _allowed_in_dm(command: dict[str, Any]) -> bool:
