@@ -1,4 +1,4 @@
-"""Discord's rate limits: per-route buckets with ``X-RateLimit-*`` headers, 429s and the global limit.
+"""Discord's rate limits: per-route buckets with ``X-RateLimit-*`` headers, 429s, the global limit.
 
 https://discord.com/developers/docs/topics/rate-limits: every response carries the bucket's
 ``X-RateLimit-Limit``, ``-Remaining``, ``-Reset``, ``-Reset-After`` and ``-Bucket``; over the limit

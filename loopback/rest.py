@@ -307,7 +307,8 @@ class RestApi:
                 Breach(
                     ("type",),
                     "INTERACTION_CALLBACK_TYPE",
-                    f"callback type {kind} is not allowed for interaction type {record.type} ({rules.CALLBACK_DOC})",
+                    f"callback type {kind} is not allowed for interaction type {record.type} "
+                    f"({rules.CALLBACK_DOC})",
                 )
             )
         elif kind in (6, 7) and record.source_message_id is None:

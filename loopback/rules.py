@@ -91,7 +91,7 @@ def check_flags(flags: int | None, kind: str, path: FieldPath = ("flags",)) -> l
 
 
 def check_mentions(allowed: dict[str, Any] | None, path: FieldPath) -> list[Breach]:
-    """``parse: ["users"]`` with a ``users`` list (or roles with roles) is refused (MENTIONS_DOC)."""
+    """``parse: ["users"]`` with a ``users`` list (or roles and roles) is refused (MENTIONS_DOC)."""
     problems = []
     for kind in ("users", "roles"):
         if allowed and kind in (allowed.get("parse") or []) and allowed.get(kind):
@@ -252,7 +252,7 @@ def check_components(components: list[dict[str, Any]] | None, flags: int | None)
 
 
 def check_v2_message(body: dict[str, Any]) -> list[Breach]:
-    """With IS_COMPONENTS_V2, content, embeds, stickers and polls cannot be sent (COMPONENTS_DOC)."""
+    """With IS_COMPONENTS_V2, content, embeds, stickers and polls are refused (COMPONENTS_DOC)."""
     if not int(body.get("flags") or 0) & IS_COMPONENTS_V2:
         return []
     return [
@@ -354,6 +354,9 @@ def check_modal(data: dict[str, Any]) -> list[Breach]:
 
 
 # ----------------------------------------------------------------------------- commands
+NAME_PATTERN = r"^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$"
+
+
 def _name_char_ok(char: str) -> bool:
     # ^[-_'\p{L}\p{N}\p{sc=Deva}\p{sc=Thai}]{1,32}$ (NAMING_DOC), with stdlib tools: letters and
     # numbers by category, Devanagari and Thai (their vowel signs are marks) by block.
@@ -370,7 +373,7 @@ def _check_name(name: str, path: FieldPath, chat: bool) -> list[Breach]:
         return [
             _b(
                 path,
-                f"{name!r} does not match ^[-_'\\p{{L}}\\p{{N}}\\p{{sc=Deva}}\\p{{sc=Thai}}]{{1,32}}$",
+                f"{name!r} does not match {NAME_PATTERN}",
                 NAMING_DOC,
                 "APPLICATION_COMMAND_INVALID_NAME",
             )

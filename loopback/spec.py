@@ -1,4 +1,4 @@
-"""Discord's official OpenAPI description: which route a request is, and its body against the schema.
+"""Discord's official OpenAPI description: which route a request is; its body against the schema.
 
 The spec (``discord_api/openapi.json``, MIT, copied by ``scripts/vendor_discord_spec.py``) is read
 once per process. Each operation's request body is validated with ``jsonschema`` (Draft 2020-12,
@@ -93,7 +93,7 @@ def _escape(key: str) -> str:
 
 @dataclass(frozen=True)
 class Operation:
-    """One route and method of the spec (``create_message``: POST /channels/{channel_id}/messages)."""
+    """One route and method of the spec, e.g. ``create_message``: POST /channels/{id}/messages."""
 
     operation_id: str
     method: str
@@ -113,9 +113,8 @@ class Spec:
     _validators: dict[str, Draft202012Validator] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.registry: Registry[Any] = Registry().with_resource(
-            SPEC_URI, Resource(contents=self.document, specification=DRAFT202012)
-        )
+        resource: Resource[Any] = DRAFT202012.create_resource(self.document)
+        self.registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
         routes = []
         for template, item in self.document["paths"].items():
             pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))

@@ -45,7 +45,7 @@ def error_response(
 
 
 def error_tree(found: list[Breach]) -> dict[str, Any]:
-    """Breaches as Discord's nested ``errors``: keys down the field path, ``_errors`` at the leaf."""
+    """Breaches as Discord's nested ``errors``: keys down the field path, ``_errors`` at a leaf."""
     tree: dict[str, Any] = {}
     for breach in found:
         node = tree

@@ -1,11 +1,12 @@
-"""Copy Discord's official OpenAPI description into the package, so a fresh clone needs nothing else.
+"""Copy Discord's official OpenAPI description into the package: a fresh clone needs nothing else.
 
     python scripts/vendor_discord_spec.py [SOURCE_DIR]
 
-SOURCE_DIR (default ``../shared/discord-api``, or ``../../shared`` from a worktree) holds ``openapi.json`` (``specs/openapi.json`` of
-discord/discord-api-spec), its ``LICENSE`` (MIT, copyright Discord) and a README naming the commit.
-The spec is written minified (same content, no indentation) to ``loopback/discord_api/``, with the
-licence beside it; rerun this script to take a newer spec.
+SOURCE_DIR (default ``../shared/discord-api``, or ``../../shared/…`` from a worktree) holds
+``openapi.json`` (``specs/openapi.json`` of discord/discord-api-spec), its ``LICENSE`` (MIT,
+copyright Discord) and a README naming the commit. The spec is written minified (same content,
+no indentation) to ``loopback/discord_api/``, with the licence and the README (as SOURCE.md)
+beside it; rerun this script to take a newer spec.
 """
 
 from __future__ import annotations
