@@ -4,10 +4,8 @@ headers say a bucket is spent, and retries after a 429, so every message arrives
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import discord
-import pytest
 
 from loopback import LoopbackDiscord, RateLimits
 from loopback.ratelimit import RateLimiter
@@ -44,17 +42,6 @@ def test_global_limit_spares_interaction_routes() -> None:
     assert refused is not None and refused["global"] is True
     callback = "/interactions/{interaction_id}/{interaction_token}/callback"
     assert limiter.hit("create_interaction_response", callback, {}, now=1.6).limited is None
-
-
-@pytest.fixture
-async def client(loopback: LoopbackDiscord) -> AsyncIterator[discord.Client]:
-    bot = discord.Client(intents=discord.Intents.default(), guild_ready_timeout=0.1)
-    task = asyncio.create_task(bot.start(loopback.token))
-    await loopback.wait_until_ready()
-    await bot.wait_until_ready()
-    yield bot
-    await bot.close()
-    await asyncio.wait_for(task, 10)
 
 
 async def _send(client: discord.Client, loopback: LoopbackDiscord, channel: str, text: str) -> None:
