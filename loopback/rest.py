@@ -320,8 +320,10 @@ class RestApi:
                 )
             )
         elif kind == 7 and record.source_message_id is not None:
-            existing = {a.id for a in state.messages[record.source_message_id].attachments}
+            source = state.messages[record.source_message_id]
+            existing = {a.id for a in source.attachments}
             problems += rules.check_attachments(data, [f.index for f in call.files], existing)
+            problems += rules.check_edit_of_v2(source.flags, data)
         if problems:
             return self._reject(call, problems)
         too_big = self._size_problems(call.files, record.size_limit)
@@ -426,6 +428,7 @@ class RestApi:
             return Reply(204, None, message.id)
         existing = {a.id for a in message.attachments}
         problems = rules.check_attachments(call.data, [f.index for f in call.files], existing)
+        problems += rules.check_edit_of_v2(message.flags, call.data)
         if problems:
             return self._reject(call, problems)
         too_big = self._size_problems(call.files, size_limit)

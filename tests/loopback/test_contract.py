@@ -21,7 +21,8 @@ EPHEMERAL, CROSSPOSTED, SUPPRESS_EMBEDS, V2 = 64, 2, 4, 1 << 15
 
 @dataclass
 class Case:
-    """One request: ``where`` picks the route (channel, callback, update, followup, commands)."""
+    """One request: ``where`` picks the route (channel, edit_v2, callback, update, autocomplete,
+    followup, commands)."""
 
     where: str
     body: Any
@@ -175,6 +176,8 @@ BROKEN: dict[str, Case] = {
         files=[("files[0]", b"png")],
     ),
     "payload_json not JSON": Case("channel", None, None, code=50109, raw=b"{not json"),
+    "content on a components v2 message": Case("edit_v2", {"content": "hi"}, "content"),
+    "components v2 flag taken off": Case("edit_v2", {"flags": 0}, "flags"),
     # --- interaction responses
     "callback type 3": Case("callback", {"type": 3}, None),
     "crossposted flag in a response": Case(
@@ -302,6 +305,10 @@ def _route(loopback: LoopbackDiscord, where: str) -> tuple[str, str]:
     base, app = loopback.api_base, loopback.application_id
     if where == "channel":
         return "POST", f"{base}/channels/{loopback.channel('art').id}/messages"
+    if where == "edit_v2":
+        body = {"flags": V2, "components": [{"type": 10, "content": "hello"}]}
+        message = loopback.new_message(loopback.channel("art").id, body, [], V2, None)
+        return "PATCH", f"{base}/channels/{message.channel_id}/messages/{message.id}"
     if where == "commands":
         return "PUT", f"{base}/applications/{app}/commands"
     if where == "followup":
