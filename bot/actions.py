@@ -82,13 +82,12 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         super().__init__(custom_id=f"muralist:remix_modal:{job_id}", timeout=None)
         self.job_id = job_id
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Prompt",
             style=discord.TextStyle.paragraph,
             default=prompt[:4000],
             max_length=4000,
             custom_id="prompt",
         )
-        self.add_item(self.prompt)
+        self.add_item(discord.ui.Label(text="Prompt", component=self.prompt))
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         studio = context(interaction).studio

@@ -44,6 +44,14 @@ class MuralistBot(commands.Bot):
             intents=intents(),
             tree_cls=MuralistTree,
             help_command=None,
+            # No send pings anyone unless it says so (the result post names its requester).
+            allowed_mentions=discord.AllowedMentions.none(),
+            # Every command says where it runs (contexts, integration_types), not only the
+            # deprecated dm_permission: installed to guilds, run in guilds unless it opts in.
+            allowed_installs=discord.app_commands.AppInstallationType(guild=True, user=False),
+            allowed_contexts=discord.app_commands.AppCommandContext(
+                guild=True, dm_channel=False, private_channel=False
+            ),
             **options,
         )
         self.studio = studio

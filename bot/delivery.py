@@ -167,8 +167,11 @@ class Delivery:
                     embed=embed or discord.utils.MISSING,
                     files=[f.to_discord() for f in files],
                     view=view or discord.utils.MISSING,
-                    allowed_mentions=discord.AllowedMentions(
-                        users=[discord.Object(self.target.user_id)]
+                    allowed_mentions=discord.AllowedMentions(  # the requester only
+                        everyone=False,
+                        roles=False,
+                        replied_user=False,
+                        users=[discord.Object(self.target.user_id)],
                     ),
                 )
             problem = f"channel {channel_id} cannot receive messages"

@@ -24,6 +24,13 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
     transcript: Path | None = None
     violations: list[str] = field(default_factory=list)
+    requests: int = 0  # REST requests the bot made
+    validated: int = 0  # of them, checked against Discord's contract
+
+    @property
+    def contract_held(self) -> bool:
+        """No breach recorded, and the validator ran on every request (so none went unchecked)."""
+        return not self.violations and self.requests > 0 and self.validated == self.requests
 
 
 def _settled(message: StoredMessage) -> bool:
@@ -76,6 +83,7 @@ async def run_demo(
             json.dumps(loopback.transcript_json(), indent=2, ensure_ascii=False), encoding="utf-8"
         )
         result.violations = list(loopback.violations)
+        result.requests, result.validated = loopback.requests, loopback.validated
     finally:
         await loopback.stop()
     return result

@@ -103,16 +103,17 @@ class BanModal(discord.ui.Modal, title="Ban from generating"):
         self.user_id = user_id
         self.source = source
         self.duration: discord.ui.TextInput[BanModal] = discord.ui.TextInput(
-            label="Duration (30m, 12h, 7d, 2w; empty: no end)",
-            required=False,
-            max_length=10,
-            custom_id="duration",
+            required=False, max_length=10, custom_id="duration"
         )
         self.reason: discord.ui.TextInput[BanModal] = discord.ui.TextInput(
-            label="Reason (the user sees it)", max_length=500, custom_id="reason"
+            max_length=500, custom_id="reason"
         )
-        self.add_item(self.duration)
-        self.add_item(self.reason)
+        self.add_item(
+            discord.ui.Label(
+                text="Duration (30m, 12h, 7d, 2w; empty: no end)", component=self.duration
+            )
+        )
+        self.add_item(discord.ui.Label(text="Reason (the user sees it)", component=self.reason))
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         studio = context(interaction).studio
@@ -274,7 +275,9 @@ async def _post_approved(interaction: discord.Interaction, decided: Decided) -> 
         embed=embed,
         files=[f.to_discord() for f in files],
         view=result_view(job),
-        allowed_mentions=discord.AllowedMentions(users=[discord.Object(job.user_id)]),
+        allowed_mentions=discord.AllowedMentions(
+            everyone=False, roles=False, replied_user=False, users=[discord.Object(job.user_id)]
+        ),
     )
     studio = context(interaction).studio
     await studio.delivered(job.job_id, channel_id=job.channel_id, message_id=message.id)

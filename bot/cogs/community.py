@@ -156,14 +156,13 @@ class SettingsModal(discord.ui.Modal, title="Use these settings"):
             label: str, value: str, key: str, *, long: bool = False, required: bool = True
         ) -> discord.ui.TextInput[SettingsModal]:
             item: discord.ui.TextInput[SettingsModal] = discord.ui.TextInput(
-                label=label,
                 default=value[:1500],
                 custom_id=key,
                 style=discord.TextStyle.paragraph if long else discord.TextStyle.short,
                 max_length=1500 if long else 20,
                 required=required,
             )
-            self.add_item(item)
+            self.add_item(discord.ui.Label(text=label, component=item))
             return item
 
         self.prompt = field("Prompt", options.prompt, "prompt", long=True)
@@ -226,6 +225,7 @@ class CommunityCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.use_settings.name, type=self.use_settings.type)
 
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     @app_commands.command(name="styles", description="The style presets, one line each")
     @app_commands.describe(page="Page to show")
     async def styles(
@@ -280,6 +280,7 @@ class CommunityCog(commands.Cog):
                 choices.append(app_commands.Choice(name=name[:100], value=job.job_id))
         return choices[:25]
 
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     @app_commands.command(name="info", description="Models, devices, workers, queue and version")
     async def info(self, interaction: discord.Interaction) -> None:
         shown = await context(interaction).studio.instance(requester(interaction))
@@ -309,6 +310,7 @@ class CommunityCog(commands.Cog):
         embed.add_field(name="Version", value=version(), inline=True)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     @app_commands.command(name="help", description="How to write a good prompt, and the buttons")
     async def help(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(embed=help_embed(), ephemeral=True)

@@ -73,6 +73,7 @@ async def running_bot(
     """The bot logged in to the loopback Discord with its commands synced; on exit it lets
     the deliveries under way finish (``finish``) and closes."""
     settings.discord.sync_guild_id = loopback.guild.id
+    loopback.quiet_mentions = True  # no message of the bot may ping @everyone or a role
     async with AsyncExitStack() as stack:
         studio = await stack.enter_async_context(open_studio(settings, engine))
         bot = MuralistBot(studio, settings.discord, guild_ready_timeout=0.1)

@@ -84,7 +84,7 @@ async def test_remix_opens_prefilled_modal(loopback: LoopbackDiscord, bot: Runni
     click = await loopback.click(grid, grid.button("✏️"), user=bob)
     await loopback.wait_for(lambda: click.modal is not None)
     assert click.modal is not None
-    prefilled = click.modal["components"][0]["components"][0]["value"]
+    prefilled = click.modal["components"][0]["component"]["value"]  # inside a Label
     assert prefilled.startswith("watercolor painting of a red fox, soft washes")
     edited = prefilled.replace("red fox", "blue fox")
     submitted = await loopback.submit_modal(click, {"prompt": edited})

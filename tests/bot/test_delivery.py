@@ -72,6 +72,8 @@ async def test_expired_token_posts_to_channel_with_mention(
         await running.bot.idle()
     [posted] = loopback.channel_messages("art")
     assert posted.content.startswith(f"<@{carol.id}>") and posted.mentions == [carol.id]
+    # The requester only: the post could not ping @everyone, @here or a role.
+    assert not posted.may_ping_everyone_or_roles()
     assert posted.embeds and posted.attachments and posted.components
 
 

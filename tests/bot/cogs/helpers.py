@@ -16,7 +16,7 @@ from bot.wiring import open_studio
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
 from generation.requests import GenerationRequest, GenerationResult
 from loopback import FakeUser, LoopbackDiscord, StoredMessage
-from loopback.server import Interaction
+from loopback.state import Interaction
 from safety import ImageChecker
 from studio import Studio
 
@@ -67,10 +67,12 @@ class CommunityBot:
 
 @asynccontextmanager
 async def community_bot(
-    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine
+    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine, *, globally: bool = False
 ) -> AsyncIterator[CommunityBot]:
-    """The bot as ``muralist bot`` builds it, logged in with its commands synced."""
-    settings.discord.sync_guild_id = loopback.guild.id
+    """The bot as ``muralist bot`` builds it, logged in with its commands synced to the guild
+    (or, ``globally``, as in production: global commands, the only ones DMs offer)."""
+    settings.discord.sync_guild_id = None if globally else loopback.guild.id
+    loopback.quiet_mentions = True  # no message of the bot may ping @everyone or a role
     detector = SwitchDetector()
     gated = GatedEngine(engine)
     async with AsyncExitStack() as stack:

@@ -110,8 +110,10 @@ async def test_use_these_settings_prefills_a_modal(
     opened = await loopback.message_command("Use these settings", result, user=alice)
     await loopback.wait_for(lambda: opened.modal is not None)
     assert opened.modal is not None
+    # The current layout: each text input inside a Label (type 18), not an action row.
+    assert {row["type"] for row in opened.modal["components"]} == {18}
     values = {
-        row["components"][0]["custom_id"]: row["components"][0].get("value")
+        row["component"]["custom_id"]: row["component"].get("value")
         for row in opened.modal["components"]
     }
     job_id = result.embeds[0]["footer"]["text"].removeprefix("job ")
