@@ -6,7 +6,9 @@ engine meets it is ``build`` → ``BuiltPrompt`` (compel strings, per-image vari
 
 from prompting.config import PromptingConfig
 from prompting.errors import PresetFileError, PromptError
+from prompting.families import FAMILY_READING, FamilyReading, reading
 from prompting.lint import lint, lint_built, tokens_of
+from prompting.loras import MAX_LORA_WEIGHT, MIN_LORA_WEIGHT, LoraTag, extract_loras, parse_weight
 from prompting.negatives import MODEL_FAMILIES, ModelFamily, compose_negative, default_negative
 from prompting.notices import PromptWarning, WarningCode
 from prompting.presets import Preset, PresetLibrary, load_library, load_presets_file
@@ -16,8 +18,13 @@ from prompting.translate import Translation, to_compel, translate
 
 __all__ = [
     "CHUNK_TOKENS",
+    "FAMILY_READING",
+    "MAX_LORA_WEIGHT",
+    "MIN_LORA_WEIGHT",
     "MODEL_FAMILIES",
     "BuiltPrompt",
+    "FamilyReading",
+    "LoraTag",
     "ModelFamily",
     "Preset",
     "PresetFileError",
@@ -35,10 +42,13 @@ __all__ = [
     "compose_negative",
     "default_negative",
     "estimate_tokens",
+    "extract_loras",
     "lint",
     "lint_built",
     "load_library",
     "load_presets_file",
+    "parse_weight",
+    "reading",
     "to_compel",
     "tokens_of",
     "translate",

@@ -12,8 +12,8 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-ModelFamily = Literal["sd1", "sd2", "sdxl"]
-MODEL_FAMILIES: tuple[ModelFamily, ...] = ("sd1", "sd2", "sdxl")
+ModelFamily = Literal["sd1", "sd2", "sdxl", "flux", "sd3"]
+MODEL_FAMILIES: tuple[ModelFamily, ...] = ("sd1", "sd2", "sdxl", "flux", "sd3")
 
 
 @cache

@@ -23,6 +23,10 @@ class WarningCode(StrEnum):
     CHUNK_OVER_LIMIT = "chunk_over_limit"
     TRUNCATED_WORDS = "truncated_words"
     INVALID_PROMPT = "invalid_prompt"
+    NEGATIVE_IGNORED = "negative_ignored"
+    CHUNKS_IGNORED = "chunks_ignored"
+    LORA_REPEATED = "lora_repeated"
+    LORA_IN_NEGATIVE = "lora_in_negative"
 
 
 class PromptWarning(BaseModel):

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from prompting.config import PromptingConfig
 from prompting.dialect import Dialect, Syntax
 from prompting.errors import PromptError
+from prompting.families import FamilyReading, reading
+from prompting.loras import LoraTag, extract_loras
 from prompting.negatives import ModelFamily, compose_negative, default_negative
 from prompting.normalize import check_length, normalise
 from prompting.notices import PromptWarning, WarningCode, dedupe_warnings
@@ -71,6 +73,9 @@ class BuiltPrompt(BaseModel):
     dialect: Dialect
     preset: Preset | None = None
     warnings: list[PromptWarning] = Field(default_factory=list)
+    loras: list[LoraTag] = Field(
+        default_factory=list, description="The LoRAs named by <lora:name:weight> tags, in order."
+    )
 
     _translations: list[Translation] = PrivateAttr(default_factory=list)
 
@@ -133,6 +138,17 @@ def build(
     )
     styled = preset.apply(body) if preset and body else body
     positive_text = ", ".join(part for part in (styled, fields["quality"]) if part)
+    positive_text, loras, found = extract_loras("subject", positive_text)
+    warnings.extend(found)
+    fields["negative"], negative_loras, _ = extract_loras("negative", fields["negative"])
+    if negative_loras:
+        warnings.append(
+            PromptWarning(
+                code=WarningCode.LORA_IN_NEGATIVE,
+                message="LoRA tags work in the prompt only; those in the negative were removed",
+            )
+        )
+    family = reading(model_family)
     if not positive_text:
         raise PromptError(
             "subject", "the prompt is empty; describe what to paint", code="empty_subject"
@@ -141,7 +157,10 @@ def build(
     wildcards = parse_wildcards(positive_text)
     warnings.extend(wildcards.warnings)
     variants = wildcards.expand(seed if seed is not None else secrets.randbelow(2**32), count)
-    translations = {text: translate(text, spec.syntax) for text in dict.fromkeys(variants)}
+    translations = {
+        text: _for_family(translate(text, spec.syntax), family, warnings)
+        for text in dict.fromkeys(variants)
+    }
     if len(translations) > 1 and any(t.has_schedule for t in translations.values()):
         raise PromptError(
             "subject",
@@ -157,6 +176,14 @@ def build(
     if not schedule[0][1].strip():
         raise PromptError("subject", "the prompt has no words left to paint", code="empty_subject")
 
+    if not family.negatives and fields["negative"]:
+        warnings.append(
+            PromptWarning(
+                code=WarningCode.NEGATIVE_IGNORED,
+                message=f"{family.label} models take no negative prompt; "
+                f"{fields['negative'][:80]!r} was left out",
+            )
+        )
     defaults = []
     if spec.use_default_negative:
         defaults.append(
@@ -167,7 +194,13 @@ def build(
     negative_text = compose_negative(
         [*defaults, ", ".join(preset.negative) if preset else "", fields["negative"]]
     )
-    negative = translate(negative_text, spec.syntax) if negative_text else None
+    if not family.negatives:
+        negative_text = ""
+    negative = (
+        _for_family(translate(negative_text, spec.syntax), family, warnings)
+        if negative_text
+        else None
+    )
     if negative is not None:
         warnings.extend(_about_negative(negative, steps))
 
@@ -188,9 +221,26 @@ def build(
         dialect=first.dialect,
         preset=preset,
         warnings=dedupe_warnings(warnings),
+        loras=loras,
     )
     built._translations = [translations[v] for v in variants]
     return built
+
+
+def _for_family(
+    translation: Translation, family: FamilyReading, warnings: list[PromptWarning]
+) -> Translation:
+    """The translation as the family reads it: one window when it has no BREAK/AND chunks."""
+    if family.chunks or not translation.has_chunks:
+        return translation
+    warnings.append(
+        PromptWarning(
+            code=WarningCode.CHUNKS_IGNORED,
+            message=f"BREAK and AND have no effect on {family.label} models (its text encoder "
+            "reads the prompt as one sequence); the parts were joined",
+        )
+    )
+    return translation.as_one_chunk()
 
 
 def _edits(schedule: list[tuple[int, str]]) -> list[PromptEditEntry]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from prompting import a1111
 from prompting.dialect import (
@@ -28,6 +28,8 @@ class Translation:
     dialect: Dialect
     program: Program
     warnings: list[PromptWarning] = field(default_factory=list)
+    one_chunk: bool = False
+    """Render every step as one chunk: for families whose encoders read no BREAK/AND windows."""
     _views: dict[int, list[tuple[int, Flat]]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -43,7 +45,23 @@ class Translation:
         """The compel string the model gets at ``step`` of ``steps``."""
         if self.dialect == "compel":
             return self.source
-        return render(self.flat(step, steps).chunks)
+        return render(self._chunks(self.flat(step, steps)))
+
+    def _chunks(self, flat: Flat) -> tuple[Chunk, ...]:
+        if not self.one_chunk or len(flat.chunks) < 2:
+            return flat.chunks
+        return (Chunk(tuple(s for chunk in flat.chunks for s in chunk.segments)),)
+
+    @property
+    def has_chunks(self) -> bool:
+        """More than one BREAK/AND chunk at some step."""
+        if self.dialect == "compel":
+            return False
+        return any(len(flat.chunks) > 1 for _, flat in self.views(DEFAULT_STEPS))
+
+    def as_one_chunk(self) -> Translation:
+        """This prompt read without its BREAK/AND windows (the text is kept, in order)."""
+        return replace(self, one_chunk=True, _views={})
 
     def views(self, steps: int) -> list[tuple[int, Flat]]:
         """Step 0's flat view and each later one that differs (computed once per step count)."""
@@ -60,7 +78,7 @@ class Translation:
             return [(0, self.source)]
         entries: list[tuple[int, str]] = []
         for step, flat in self.views(steps):
-            text = render(flat.chunks)
+            text = render(self._chunks(flat))
             if not entries or entries[-1][1] != text:
                 entries.append((step, text))
         return entries

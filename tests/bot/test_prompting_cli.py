@@ -60,7 +60,7 @@ def test_prompt_shows_one_variant_per_image(capsys: pytest.CaptureFixture[str]) 
     ("argv", "field"),
     [
         (["prompt", "a cat", "--style", "animee"], "style"),
-        (["prompt", "a cat", "--model-family", "sd3"], "model_family"),
+        (["prompt", "a cat", "--model-family", "sd9"], "model_family"),
         (["prompt", "a cat", "--syntax", "latex"], "syntax"),
         (["prompt", "a cat", "--steps", "0"], "steps"),
         (["prompt", "a cat", "--steps", "many"], "steps"),

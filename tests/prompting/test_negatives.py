@@ -14,7 +14,8 @@ def terms(text: str) -> list[str]:
 
 def test_each_family_has_its_own_default() -> None:
     defaults = {family: default_negative(family) for family in MODEL_FAMILIES}
-    assert len(set(defaults.values())) == 3
+    assert len(set(defaults.values())) == len(MODEL_FAMILIES)
+    assert defaults["flux"] == ""  # FLUX.1 takes no negative prompt
     for family in MODEL_FAMILIES:
         assert build("a cat", model_family=family).negative_text == defaults[family]
 
