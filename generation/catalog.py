@@ -6,6 +6,13 @@ bot can validate a ``/imagine model:`` choice and show native sizes without load
 A path to a diffusers folder or a ``.safetensors``/``.ckpt`` file also resolves, with its family
 read from the files' metadata; hub ids must be named in a catalog, so a chat user can never make
 the bot download an arbitrary repository.
+
+Besides ``[models.NAME]`` a catalog lists adapters: ``[loras.NAME]`` (a LoRA file or hub id for
+one family, with its default weight) and ``[embeddings.NAME]`` (a textual-inversion embedding and
+the token that calls it). A model entry may carry its own sampling defaults (``steps``,
+``max_steps``, ``guidance``) and LoRAs (``loras``), which is how the few-step draft entries
+(SDXL-Turbo, SDXL-Lightning, LCM-LoRA, FLUX.1-schnell, SD 3.5 Large Turbo) are written;
+``draft_of`` names the full model a draft stands in for (its result's U button repaints there).
 """
 
 from __future__ import annotations
@@ -21,13 +28,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from generation import sizes
+from generation.builtins import ADAPTERS, BUILDERS, adapter_file, builtin_folder
 from generation.errors import InvalidRequest, ModelLoadError, ModelNotFound
-from generation.requests import MAX_SIDE, MIN_SIDE
+from generation.requests import MAX_GUIDANCE, MAX_SIDE, MAX_STEPS, MIN_SIDE, AdapterUse
 from generation.schedulers import SchedulerName
-from generation.tiny import BUILDERS, tiny_model_folder
+from prompting.loras import MAX_LORA_WEIGHT, MIN_LORA_WEIGHT
+from prompting.negatives import ModelFamily
 
-Family = Literal["sd1", "sd2", "sdxl"]
+Family = ModelFamily
 SourceKind = Literal["builtin", "hub", "folder", "checkpoint"]
+AdapterSource = Literal["builtin", "hub", "file"]
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")
 SOURCES: tuple[SourceKind, ...] = ("builtin", "hub", "folder", "checkpoint")
@@ -59,6 +69,28 @@ class ModelSpec(BaseModel):
     default_negative: str = Field(default="", max_length=2000)
     scheduler: SchedulerName | None = None
     description: str = ""
+    steps: int | None = Field(default=None, ge=1, le=MAX_STEPS, description="Default steps.")
+    max_steps: int | None = Field(
+        default=None, ge=1, le=MAX_STEPS, description="Most steps it runs (few-step models)."
+    )
+    guidance: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=MAX_GUIDANCE,
+        description="Default guidance: CFG scale, or FLUX.1-dev's distilled guidance.",
+    )
+    draft_of: str | None = Field(
+        default=None, description="The full model this fast entry drafts for (U repaints there)."
+    )
+    loras: tuple[AdapterUse, ...] = Field(
+        default=(), description="LoRAs always applied (e.g. LCM-LoRA, SDXL-Lightning)."
+    )
+    t5: bool = Field(
+        default=True, description="SD 3.5: load the T5 encoder (false: less memory, CLIP only)."
+    )
+    max_sequence_length: int | None = Field(
+        default=None, ge=16, le=512, description="Tokens the T5 encoder reads (FLUX.1, SD 3.5)."
+    )
 
     @field_validator("native_size", mode="before")
     @classmethod
@@ -98,6 +130,8 @@ class ModelSpec(BaseModel):
             )
         if self.config is not None and self.checkpoint is None:
             raise ValueError("`config` only goes with a `checkpoint` source")
+        if self.steps and self.max_steps and self.steps > self.max_steps:
+            raise ValueError(f"steps {self.steps} is more than max_steps {self.max_steps}")
         if self.native_size == (0, 0):
             object.__setattr__(self, "native_size", sizes.native_size(self.family))
         return self
@@ -118,7 +152,7 @@ class ModelSpec(BaseModel):
     def location(self, cache_dir: Path) -> str:
         """Where the weights load from: a local folder or file, or the hub id when not cached."""
         if self.builtin is not None:
-            return str(tiny_model_folder(self.builtin, cache_dir))
+            return str(builtin_folder(self.builtin, cache_dir))
         if self.hub is not None:
             return hub_snapshot(self.hub) or self.hub
         return str(self.folder or self.checkpoint)
@@ -135,16 +169,96 @@ def hub_snapshot(repo_id: str) -> str | None:
         return None
 
 
+class AdapterSpec(BaseModel):
+    """A LoRA or an embedding in the catalog: one source, the family it was trained for."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^:<>\s]+$")
+    builtin: str | None = None
+    hub: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
+    file: Path | None = None
+    weight_name: str | None = Field(
+        default=None, description="The file inside a hub repository (hub sources only)."
+    )
+    family: Family
+    description: str = ""
+
+    @field_validator("builtin")
+    @classmethod
+    def _known_builtin(cls, value: str | None) -> str | None:
+        if value is not None and value not in ADAPTERS:
+            raise ValueError(f"unknown built-in adapter; use one of {', '.join(sorted(ADAPTERS))}")
+        return value
+
+    @field_validator("file")
+    @classmethod
+    def _safetensors(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix.lower() not in (".safetensors", ".bin", ".pt"):
+            raise ValueError("must be a .safetensors (or .bin/.pt) file")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AdapterSpec:
+        given = [kind for kind in ("builtin", "hub", "file") if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"set exactly one source of builtin, hub, file (got {', '.join(given) or 'none'})"
+            )
+        if self.weight_name is not None and self.hub is None:
+            raise ValueError("`weight_name` only goes with a `hub` source")
+        return self
+
+    @property
+    def source(self) -> AdapterSource:
+        return "builtin" if self.builtin else "hub" if self.hub else "file"
+
+    def location(self, cache_dir: Path) -> tuple[str, str | None]:
+        """(what ``load_lora_weights``/``load_textual_inversion`` takes, ``weight_name``)."""
+        if self.builtin is not None:
+            path = adapter_file(self.builtin, cache_dir)
+            return str(path.parent), path.name
+        if self.hub is not None:
+            return self.hub, self.weight_name
+        assert self.file is not None
+        return str(self.file.parent), self.file.name
+
+
+class LoraSpec(AdapterSpec):
+    weight: float = Field(
+        default=1.0, ge=MIN_LORA_WEIGHT, le=MAX_LORA_WEIGHT, description="Default weight."
+    )
+
+
+class EmbeddingSpec(AdapterSpec):
+    token: str = Field(
+        default="", max_length=100, description="The word that calls it (default: <NAME>)."
+    )
+
+    @model_validator(mode="after")
+    def _default_token(self) -> EmbeddingSpec:
+        if not self.token:
+            object.__setattr__(self, "token", f"<{self.name}>")
+        return self
+
+
 class Catalog:
     """The shipped entries with the user's merged over them, looked up by name or path."""
 
-    def __init__(self, entries: dict[str, ModelSpec]) -> None:
+    def __init__(
+        self,
+        entries: dict[str, ModelSpec],
+        loras: dict[str, LoraSpec] | None = None,
+        embeddings: dict[str, EmbeddingSpec] | None = None,
+    ) -> None:
         self._entries = dict(entries)
+        self.loras = dict(loras or {})
+        self.embeddings = dict(embeddings or {})
 
     @classmethod
     def load(cls, user_file: Path | None = None) -> Catalog:
         shipped = resources.files("generation").joinpath(_SHIPPED).read_text(encoding="utf-8")
-        entries = parse_catalog(shipped, origin=_SHIPPED, base=None)
+        tables = parse_tables(shipped, origin=_SHIPPED, base=None)
         if user_file is not None:
             path = Path(user_file)
             try:
@@ -153,8 +267,29 @@ class Catalog:
                 raise CatalogError(f"{path} does not exist") from exc
             except (OSError, UnicodeDecodeError) as exc:
                 raise CatalogError(f"{path} cannot be read: {exc}") from exc
-            entries.update(parse_catalog(text, origin=str(path), base=path.parent))
-        return cls(entries)
+            for kind, entries in parse_tables(text, origin=str(path), base=path.parent).items():
+                tables[kind].update(entries)
+        catalog = cls(tables["models"], tables["loras"], tables["embeddings"])  # type: ignore[arg-type]
+        catalog.check_links()
+        return catalog
+
+    def check_links(self) -> None:
+        """Every ``draft_of`` names a model of the same family; every model's LoRA exists and
+        was made for its family (``CatalogError`` naming the entry)."""
+        for spec in self:
+            full = self._entries.get(spec.draft_of) if spec.draft_of else None
+            if spec.draft_of and (full is None or full.family != spec.family):
+                raise CatalogError(
+                    f"[models.{spec.name}] draft_of: {spec.draft_of!r} is not a {spec.family} "
+                    "model of the catalog"
+                )
+            for use in spec.loras:
+                lora = self.loras.get(use.name)
+                if lora is None or lora.family != spec.family:
+                    raise CatalogError(
+                        f"[models.{spec.name}] loras: {use.name!r} is not a {spec.family} LoRA "
+                        "of the catalog ([loras.NAME])"
+                    )
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self._entries.values())
@@ -164,6 +299,33 @@ class Catalog:
 
     def names(self) -> list[str]:
         return list(self._entries)
+
+    def lora_names(self) -> list[str]:
+        return list(self.loras)
+
+    def lora(self, name: str, family: str | None = None) -> LoraSpec:
+        """The LoRA ``name``; ``family`` given, refused unless it was trained for that family."""
+        spec = self.loras.get(name)
+        if spec is None:
+            known = ", ".join(self.loras) or "none are listed"
+            raise InvalidRequest("lora", f"unknown LoRA {name!r}; choose one of: {known}")
+        if family is not None and spec.family != family:
+            raise InvalidRequest(
+                "lora",
+                f"LoRA {name!r} is for {spec.family} models, not {family}; "
+                f"choose one of: {', '.join(self.loras_for(family)) or 'none for this family'}",
+            )
+        return spec
+
+    def loras_for(self, family: str) -> list[str]:
+        return [name for name, spec in self.loras.items() if spec.family == family]
+
+    def embeddings_for(self, family: str) -> list[EmbeddingSpec]:
+        return [spec for spec in self.embeddings.values() if spec.family == family]
+
+    def drafts(self) -> list[ModelSpec]:
+        """The few-step entries (``draft_of`` set), in catalog order."""
+        return [spec for spec in self if spec.draft_of is not None]
 
     def resolve(self, model: str) -> ModelSpec:
         """The entry named ``model``, or an ad-hoc entry for a folder or checkpoint path."""
@@ -184,42 +346,66 @@ class Catalog:
         )
 
 
+_TABLES: dict[str, type[BaseModel]] = {
+    "models": ModelSpec,
+    "loras": LoraSpec,
+    "embeddings": EmbeddingSpec,
+}
+
+
 def parse_catalog(text: str, *, origin: str, base: Path | None) -> dict[str, ModelSpec]:
-    """Parse catalog TOML; relative paths are resolved against ``base`` (the file's folder)."""
+    """The ``[models.NAME]`` entries of catalog TOML (see ``parse_tables``)."""
+    return parse_tables(text, origin=origin, base=base)["models"]  # type: ignore[return-value]
+
+
+def parse_tables(text: str, *, origin: str, base: Path | None) -> dict[str, dict[str, Any]]:
+    """Parse catalog TOML into its models, loras and embeddings; relative paths are resolved
+    against ``base`` (the file's folder)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{origin} is not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - {"models"})
+    unknown = sorted(set(data) - set(_TABLES))
     if unknown:
-        raise CatalogError(f"{origin}: unknown top-level key {unknown[0]!r}; use [models.NAME]")
-    models = data.get("models", {})
-    if not isinstance(models, dict):
-        raise CatalogError(f"{origin}: `models` must be a table of [models.NAME] tables")
-    entries: dict[str, ModelSpec] = {}
-    for name, fields in models.items():
-        if not isinstance(fields, dict):
-            raise CatalogError(f"{origin}: [models.{name}] must be a table")
-        values = dict(fields, name=name)
-        for key in ("folder", "checkpoint", "config"):
-            if isinstance(values.get(key), str) and base is not None:
-                values[key] = base / Path(values[key]).expanduser()
-        try:
-            entries[name] = ModelSpec.model_validate(values)
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(part) for part in problem["loc"]) or "entry"
-            message = problem["msg"].removeprefix("Value error, ")
-            raise CatalogError(f"{origin}: [models.{name}] {where}: {message}") from exc
-    return entries
+        raise CatalogError(
+            f"{origin}: unknown top-level key {unknown[0]!r}; "
+            "use [models.NAME], [loras.NAME] or [embeddings.NAME]"
+        )
+    tables: dict[str, dict[str, Any]] = {}
+    for kind, model in _TABLES.items():
+        table = data.get(kind, {})
+        if not isinstance(table, dict):
+            raise CatalogError(f"{origin}: `{kind}` must be a table of [{kind}.NAME] tables")
+        entries: dict[str, Any] = {}
+        for name, fields in table.items():
+            if not isinstance(fields, dict):
+                raise CatalogError(f"{origin}: [{kind}.{name}] must be a table")
+            values = dict(fields, name=name)
+            for key in ("folder", "checkpoint", "config", "file"):
+                if isinstance(values.get(key), str) and base is not None:
+                    values[key] = base / Path(values[key]).expanduser()
+            try:
+                entries[name] = model.model_validate(values)
+            except ValidationError as exc:
+                problem = exc.errors()[0]
+                where = ".".join(str(part) for part in problem["loc"]) or "entry"
+                message = problem["msg"].removeprefix("Value error, ")
+                raise CatalogError(f"{origin}: [{kind}.{name}] {where}: {message}") from exc
+        tables[kind] = entries
+    return tables
 
 
 def folder_family(folder: Path, model: str) -> Family:
     """A diffusers folder's family from its JSON configs (no weights read)."""
     try:
         index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-        if "XL" in str(index.get("_class_name", "")):
+        pipeline = str(index.get("_class_name", ""))
+        if "XL" in pipeline:
             return "sdxl"
+        if pipeline.startswith("Flux"):
+            return "flux"
+        if pipeline.startswith("StableDiffusion3"):
+            return "sd3"
         encoder = folder / "text_encoder" / "config.json"
         scheduler = folder / "scheduler" / "scheduler_config.json"
         hidden = _json_field(encoder, "hidden_size")
@@ -253,6 +439,10 @@ def checkpoint_family(path: Path, model: str) -> Family:
         raise ModelLoadError(model, f"not a readable safetensors file ({exc})") from exc
     if any(key.startswith("conditioner.embedders.1.") for key in keys):
         return "sdxl"
+    if any("double_blocks." in key for key in keys):
+        return "flux"
+    if any("joint_blocks." in key for key in keys):
+        return "sd3"
     if any(key.startswith("cond_stage_model.model.") for key in keys):
         return "sd2"
     return "sd1"

@@ -8,6 +8,9 @@ which the UNet's cross-attention accepts.
 
 SD 1.x/2.x have one text encoder; SDXL has two plus pooled embeddings (``CompelForSDXL``). SDXL
 zeroes an empty negative prompt unless it gets one explicitly, so ``""`` is encoded like any text.
+FLUX.1 and SD 3.5 are in ``generation.flow_conditioning``. A model with textual-inversion
+embeddings gets compel's token expansion, and the cache keys each text by the LoRAs active when
+it was encoded (a LoRA may change the text encoders).
 """
 
 from __future__ import annotations
@@ -85,19 +88,22 @@ class PromptEncoder:
     def __init__(self, cache_size: int = 256) -> None:
         self.cache_size = cache_size
         self.encoded = 0  # texts actually run through a text encoder (cache misses)
-        self._cache: OrderedDict[tuple[str, str], Encoded] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, object, str], Encoded] = OrderedDict()
         # pipe → compel wrapper; weak, so a model the loader evicted is not kept alive here
         self._compel: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
-    def encode(self, model: LoadedModel, text: str) -> Encoded:
-        key = (model.name, text)
+    def encode(self, model: LoadedModel, text: str, adapters: object = ()) -> Encoded:
+        """``text`` for ``model`` with the LoRAs ``adapters`` (a hashable signature) active."""
+        key = (model.name, adapters, text)
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
+        import torch
         from compel.prompt_parser import PromptParser
 
         try:
-            result = self._compel_for(model)(text)
+            with torch.no_grad():
+                result = self._compel_for(model)(text)
         except PromptParser.ParsingException as exc:
             raise InvalidRequest("prompt", f"cannot read {text[:80]!r}: {exc}") from None
         encoded = Encoded(result.embeds, result.pooled_embeds)
@@ -107,14 +113,14 @@ class PromptEncoder:
             self._cache.popitem(last=False)
         return encoded
 
-    def pad(self, tensors: Sequence[Any], model: LoadedModel) -> list[Any]:
+    def pad(self, tensors: Sequence[Any], model: LoadedModel, adapters: object = ()) -> list[Any]:
         """``tensors`` (1, L_i, D) lengthened to the longest with chunks of the empty prompt."""
         import torch
 
         longest = max(tensor.shape[1] for tensor in tensors)
         if all(tensor.shape[1] == longest for tensor in tensors):
             return list(tensors)
-        empty = self.encode(model, "").embeds
+        empty = self.encode(model, "", adapters).embeds
         padded = []
         for tensor in tensors:
             repeats = (longest - tensor.shape[1]) // empty.shape[1]
@@ -124,12 +130,36 @@ class PromptEncoder:
     def _compel_for(self, model: LoadedModel) -> Any:
         wrapper = self._compel.get(model.pipe)
         if wrapper is None:
-            from compel import CompelForSD, CompelForSDXL
-
-            cls = CompelForSDXL if model.family == "sdxl" else CompelForSD
-            wrapper = cls(model.pipe, device=str(model.pipe._execution_device))
-            for name in ("compel", "compel_1", "compel_2"):
-                if hasattr(wrapper, name):
+            wrapper = _wrapper(model)
+            for name in ("compel", "compel_1", "compel_2", "compel_3"):
+                if getattr(wrapper, name, None) is not None:
                     getattr(wrapper, name).parse_prompt_string = parse_plain_or_compel
             self._compel[model.pipe] = wrapper
         return wrapper
+
+
+def _wrapper(model: LoadedModel) -> Any:
+    """compel's wrapper for the model's family, with textual inversion where it has embeddings."""
+    from compel import CompelForSD, CompelForSDXL
+
+    from generation.flow_conditioning import (
+        CompelForSD3,
+        TokenizerInversionManager,
+        compel_for_flux,
+    )
+
+    pipe = model.pipe
+    device = str(pipe._execution_device)
+    length = model.spec.max_sequence_length if model.spec is not None else None
+    if model.family == "flux":
+        return compel_for_flux(pipe, device, length)
+    if model.family == "sd3":
+        return CompelForSD3(pipe, device, length)
+    manager = TokenizerInversionManager(pipe, pipe.tokenizer) if model.embeddings else None
+    if model.family != "sdxl":
+        return CompelForSD(pipe, textual_inversion_manager=manager, device=device)
+    wrapper = CompelForSDXL(pipe, textual_inversion_manager=manager, device=device)
+    if model.embeddings:
+        provider = wrapper.compel_2.conditioning_provider
+        provider.textual_inversion_manager = TokenizerInversionManager(pipe, pipe.tokenizer_2)
+    return wrapper

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from generation.requests import MAX_GUIDANCE, MAX_STEPS
 from generation.schedulers import SchedulerName
 
+Quantize = Literal["none", "bnb_nf4", "bnb_int8", "torchao_int8", "torchao_fp8"]
+"""``generation.quantization``: bitsandbytes 4/8-bit (CUDA), torchao int8 (CPU too), fp8 (CUDA)."""
+
 
 class EngineConfig(BaseModel):
     """How models are loaded and run. Every option here is applied by the engine."""
@@ -39,8 +42,20 @@ class EngineConfig(BaseModel):
     attention_slicing: bool = Field(default=False, description="Attention in slices: less memory.")
     vae_slicing: bool = Field(default=False, description="Decode a batch one image at a time.")
     vae_tiling: bool = Field(default=False, description="Decode in tiles (large images).")
-    cpu_offload: Literal["none", "model", "sequential"] = Field(
-        default="none", description="Move models to the GPU only when used (needs a GPU)."
+    cpu_offload: Literal["none", "model", "sequential", "group"] = Field(
+        default="none",
+        description="Keep weights on the CPU and move them to the GPU when used (needs a GPU): "
+        "model = whole components, sequential = layer by layer, group = blocks of layers.",
+    )
+    layerwise_casting: bool = Field(
+        default=False,
+        description="Store the UNet/transformer weights in fp8 (e4m3), compute in the dtype: "
+        "about half the memory of fp16 weights.",
+    )
+    quantize: Quantize = Field(
+        default="none",
+        description="Quantize FLUX.1/SD 3.5 transformers and T5 encoders as they load "
+        "(bnb_* and torchao_fp8 need CUDA).",
     )
     channels_last: bool = Field(default=False, description="UNet in channels-last memory format.")
     compile_unet: bool = Field(

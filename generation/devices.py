@@ -117,19 +117,27 @@ def configure_backends(placement: Placement, *, cudnn_benchmark: bool, tf32: boo
         torch.backends.cudnn.allow_tf32 = tf32
 
 
+def denoiser_of(pipe: Any) -> Any:
+    """The UNet (SD 1.x/2.x/SDXL) or the transformer (FLUX.1, SD 3.5) of a pipeline."""
+    unet = getattr(pipe, "unet", None)
+    return unet if unet is not None else pipe.transformer
+
+
 def place_pipeline(pipe: Any, config: EngineConfig, placement: Placement) -> list[str]:
     """Move ``pipe`` to its device and apply every memory/speed option; return those applied.
 
-    Order matters: memory format and attention processors are set on the plain modules, then
-    the pipeline is placed (or offloaded), and ``torch.compile`` wraps the UNet last.
+    Order matters: memory format, attention processors and fp8 storage are set on the plain
+    modules, then the pipeline is placed (or offloaded), and ``torch.compile`` wraps the
+    UNet/transformer last.
     """
     import torch
 
     applied: list[str] = []
-    if config.channels_last:
+    denoiser = denoiser_of(pipe)
+    if config.channels_last and getattr(pipe, "unet", None) is not None:
         pipe.unet.to(memory_format=torch.channels_last)
         applied.append("channels_last")
-    if config.attention_slicing:
+    if config.attention_slicing and hasattr(pipe, "enable_attention_slicing"):
         pipe.enable_attention_slicing("auto")
         applied.append("attention_slicing")
     if config.vae_slicing:
@@ -138,6 +146,12 @@ def place_pipeline(pipe: Any, config: EngineConfig, placement: Placement) -> lis
     if config.vae_tiling:
         pipe.vae.enable_tiling()
         applied.append("vae_tiling")
+    if config.layerwise_casting:
+        # Weights stored in fp8, each layer upcast to the pipeline's dtype just for its forward.
+        denoiser.enable_layerwise_casting(
+            storage_dtype=torch.float8_e4m3fn, compute_dtype=placement.torch_dtype
+        )
+        applied.append("layerwise_casting")
     offload = config.cpu_offload
     if offload != "none" and not placement.is_accelerator:
         logger.warning(
@@ -151,9 +165,24 @@ def place_pipeline(pipe: Any, config: EngineConfig, placement: Placement) -> lis
     elif offload == "sequential":
         pipe.enable_sequential_cpu_offload(device=placement.device)
         applied.append("sequential_cpu_offload")
+    elif offload == "group":
+        # Blocks of layers move to the GPU just before they run; CUDA streams overlap the copy
+        # of the next block with the current one's work.
+        pipe.enable_group_offload(
+            onload_device=torch.device(placement.device),
+            offload_device=torch.device("cpu"),
+            offload_type="block_level",
+            num_blocks_per_group=1,
+            use_stream=placement.is_cuda and torch.cuda.is_available(),
+        )
+        applied.append("group_offload")
     else:
         pipe.to(placement.device)
     if config.compile_unet:
-        pipe.unet = torch.compile(pipe.unet)
+        compiled = torch.compile(denoiser)
+        if getattr(pipe, "unet", None) is not None:
+            pipe.unet = compiled
+        else:
+            pipe.transformer = compiled
         applied.append("compile_unet")
     return applied

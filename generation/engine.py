@@ -19,11 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from generation import schedulers, seeds, sizes
+from generation import flow_runtime, schedulers, seeds, sizes
+from generation.adapters import ActiveLora, LoraSwitch, job_loras
 from generation.conditioning import PromptEncoder, check_syntax
 from generation.config import EngineConfig
 from generation.engine_api import CancelCheck, ProgressCallback
 from generation.errors import InvalidRequest
+from generation.families import traits
 from generation.loading import LoadedModel, PipelineLoader
 from generation.png import encode_png, format_parameters
 from generation.preview import preview_png
@@ -66,6 +68,12 @@ class _Batch:
     init_images: list[Any] = field(default_factory=list)  # img2img/upscale, one per image
     timings: Timings = field(default_factory=Timings)
     cancelled: set[str] = field(default_factory=set)
+    loras: list[ActiveLora] = field(default_factory=list)  # the model's own, then the request's
+
+    @property
+    def adapters(self) -> tuple[tuple[str, float], ...]:
+        """The active LoRAs as a key (the prompt cache keys encodings by it)."""
+        return tuple((lora.spec.name, lora.weight) for lora in self.loras)
 
 
 class DiffusersEngine:
@@ -87,6 +95,7 @@ class DiffusersEngine:
         self.config = config
         self.preview_every = preview_every
         self.encoder = PromptEncoder(prompt_cache_size)
+        self.loras = LoraSwitch(config.cache_dir)
         self._lock = threading.Lock()
 
     @property
@@ -123,7 +132,7 @@ class DiffusersEngine:
         if first.mode == "upscale":
             width, height = width * UPSCALE_FACTOR, height * UPSCALE_FACTOR
         sizes.check_size(model.family, width, height, self.config.max_pixels)
-        schedulers.resolve(first.scheduler)
+        _check_family(model, first)
         if first.mode != "txt2img" and int(first.steps * first.strength) < 1:
             least = math.ceil(1 / first.strength)
             raise InvalidRequest(
@@ -135,6 +144,12 @@ class DiffusersEngine:
         for number, request in enumerate(requests):
             check_syntax("prompt", request.prompt)
             check_syntax("negative_prompt", request.negative_prompt)
+            if request.negative_prompt.strip() and traits(model.family).guidance == "distilled":
+                raise InvalidRequest(
+                    "negative_prompt",
+                    f"{traits(model.family).label} models take no negative prompt (their "
+                    "guidance is distilled into the model); leave it empty",
+                )
             for text in request.per_image_prompts or []:
                 check_syntax("per_image_prompts", text)
             for edit in request.prompt_edits:
@@ -158,6 +173,8 @@ class DiffusersEngine:
                 )
             ]
         batch = _Batch(requests, model, images, width, height, timings=Timings(load=load_seconds))
+        assert model.spec is not None  # the loader gives every model its catalog entry
+        batch.loras = job_loras(self.loader.catalog, model.spec, first.loras)
         if first.mode != "txt2img":
             batch.init_images = _init_images(batch)
         return batch
@@ -169,7 +186,10 @@ class DiffusersEngine:
         batch.cancelled = {r.request_id for r in batch.requests if is_cancelled(r.request_id)}
         made: dict[int, tuple[Any, bool | None]] = {}
         if len(batch.cancelled) < len(batch.requests):
-            with _vae_tiling(batch.model.pipe.vae, batch.requests[0].mode == "upscale"):
+            with (
+                self.loras.applied(batch.model.pipe, batch.loras),
+                _vae_tiling(batch.model.pipe.vae, batch.requests[0].mode == "upscale"),
+            ):
                 latents = self._denoise(batch, on_progress, is_cancelled)
                 keep = [
                     i
@@ -201,7 +221,7 @@ class DiffusersEngine:
         negatives = [batch.requests[image.request].negative_prompt for image in batch.images]
         schedule = _PromptSchedule(batch, steps)
         texts = sorted({*negatives, *schedule.all_texts()})
-        padded = dict(zip(texts, self._padded(model, texts), strict=True))
+        padded = dict(zip(texts, self._padded(model, texts, batch.adapters), strict=True))
         positive = _stack(padded, schedule.texts_at(skipped))
         negative = _stack(padded, negatives)
         batch.timings.encode = time.perf_counter() - encode_started
@@ -213,7 +233,14 @@ class DiffusersEngine:
             "guidance_scale": first.guidance,
             "output_type": "latent",
         }
-        if model.family == "sdxl":
+        flow = traits(model.family).flow
+        if flow:
+            kwargs |= flow_runtime.conditioning(
+                model.family, pipe, positive, negative, first.guidance
+            )
+            if model.family == "flux":
+                del kwargs["negative_prompt_embeds"]
+        elif model.family == "sdxl":
             kwargs["pooled_prompt_embeds"] = positive.pooled
             kwargs["negative_pooled_prompt_embeds"] = negative.pooled
         if first.mode == "txt2img":
@@ -221,6 +248,8 @@ class DiffusersEngine:
         else:
             kwargs["image"] = batch.init_images
             kwargs["strength"] = first.strength
+            if traits(model.family).flow:  # their img2img resizes to these (default 1024²)
+                kwargs |= {"width": batch.width, "height": batch.height}
             kwargs["generator"] = [torch.Generator("cpu").manual_seed(i.seed) for i in batch.images]
         callback = _StepCallback(
             batch, on_progress, is_cancelled, self.preview_every, schedule, padded, skipped, steps
@@ -238,15 +267,33 @@ class DiffusersEngine:
         batch.timings.denoise = time.perf_counter() - denoise_started
         return latents
 
-    def _padded(self, model: LoadedModel, texts: list[str]) -> list[Any]:
-        encoded = [self.encoder.encode(model, text) for text in texts]
-        embeds = self.encoder.pad([item.embeds for item in encoded], model)
+    def _padded(self, model: LoadedModel, texts: list[str], adapters: object) -> list[Any]:
+        encoded = [self.encoder.encode(model, text, adapters) for text in texts]
+        embeds = self.encoder.pad([item.embeds for item in encoded], model, adapters)
         return [(e, item.pooled) for e, item in zip(embeds, encoded, strict=True)]
 
     def _noise(self, batch: _Batch, pipe: Any, embeds: Any) -> dict[str, Any]:
         """Each image's starting noise and generator (see ``seeds.initial_noise``)."""
         import torch
 
+        if traits(batch.model.family).flow:
+            latents, generators = flow_runtime.initial_latents(
+                batch.model.family,
+                pipe,
+                batch.width,
+                batch.height,
+                [
+                    (image.seed, image.subseed, batch.requests[image.request].subseed_strength)
+                    for image in batch.images
+                ],
+                embeds.dtype,
+            )
+            return {
+                "latents": latents,
+                "generator": generators,
+                "width": batch.width,
+                "height": batch.height,
+            }
         shape = (
             1,
             pipe.unet.config.in_channels,
@@ -282,7 +329,11 @@ class DiffusersEngine:
         vae = pipe.vae
         latents = latents[keep]
         with torch.no_grad():
-            if batch.model.family == "sdxl":
+            if traits(batch.model.family).flow:
+                pixels = flow_runtime.decode(
+                    batch.model.family, pipe, latents, batch.width, batch.height
+                )
+            elif batch.model.family == "sdxl":
                 pixels = _decode_sdxl(vae, latents)
             else:
                 pixels = vae.decode(latents / vae.config.scaling_factor, return_dict=False)[0]
@@ -349,13 +400,17 @@ class DiffusersEngine:
     def _parameters(self, request: GenerationRequest, image: _Image, batch: _Batch) -> str:
         varied = image.subseed is not None
         edited = request.mode != "txt2img"
+        distilled = traits(batch.model.family).guidance == "distilled"
+        loras = ", ".join(f"{name}:{weight:g}" for name, weight in batch.adapters)
         return format_parameters(
             image.prompt,
             request.negative_prompt,
             {
                 "Steps": request.steps,
                 "Sampler": schedulers.resolve(request.scheduler).name,
-                "CFG scale": request.guidance,
+                "CFG scale": 1 if distilled else request.guidance,
+                "Distilled CFG Scale": request.guidance if distilled else None,
+                "LoRAs": loras or None,
                 "Seed": image.seed,
                 "Size": f"{batch.width}x{batch.height}",
                 "Model": request.model,
@@ -369,6 +424,23 @@ class DiffusersEngine:
 
 def _never(request_id: str) -> bool:
     return False
+
+
+def _check_family(model: LoadedModel, request: GenerationRequest) -> None:
+    """The request's sampler and steps against what the model's family and entry allow."""
+    family = traits(model.family)
+    name = schedulers.resolve(request.scheduler).name
+    if family.schedulers is not None and name not in family.schedulers:
+        raise InvalidRequest(
+            "scheduler",
+            f"{family.label} models sample with {' or '.join(family.schedulers)} only "
+            f"(flow matching), not {name}",
+        )
+    most = model.spec.max_steps if model.spec is not None else None
+    if most is not None and request.steps > most:
+        raise InvalidRequest(
+            "steps", f"{request.steps} steps is too many for {model.name}; use 1..{most}"
+        )
 
 
 @contextmanager
@@ -489,6 +561,8 @@ class _StepCallback:
             inputs.append("prompt_embeds")
             if family == "sdxl":
                 inputs.append("add_text_embeds")
+            if family == "sd3":
+                inputs.append("pooled_prompt_embeds")
         return inputs
 
     def __call__(self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict:
@@ -522,9 +596,14 @@ class _StepCallback:
                     step=done,
                     total_steps=total,
                     elapsed=elapsed,
-                    preview=preview_png(latents[rows], self.batch.model.family),
+                    preview=preview_png(self._unpacked(latents)[rows], self.batch.model.family),
                 )
             )
+
+    def _unpacked(self, latents: Any) -> Any:
+        batch = self.batch
+        model = batch.model
+        return flow_runtime.unpacked(model.family, model.pipe, latents, batch.width, batch.height)
 
     def _edit(self, pipe: Any, upcoming: int, total: int, tensors: dict[str, Any]) -> dict:
         """Swap the positive conditioning when an edit starts at the next step."""
@@ -539,7 +618,9 @@ class _StepCallback:
         positives = {"prompt_embeds": new.embeds}
         if self.batch.model.family == "sdxl":
             positives["add_text_embeds"] = new.pooled
-        guided = pipe.do_classifier_free_guidance
+        if self.batch.model.family == "sd3":
+            positives["pooled_prompt_embeds"] = new.pooled
+        guided = getattr(pipe, "do_classifier_free_guidance", False)  # FLUX.1: never
         return {
             name: _with_positive(tensors[name], positive, guided)
             for name, positive in positives.items()

@@ -2,16 +2,23 @@
 
 Sources (see ``generation.catalog``): the built-in tiny models (built into ``cache_dir`` and then
 loaded like any folder), local diffusers folders and hub ids through
-``AutoPipelineForText2Image.from_pretrained``, and single-file A1111/CompVis checkpoints through
-``from_single_file``. Every failure becomes ``ModelNotFound`` (nothing there) or
-``ModelLoadError`` (something there that does not load), naming the model; never a traceback.
+``AutoPipelineForText2Image.from_pretrained`` (SD 1.x/2.x, SDXL, FLUX.1 and SD 3.5 alike), and
+single-file A1111/CompVis checkpoints through ``from_single_file``. Every failure becomes
+``ModelNotFound`` (nothing there) or ``ModelLoadError`` (something there that does not load),
+naming the model; never a traceback.
+
+Catalog entries with the same weights (SDXL and its Lightning or LCM drafts, which differ only in
+LoRAs and sampling defaults) share one loaded pipeline: the cache holds pipelines by source, and
+each name gets a view of it with its own catalog entry. The LRU's size counts pipelines.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,11 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generation import quantization
+from generation.adapters import load_embeddings
+from generation.builtins import ensure_builtin
 from generation.catalog import Catalog, Family, ModelSpec
 from generation.config import EngineConfig
 from generation.devices import Placement, configure_backends, place_pipeline, resolve_placement
 from generation.errors import GenerationError, ModelLoadError, ModelNotFound
-from generation.tiny import ensure_tiny_model
+from generation.families import traits
 
 logger = logging.getLogger(__name__)
 
@@ -46,23 +56,34 @@ class LoadedModel:
     device: str = "cpu"  # where the denoising runs (the offload target when offloading)
     dtype: Any = None  # the weights' torch dtype
     options: list[str] = field(default_factory=list)  # the memory/speed options applied
-    _img2img: Any | None = field(default=None, repr=False)
+    embeddings: list[str] = field(default_factory=list)  # textual-inversion tokens loaded
 
     def img2img(self) -> Any:
         """The image-to-image pipeline on the same weights (``from_pipe``: no second load)."""
-        if self._img2img is None:
+        found = _IMG2IMG.get(self.pipe)
+        if found is None:
             from diffusers import AutoPipelineForImage2Image
 
-            self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
-        return self._img2img
+            found = AutoPipelineForImage2Image.from_pipe(self.pipe)
+            _IMG2IMG[self.pipe] = found
+        return found
+
+
+# pipe → its image-to-image twin, shared by every catalog name loaded on that pipe
+_IMG2IMG: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def detect_family(pipe: Any) -> Family:
-    """The family of a loaded pipeline: SDXL by class, SD 2.x by its OpenCLIP-H text encoder."""
-    from diffusers import StableDiffusionXLPipeline
+    """The family of a loaded pipeline: SDXL, FLUX.1 and SD 3.5 by class, SD 2.x by its
+    OpenCLIP-H text encoder."""
+    from diffusers import FluxPipeline, StableDiffusion3Pipeline, StableDiffusionXLPipeline
 
     if isinstance(pipe, StableDiffusionXLPipeline):
         return "sdxl"
+    if isinstance(pipe, FluxPipeline):
+        return "flux"
+    if isinstance(pipe, StableDiffusion3Pipeline):
+        return "sd3"
     prediction = getattr(pipe.scheduler.config, "prediction_type", "epsilon")
     hidden = getattr(pipe.text_encoder.config, "hidden_size", 768)
     return "sd2" if prediction == "v_prediction" or hidden == 1024 else "sd1"
@@ -83,7 +104,8 @@ class PipelineLoader:
         self.config = config
         self.catalog = catalog if catalog is not None else Catalog.load(config.models_file)
         self._placement = placement
-        self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._cache: OrderedDict[tuple[object, ...], LoadedModel] = OrderedDict()  # by source
+        self._views: dict[str, LoadedModel] = {}  # by name, on a pipeline of ``_cache``
         self._lock = threading.Lock()  # one load at a time, even from several worker threads
 
     @property
@@ -95,17 +117,35 @@ class PipelineLoader:
 
     def get(self, model: str) -> LoadedModel:
         with self._lock:
-            if model in self._cache:
-                self._cache.move_to_end(model)
-                return self._cache[model]
-            loaded = self._load(self.catalog.resolve(model))
-            self._cache[model] = loaded
+            view = self._views.get(model)
+            if view is not None:
+                self._cache.move_to_end(_source_key(view.spec or self.catalog.resolve(model)))
+                return view
+            spec = self.catalog.resolve(model)
+            key = _source_key(spec)
+            loaded = self._cache.get(key)
+            if loaded is None:
+                loaded = self._load(spec)
+                self._cache[key] = loaded
+            self._cache.move_to_end(key)
+            view = self._view(loaded, spec)
+            self._views[model] = view
             while len(self._cache) > self.config.pipeline_cache_size:
                 self._evict_oldest()
+            return view
+
+    @staticmethod
+    def _view(loaded: LoadedModel, spec: ModelSpec) -> LoadedModel:
+        """``loaded``'s pipeline under catalog entry ``spec`` (the family is the loaded one)."""
+        if loaded.spec is not None and loaded.spec.name == spec.name:
             return loaded
+        if spec.family != loaded.family:
+            spec = spec.with_family(loaded.family)
+        return dataclasses.replace(loaded, name=spec.name, spec=spec)
 
     def _load(self, spec: ModelSpec) -> LoadedModel:
         placement = self.placement
+        quantization.check_backend(self.config.quantize, placement)
         configure_backends(
             placement, cudnn_benchmark=self.config.cudnn_benchmark, tf32=self.config.tf32
         )
@@ -136,6 +176,13 @@ class PipelineLoader:
             raise ModelLoadError(
                 spec.name, f"cannot place it on {placement.device}: {exc}"
             ) from exc
+        if getattr(pipe, "_muralist_quantized", None):
+            options.insert(0, f"quantize_{self.config.quantize}")
+        embeddings = []
+        if traits(family).textual_inversion:
+            embeddings = load_embeddings(
+                pipe, self.catalog.embeddings_for(family), self.config.cache_dir
+            )
         logger.info(
             "loaded %s (%s) on %s %s%s",
             spec.name,
@@ -154,6 +201,7 @@ class PipelineLoader:
             device=placement.device,
             dtype=placement.torch_dtype,
             options=options,
+            embeddings=embeddings,
         )
 
     def _from_source(self, spec: ModelSpec, placement: Placement) -> Any:
@@ -161,20 +209,24 @@ class PipelineLoader:
         from diffusers import AutoPipelineForText2Image
 
         dtype = placement.torch_dtype
+        extra = self._family_options(spec, dtype)
         try:
             if spec.builtin is not None:
-                folder = ensure_tiny_model(spec.builtin, self.config.cache_dir)
-                return AutoPipelineForText2Image.from_pretrained(
-                    folder, dtype=dtype, local_files_only=True
+                folder = ensure_builtin(spec.builtin, self.config.cache_dir)
+                pipe = AutoPipelineForText2Image.from_pretrained(
+                    folder, dtype=dtype, local_files_only=True, **extra
                 )
-            if spec.folder is not None:
+            elif spec.folder is not None:
                 _require(spec, spec.folder, "folder")
-                return AutoPipelineForText2Image.from_pretrained(
-                    spec.folder, dtype=dtype, local_files_only=True
+                pipe = AutoPipelineForText2Image.from_pretrained(
+                    spec.folder, dtype=dtype, local_files_only=True, **extra
                 )
-            if spec.checkpoint is not None:
+            elif spec.checkpoint is not None:
                 return self._from_checkpoint(spec, spec.checkpoint, dtype)
-            return AutoPipelineForText2Image.from_pretrained(spec.hub, dtype=dtype)
+            else:
+                pipe = AutoPipelineForText2Image.from_pretrained(spec.hub, dtype=dtype, **extra)
+            pipe._muralist_quantized = "quantization_config" in extra
+            return pipe
         except GenerationError:
             raise
         except Exception as exc:  # diffusers, hub, safetensors and torch errors alike
@@ -193,6 +245,17 @@ class PipelineLoader:
                 )
             raise ModelLoadError(spec.name, reason) from exc
 
+    def _family_options(self, spec: ModelSpec, dtype: Any) -> dict[str, Any]:
+        """``from_pretrained`` options of FLUX.1 and SD 3.5: quantization, SD 3.5 without T5."""
+        extra: dict[str, Any] = {}
+        if spec.family == "sd3" and not spec.t5:
+            extra |= {"text_encoder_3": None, "tokenizer_3": None}
+        components = quantization.quantized_components(spec.family, t5=spec.t5)
+        config = quantization.pipeline_config(self.config.quantize, components, dtype)
+        if config is not None:
+            extra["quantization_config"] = config
+        return extra
+
     @staticmethod
     def _from_checkpoint(spec: ModelSpec, checkpoint: Path, dtype: Any) -> Any:
         """``from_single_file``: offline with a local ``config`` folder, else it asks the hub.
@@ -203,6 +266,12 @@ class PipelineLoader:
         from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
         _require(spec, checkpoint, "checkpoint")
+        if traits(spec.family).flow:
+            raise ModelLoadError(
+                spec.name,
+                f"single-file {spec.family} checkpoints are not supported; use the diffusers "
+                "folder or hub repository of the model (a `folder` or `hub` catalog entry)",
+            )
         cls = StableDiffusionXLPipeline if spec.family == "sdxl" else StableDiffusionPipeline
         if spec.config is None:
             return cls.from_single_file(str(checkpoint), dtype=dtype)
@@ -217,8 +286,10 @@ class PipelineLoader:
         The popped model is referenced from this frame only, so ``del`` leaves nothing holding
         it when ``gc.collect`` and ``empty_cache`` run (a caller's variable would keep it alive).
         """
-        name, evicted = self._cache.popitem(last=False)
-        logger.info("unloading %s", name)
+        _, evicted = self._cache.popitem(last=False)
+        for name in [n for n, view in self._views.items() if view.pipe is evicted.pipe]:
+            del self._views[name]
+        logger.info("unloading %s", evicted.name)
         del evicted
         gc.collect()
         if self.placement.is_cuda:
@@ -267,3 +338,8 @@ def _place_checker(checker: Any, placement: Placement, *, offloaded: bool) -> No
 def _require(spec: ModelSpec, path: Path, what: str) -> None:
     if not path.exists():
         raise ModelNotFound(f"model {spec.name!r}: its {what} {path} does not exist")
+
+
+def _source_key(spec: ModelSpec) -> tuple[object, ...]:
+    """What identifies a pipeline's weights: entries with equal keys share one loaded pipeline."""
+    return (spec.source, str(getattr(spec, spec.source)), str(spec.config), spec.t5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from generation.flow_runtime import rgb_factors
 from generation.png import encode_png, make_grid
 
 # Rows: latent channels 0..3; columns: R, G, B. SD 1.x and 2.x share one VAE latent space.
@@ -29,11 +30,14 @@ _ZERO_BIAS = (0.0, 0.0, 0.0)
 
 
 def latents_to_images(latents: Any, family: str) -> list[Any]:
-    """PIL images, one per batch item, approximating what ``latents`` (B, 4, h, w) decode to."""
+    """PIL images, one per batch item, approximating what ``latents`` (B, 4 or 16, h, w) decode
+    to (16 channels: FLUX.1's and SD 3.5's VAEs)."""
     import torch
     from PIL import Image
 
     factors, bias = (_SDXL_FACTORS, _SDXL_BIAS) if family == "sdxl" else (_SD_FACTORS, _ZERO_BIAS)
+    if latents.shape[1] == 16:
+        factors, bias = rgb_factors(family)
     weight = torch.tensor(factors, dtype=torch.float32)
     rgb = torch.einsum("bchw,cr->bhwr", latents.detach().float().cpu(), weight)
     rgb = rgb + torch.tensor(bias, dtype=torch.float32)

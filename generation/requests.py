@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from prompting.loras import MAX_LORA_WEIGHT, MIN_LORA_WEIGHT
+
 SEED_MAX = 2**32 - 1
 """Seeds are unsigned 32-bit integers, as in A1111 and ComfyUI, so settings carry over."""
 
@@ -20,6 +22,7 @@ MIN_SIDE = 64
 MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 MAX_IMAGES = 4
+MAX_LORAS = 8
 
 Mode = Literal["txt2img", "img2img", "upscale"]
 
@@ -47,6 +50,24 @@ class PromptEdit(_Model):
     prompt: str
 
 
+class AdapterUse(_Model):
+    """A LoRA by catalog name and the weight it is applied with for one request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    weight: Annotated[float, Field(ge=MIN_LORA_WEIGHT, le=MAX_LORA_WEIGHT)] = 1.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: object) -> object:
+        """``"name"`` or ``"name:0.8"`` (a catalog's short form) as a name and weight."""
+        if isinstance(value, str):
+            name, _, weight = value.partition(":")
+            return {"name": name.strip(), "weight": float(weight) if weight.strip() else 1.0}
+        return value
+
+
 class GenerationRequest(_Model):
     """One user's request for 1–4 images that share every setting but the seed."""
 
@@ -71,6 +92,8 @@ class GenerationRequest(_Model):
     # One positive prompt per image (wildcards), else every image uses ``prompt``.
     per_image_prompts: list[str] | None = None
     prompt_edits: list[PromptEdit] = Field(default_factory=list)
+    # LoRAs for this request (the model's own, from the catalog, come on top); names are unique.
+    loras: list[AdapterUse] = Field(default_factory=list, max_length=MAX_LORAS)
 
     @field_validator("prompt")
     @classmethod
@@ -99,6 +122,9 @@ class GenerationRequest(_Model):
             raise ValueError(f"mode {self.mode!r} needs init_image")
         if self.per_image_prompts is not None and len(self.per_image_prompts) != self.count:
             raise ValueError("per_image_prompts must hold exactly `count` prompts")
+        names = [lora.name for lora in self.loras]
+        if len(set(names)) != len(names):
+            raise ValueError("each LoRA may be named once")
         return self
 
     def batch_key(self) -> tuple[object, ...]:
@@ -113,6 +139,7 @@ class GenerationRequest(_Model):
             self.guidance,
             self.strength if self.mode != "txt2img" else None,
             bool(self.prompt_edits),
+            tuple(sorted((lora.name, lora.weight) for lora in self.loras)),
         )
 
 

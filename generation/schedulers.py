@@ -68,10 +68,24 @@ SCHEDULERS: dict[str, SchedulerSpec] = {
         SchedulerSpec("LMS", "LMSDiscreteScheduler"),
         SchedulerSpec("LMS Karras", "LMSDiscreteScheduler", karras=True),
         SchedulerSpec("PNDM", "PNDMScheduler", {"skip_prk_steps": True}),
+        # Few-step models: LCM-LoRA's own sampler, and A1111's "SGM Uniform" schedule (trailing
+        # timesteps), which SDXL-Lightning and SDXL-Turbo were distilled with.
+        SchedulerSpec("LCM", "LCMScheduler"),
+        SchedulerSpec(
+            "Euler SGM Uniform", "EulerDiscreteScheduler", {"timestep_spacing": "trailing"}
+        ),
+        SchedulerSpec(
+            "Euler a SGM Uniform",
+            "EulerAncestralDiscreteScheduler",
+            {"timestep_spacing": "trailing"},
+            ancestral=True,
+        ),
     )
 }
 
 SCHEDULER_NAMES: tuple[str, ...] = tuple(SCHEDULERS)
+FLOW_NAMES: tuple[str, ...] = ("Euler",)
+"""The names that sample flow-matching models: Euler is their own (FlowMatchEulerDiscrete)."""
 
 
 def resolve(name: str) -> SchedulerSpec:
@@ -106,6 +120,15 @@ def build(name: str, base_config: Any) -> Any:
     import diffusers
 
     spec = resolve(name)
+    own = str(base_config.get("_class_name", "")) if hasattr(base_config, "get") else ""
+    if own.startswith("FlowMatch"):  # FLUX.1, SD 3.5: the model's own flow-matching sampler
+        if spec.name not in FLOW_NAMES:
+            raise InvalidRequest(
+                "scheduler",
+                f"{spec.name} cannot sample flow-matching models (FLUX.1, SD 3.5); "
+                f"use {' or '.join(FLOW_NAMES)}",
+            )
+        return getattr(diffusers, own).from_config(base_config)
     cls = getattr(diffusers, spec.class_name)
     accepted = inspect.signature(cls.__init__).parameters
     options = dict(spec.options)

@@ -1,9 +1,9 @@
 """Image sizes per model family: bounds, native size and aspect presets (no torch needed).
 
 Each family was trained around one native size (512² for SD 1.x, 768² for SD 2.x, 1024² for
-SDXL); far from it the models repeat subjects or lose detail. Aspect presets keep the native pixel
-count and snap both sides to multiples of 64 (latents of multiples of 8), as SDXL's training
-buckets do.
+SDXL, FLUX.1 and SD 3.5); far from it the models repeat subjects or lose detail. Aspect presets
+keep the native pixel count and snap both sides to multiples of 64 (latents of multiples of 8),
+as SDXL's training buckets do.
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ class FamilyBounds:
     native: int
     min_side: int
     max_side: int
+    step: int = SIDE_STEP  # FLUX.1 and SD 3.5: the VAE's 8 × the transformer's 2×2 patches
 
 
 FAMILY_BOUNDS: dict[str, FamilyBounds] = {
     "sd1": FamilyBounds(native=512, min_side=64, max_side=1024),
     "sd2": FamilyBounds(native=768, min_side=64, max_side=1536),
     "sdxl": FamilyBounds(native=1024, min_side=64, max_side=2048),
+    "flux": FamilyBounds(native=1024, min_side=64, max_side=2048, step=16),
+    "sd3": FamilyBounds(native=1024, min_side=64, max_side=2048, step=16),
 }
 
 ASPECTS: tuple[str, ...] = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16")
@@ -78,9 +81,9 @@ def parse_size(text: str) -> tuple[int, int]:
 def check_size(family: str, width: int, height: int, max_pixels: int) -> None:
     """Raise ``InvalidRequest`` naming the side or the pixel count that is out of range."""
     limits = bounds(family)
-    allowed = f"{limits.min_side}..{limits.max_side} in steps of {SIDE_STEP} for {family} models"
+    allowed = f"{limits.min_side}..{limits.max_side} in steps of {limits.step} for {family} models"
     for name, value in (("width", width), ("height", height)):
-        if value % SIDE_STEP or not limits.min_side <= value <= limits.max_side:
+        if value % limits.step or not limits.min_side <= value <= limits.max_side:
             raise InvalidRequest(name, f"{value} is out of range; use {allowed}")
     if width * height > max_pixels:
         raise InvalidRequest(

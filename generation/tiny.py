@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -233,10 +234,13 @@ def tiny_model_folder(name: str, cache_dir: Path) -> Path:
     return Path(cache_dir) / f"{name}-v{BUILD_VERSION}"
 
 
-def ensure_tiny_model(name: str, cache_dir: Path) -> Path:
+def ensure_tiny_model(
+    name: str, cache_dir: Path, builder: Callable[[Path], None] | None = None
+) -> Path:
     """Return the folder of built-in model ``name``, building it atomically on first use.
 
     Written to a temporary sibling and renamed, so a crash never leaves a half-written model.
+    ``builder`` builds a model of another module (``generation.builtins`` passes them).
     """
     folder = tiny_model_folder(name, cache_dir)
     if (folder / "model_index.json").is_file():
@@ -244,7 +248,7 @@ def ensure_tiny_model(name: str, cache_dir: Path) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
     try:
-        BUILDERS[name](staging)
+        (builder or BUILDERS[name])(staging)
         try:
             os.replace(staging, folder)
         except OSError:  # another process finished first
