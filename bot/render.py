@@ -84,6 +84,8 @@ def result_embed(job: JobRecord, main_file: OutFile | None) -> discord.Embed:
     title = {"upscale": "Upscaled", "vary_subtle": "Variation", "vary_strong": "Variation"}.get(
         job.action, "Painted"
     )
+    if job.action == "upscale" and request.mode == "txt2img":
+        title = "Repainted by the full model"  # a draft's U button
     embed = discord.Embed(title=title, description=clip(request.prompt, 4000))
     if request.negative_prompt:
         embed.add_field(name="Negative", value=clip(request.negative_prompt), inline=False)
@@ -104,6 +106,9 @@ def result_embed(job: JobRecord, main_file: OutFile | None) -> discord.Embed:
         embed.add_field(
             name="Variation", value=f"{request.subseed} @ {request.subseed_strength:g}", inline=True
         )
+    if request.loras:
+        loras = ", ".join(f"{lora.name}:{lora.weight:g}" for lora in request.loras)
+        embed.add_field(name="LoRAs", value=clip(loras), inline=True)
     if main_file is not None and not main_file.filename.startswith("SPOILER_"):
         embed.set_image(url=f"attachment://{main_file.filename}")  # a spoiler stays a file
     embed.set_footer(text=f"job {job.job_id}")

@@ -71,7 +71,9 @@ async def open_studio(
         record = ModerationRecord(config.db_path, reports_to_hide=settings.safety.reports_to_hide)
         stack.callback(record.close)
         planner = build_planner(settings)
-        guilds = GuildSettingsStore(config.db_path, planner.catalog.names, record)
+        guilds = GuildSettingsStore(
+            config.db_path, planner.catalog.names, record, known_loras=planner.catalog.lora_names
+        )
         stack.callback(guilds.close)
         prompt_filter = PromptFilter(settings.safety)
         screener = Screener(

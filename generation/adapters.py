@@ -8,10 +8,12 @@ runs on the plain weights: peft's layers then call the original layer alone, whi
 image is pixel-equal before and after a LoRA job (tested). Nothing is ever fused into the
 weights. Jobs with different sets never share a batch (``GenerationRequest.batch_key``).
 
-Embeddings: every catalog embedding of the model's family is loaded when the model loads
-(``load_textual_inversion``, both CLIP encoders for SDXL). They add tokens only, so a prompt
-without the token encodes exactly as before; compel's textual-inversion manager expands a
-multi-vector token so that weighting it, ``(<token>:1.3)``, weighs all of its vectors.
+Embeddings: a catalog embedding of the model's family is loaded the first time a prompt uses its
+token (``load_textual_inversion``, both CLIP encoders for SDXL), before that prompt is encoded,
+and stays. It adds tokens only, so a prompt without the token encodes exactly as before; compel's
+textual-inversion manager expands a multi-vector token so that weighting it, ``(<token>:1.3)``,
+weighs all of its vectors. Pipelines nobody asked for an embedding keep their vocabulary as
+shipped (a merge or a checkpoint written from them is the model's own).
 """
 
 from __future__ import annotations
@@ -50,12 +52,14 @@ def adapter_name(name: str) -> str:
     return f"{re.sub(r'[^0-9A-Za-z_]', '_', name)}_{digest}"
 
 
-def job_loras(catalog: Catalog, spec: ModelSpec, asked: Sequence[AdapterUse]) -> list[ActiveLora]:
+def job_loras(
+    catalog: Catalog, family: str, spec: ModelSpec | None, asked: Sequence[AdapterUse]
+) -> list[ActiveLora]:
     """The model entry's LoRAs, then the request's (a request naming the same LoRA sets its
     weight); each must be in the catalog and made for the model's family."""
     weights: dict[str, float] = {}
-    for use in [*spec.loras, *asked]:
-        catalog.lora(use.name, spec.family)
+    for use in [*(spec.loras if spec is not None else ()), *asked]:
+        catalog.lora(use.name, family)
         weights[use.name] = use.weight
     return [ActiveLora(catalog.lora(name), weight) for name, weight in weights.items()]
 
@@ -110,20 +114,27 @@ class LoraSwitch:
         pipe.disable_lora()
 
 
-def load_embeddings(pipe: Any, embeddings: Sequence[EmbeddingSpec], cache_dir: Path) -> list[str]:
-    """Load ``embeddings`` into ``pipe``'s tokenizers and encoders; return the tokens added.
+class EmbeddingLoader:
+    """Loads an embedding into a pipeline the first time one of its prompts uses the token."""
 
-    One that cannot be loaded is logged and skipped: the model still serves every other prompt.
-    """
-    added = []
-    for spec in embeddings:
-        try:
-            _load_embedding(pipe, spec, cache_dir)
-        except Exception as exc:  # a broken file must not take the model down
-            logger.error("embedding %s not loaded: %s", spec.name, exc)
-            continue
-        added.append(spec.token)
-    return added
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = Path(cache_dir)
+        self._loaded: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+    def ensure(self, pipe: Any, embeddings: Sequence[EmbeddingSpec], texts: Sequence[str]) -> None:
+        """Load each of ``embeddings`` whose token one of ``texts`` uses, unless it is loaded.
+
+        One that cannot be loaded is logged and skipped: its token is then read as words.
+        """
+        loaded = self._loaded.setdefault(pipe, set())
+        for spec in embeddings:
+            if spec.name in loaded or not any(spec.token in text for text in texts):
+                continue
+            loaded.add(spec.name)
+            try:
+                _load_embedding(pipe, spec, self.cache_dir)
+            except Exception as exc:  # a broken file must not take the model down
+                logger.error("embedding %s not loaded: %s", spec.name, exc)
 
 
 def _load_embedding(pipe: Any, spec: EmbeddingSpec, cache_dir: Path) -> None:

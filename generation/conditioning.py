@@ -8,9 +8,9 @@ which the UNet's cross-attention accepts.
 
 SD 1.x/2.x have one text encoder; SDXL has two plus pooled embeddings (``CompelForSDXL``). SDXL
 zeroes an empty negative prompt unless it gets one explicitly, so ``""`` is encoded like any text.
-FLUX.1 and SD 3.5 are in ``generation.flow_conditioning``. A model with textual-inversion
-embeddings gets compel's token expansion, and the cache keys each text by the LoRAs active when
-it was encoded (a LoRA may change the text encoders).
+FLUX.1 and SD 3.5 are in ``generation.flow_conditioning``. SD models get compel's textual
+inversion token expansion, and the cache keys each text by the LoRAs active when it was encoded
+(a LoRA may change the text encoders).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class PromptEncoder:
 
 
 def _wrapper(model: LoadedModel) -> Any:
-    """compel's wrapper for the model's family, with textual inversion where it has embeddings."""
+    """compel's wrapper for the model's family (SD ones with textual-inversion expansion)."""
     from compel import CompelForSD, CompelForSDXL
 
     from generation.flow_conditioning import (
@@ -155,11 +155,10 @@ def _wrapper(model: LoadedModel) -> Any:
         return compel_for_flux(pipe, device, length)
     if model.family == "sd3":
         return CompelForSD3(pipe, device, length)
-    manager = TokenizerInversionManager(pipe, pipe.tokenizer) if model.embeddings else None
+    manager = TokenizerInversionManager(pipe, pipe.tokenizer)
     if model.family != "sdxl":
         return CompelForSD(pipe, textual_inversion_manager=manager, device=device)
     wrapper = CompelForSDXL(pipe, textual_inversion_manager=manager, device=device)
-    if model.embeddings:
-        provider = wrapper.compel_2.conditioning_provider
-        provider.textual_inversion_manager = TokenizerInversionManager(pipe, pipe.tokenizer_2)
+    provider = wrapper.compel_2.conditioning_provider
+    provider.textual_inversion_manager = TokenizerInversionManager(pipe, pipe.tokenizer_2)
     return wrapper

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generation import flow_runtime, schedulers, seeds, sizes
-from generation.adapters import ActiveLora, LoraSwitch, job_loras
+from generation.adapters import ActiveLora, EmbeddingLoader, LoraSwitch, job_loras
 from generation.conditioning import PromptEncoder, check_syntax
 from generation.config import EngineConfig
 from generation.engine_api import CancelCheck, ProgressCallback
@@ -96,6 +96,7 @@ class DiffusersEngine:
         self.preview_every = preview_every
         self.encoder = PromptEncoder(prompt_cache_size)
         self.loras = LoraSwitch(config.cache_dir)
+        self.embeddings = EmbeddingLoader(config.cache_dir)
         self._lock = threading.Lock()
 
     @property
@@ -173,8 +174,12 @@ class DiffusersEngine:
                 )
             ]
         batch = _Batch(requests, model, images, width, height, timings=Timings(load=load_seconds))
-        assert model.spec is not None  # the loader gives every model its catalog entry
-        batch.loras = job_loras(self.loader.catalog, model.spec, first.loras)
+        batch.loras = job_loras(self.loader.catalog, model.family, model.spec, first.loras)
+        if traits(model.family).textual_inversion:
+            texts = [*(i.prompt for i in images), *(r.negative_prompt for r in requests)]
+            texts += [edit.prompt for r in requests for edit in r.prompt_edits]
+            embeddings = self.loader.catalog.embeddings_for(model.family)
+            self.embeddings.ensure(model.pipe, embeddings, texts)
         if first.mode != "txt2img":
             batch.init_images = _init_images(batch)
         return batch

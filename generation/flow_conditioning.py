@@ -30,10 +30,11 @@ class TokenizerInversionManager(BaseTextualInversionManager):
     def __init__(self, pipe: Any, tokenizer: Any) -> None:
         self.pipe = pipe
         self.tokenizer = tokenizer
-        self.added = set(tokenizer.get_added_vocab().values())
 
     def expand_textual_inversion_token_ids_if_necessary(self, token_ids: list[int]) -> list[int]:
-        if not self.added.intersection(token_ids):
+        special = set(self.tokenizer.all_special_ids)
+        added = set(self.tokenizer.get_added_vocab().values()) - special
+        if not added.intersection(token_ids):
             return token_ids
         prompt = self.tokenizer.decode(token_ids)
         prompt = self.pipe.maybe_convert_prompt(prompt, self.tokenizer)

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from generation import quantization
-from generation.adapters import load_embeddings
 from generation.builtins import ensure_builtin
 from generation.catalog import Catalog, Family, ModelSpec
 from generation.config import EngineConfig
@@ -56,7 +55,6 @@ class LoadedModel:
     device: str = "cpu"  # where the denoising runs (the offload target when offloading)
     dtype: Any = None  # the weights' torch dtype
     options: list[str] = field(default_factory=list)  # the memory/speed options applied
-    embeddings: list[str] = field(default_factory=list)  # textual-inversion tokens loaded
 
     def img2img(self) -> Any:
         """The image-to-image pipeline on the same weights (``from_pipe``: no second load)."""
@@ -178,11 +176,7 @@ class PipelineLoader:
             ) from exc
         if getattr(pipe, "_muralist_quantized", None):
             options.insert(0, f"quantize_{self.config.quantize}")
-        embeddings = []
-        if traits(family).textual_inversion:
-            embeddings = load_embeddings(
-                pipe, self.catalog.embeddings_for(family), self.config.cache_dir
-            )
+
         logger.info(
             "loaded %s (%s) on %s %s%s",
             spec.name,
@@ -201,7 +195,6 @@ class PipelineLoader:
             device=placement.device,
             dtype=placement.torch_dtype,
             options=options,
-            embeddings=embeddings,
         )
 
     def _from_source(self, spec: ModelSpec, placement: Placement) -> Any:

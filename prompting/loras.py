@@ -1,7 +1,7 @@
 """A1111's extra-network tags ``<lora:name:weight>``: taken out of the prompt text, as data.
 
 The tag is not text for the encoder: A1111 removes it and loads the named LoRA at the weight
-given (1.0 when left out). ``<lora:name:te:unet>`` (separate text-encoder and UNet weights) is
+given (the catalog's default weight when left out). ``<lora:name:te:unet>`` (separate text-encoder and UNet weights) is
 read with the first weight for both. A name is checked against the catalog later, by the room
 that knows it; here only the syntax and the weight's range are.
 """
@@ -22,18 +22,18 @@ _TAG = re.compile(r"<\s*lora\s*:\s*([^:<>]+?)\s*(?::\s*([^:<>]*?)\s*)?(?::[^<>]*
 
 
 class LoraTag(BaseModel):
-    """One LoRA a prompt asks for, by catalog name, with its weight."""
+    """One LoRA a prompt asks for, by catalog name, with its weight (None: the LoRA's default)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
-    weight: float = Field(default=1.0, ge=MIN_LORA_WEIGHT, le=MAX_LORA_WEIGHT)
+    weight: float | None = Field(default=None, ge=MIN_LORA_WEIGHT, le=MAX_LORA_WEIGHT)
 
 
-def parse_weight(field: str, name: str, text: str | None) -> float:
-    """The weight in ``<lora:name:text>`` (1.0 when empty), or a ``PromptError`` on ``field``."""
+def parse_weight(field: str, name: str, text: str | None) -> float | None:
+    """The weight in ``<lora:name:text>`` (None when empty), or a ``PromptError`` on ``field``."""
     if text is None or not text.strip():
-        return 1.0
+        return None
     try:
         weight = float(text)
     except ValueError:
@@ -60,7 +60,7 @@ def extract_loras(field: str, text: str) -> tuple[str, list[LoraTag], list[Promp
             warnings.append(
                 PromptWarning(
                     code=WarningCode.LORA_REPEATED,
-                    message=f"LoRA {name!r} is named twice; the last weight ({weight:g}) is used",
+                    message=f"LoRA {name!r} is named twice; the last weight is used",
                 )
             )
         tags[name] = LoraTag(name=name, weight=weight)

@@ -79,6 +79,11 @@ class SettingsDesk:
             who, self.guilds.set_allowed_models, who.guild_id, who.user_id, list(names)
         )
 
+    async def set_allowed_loras(self, who: Requester, names: Iterable[str]) -> GuildSettings:
+        return await self._call(
+            who, self.guilds.set_allowed_loras, who.guild_id, who.user_id, list(names)
+        )
+
     async def set_approval(self, who: Requester, channel_id: int, enabled: bool) -> GuildSettings:
         return await self._call(
             who, self.guilds.set_approval, who.guild_id, who.user_id, channel_id, enabled

@@ -75,6 +75,29 @@ def upscale(
     return _fresh(request, **_one_image(request, seeds, index), mode="upscale", init_image=png)
 
 
+def repaint_full(
+    request: GenerationRequest,
+    seeds: list[int],
+    index: int,
+    *,
+    model: str,
+    steps: int,
+    guidance: float,
+    scheduler: str,
+) -> GenerationRequest:
+    """A draft's image ``index`` painted again by the full ``model`` at the same seed and
+    prompt, with the full model's own steps, guidance and sampler (the draft's were for its
+    few-step entry)."""
+    return _fresh(
+        request,
+        **_one_image(request, seeds, index),
+        model=model,
+        steps=steps,
+        guidance=guidance,
+        scheduler=scheduler,
+    )
+
+
 def remix(request: GenerationRequest, built: BuiltPrompt) -> GenerationRequest:
     """The stored settings with an edited positive prompt (``built``) and a new seed; the
     negative stays the stored one."""

@@ -84,6 +84,7 @@ class GuildSettings(BaseModel):
     default_aspect: str | None = Field(default=None, description=f"One of {', '.join(ASPECTS)}.")
     default_negative: str | None = Field(default=None, max_length=MAX_NEGATIVE)
     allowed_models: tuple[str, ...] = Field(default=(), description="Empty: every model.")
+    allowed_loras: tuple[str, ...] = Field(default=(), description="Empty: every LoRA.")
     per_user_cap: PerUserCap | None = None
     per_guild_cap: PerGuildCap | None = None
     cooldown_seconds: CooldownSeconds | None = None
@@ -140,6 +141,7 @@ class GuildSettings(BaseModel):
             aspect=self.default_aspect,
             negative=self.default_negative,
             allowed_models=self.allowed_models,
+            allowed_loras=self.allowed_loras,
         )
 
 
@@ -204,8 +206,10 @@ class GuildSettingsStore:
         record: ModerationRecord,
         *,
         clock: Callable[[], float] = time.time,
+        known_loras: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         self._known_models = known_models
+        self._known_loras = known_loras
         self._record = record
         self._clock = clock
         self._lock = threading.Lock()
@@ -381,6 +385,22 @@ class GuildSettingsStore:
             actor_id,
             ("allowed_models",),
             lambda d: d.__setitem__("allowed_models", wanted),
+        )
+
+    def set_allowed_loras(
+        self, guild_id: int, actor_id: int, loras: Iterable[str]
+    ) -> GuildSettings:
+        """Restrict the LoRAs members may use (empty: every LoRA of the catalog)."""
+        wanted = tuple(dict.fromkeys(name.strip() for name in loras if name.strip()))
+        known = list(self._known_loras())
+        for name in wanted:
+            if name not in known:
+                raise InvalidSetting(
+                    "allowed_loras",
+                    f"unknown LoRA {name!r}; choose from {', '.join(known) or 'none are listed'}",
+                )
+        return self._write(
+            guild_id, actor_id, ("allowed_loras",), lambda d: d.__setitem__("allowed_loras", wanted)
         )
 
     def set_channel_nsfw(

@@ -1,15 +1,24 @@
 """The one way options become a request: ``Planner.plan``, used by ``/imagine`` and the CLI alike.
 
 Defaults fill in this order: what the member typed, the guild's defaults, the model's catalog
-entry (scheduler, native size, default negative), the instance's settings. Wildcard picks follow
-the job's seed, so a seed drawn here reproduces them. Every bad value is an ``InvalidRequest`` (or
-``PromptError``) naming the option as the user typed it.
+entry (scheduler, native size, default negative, steps, guidance), the instance's settings. A
+few-step model's own steps and guidance (its entry has ``max_steps``) come before the guild's
+defaults, which are set for full models. Wildcard picks follow the job's seed, so a seed drawn
+here reproduces them. Every bad value is an ``InvalidRequest`` (or ``PromptError``) naming the
+option as the user typed it.
+
+Each family's rules are applied here, once, for /imagine and the CLI alike: FLUX.1 takes its
+distilled ``guidance`` and no CFG scale or negative (a value given anyway is left out and the
+member told); flow-matching models sample with Euler; sides are multiples of the family's step.
+``draft`` swaps the model for the family's fast entry (``ModelSpec.draft_of``). LoRAs come from
+``<lora:name:w>`` tags and the ``lora`` option, each checked against the catalog, the model's
+family and the guild's allowed list.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -18,6 +27,7 @@ from generation import sizes
 from generation.catalog import Catalog, ModelSpec
 from generation.config import EngineConfig
 from generation.errors import InvalidRequest
+from generation.families import traits
 from generation.requests import (
     MAX_GUIDANCE,
     MAX_IMAGES,
@@ -25,13 +35,15 @@ from generation.requests import (
     MAX_STEPS,
     MIN_SIDE,
     SEED_MAX,
+    AdapterUse,
     GenerationRequest,
     PromptEdit,
 )
 from generation.schedulers import resolve as resolve_scheduler
-from prompting import BuiltPrompt, PresetLibrary, PromptSpec, build, lint_built
+from prompting import BuiltPrompt, LoraTag, PresetLibrary, PromptSpec, build, lint_built
 from prompting.config import PromptingConfig
 from prompting.errors import PromptError
+from prompting.loras import parse_weight
 from studio.config import StudioOptions
 from studio.types import ImagineOptions
 
@@ -64,9 +76,14 @@ class GuildRules(BaseModel):
     negative: str | None = None
     allowed_models: tuple[str, ...] = ()
     """Empty: every model of the catalog."""
+    allowed_loras: tuple[str, ...] = ()
+    """Empty: every LoRA of the catalog."""
 
     def allows(self, model: str) -> bool:
         return not self.allowed_models or model in self.allowed_models
+
+    def allows_lora(self, lora: str) -> bool:
+        return not self.allowed_loras or lora in self.allowed_loras
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,8 @@ class Plan:
     request: GenerationRequest
     built: BuiltPrompt
     warnings: list[str]
+    notes: list[str] = field(default_factory=list)
+    """The family's rules at work (a value left out, and why); also among ``warnings``."""
 
     @property
     def texts(self) -> list[str]:
@@ -137,9 +156,14 @@ class Planner:
         ``local_models``: a model may also be the path of a folder or checkpoint on this host
         (the CLI's operator owns the host; members in Discord never may).
         """
-        options = self._with_rules(options, rules or GuildRules())
+        rules = rules or GuildRules()
+        typed = options
+        options = self._with_rules(options, rules)
         spec = self._model(options.model or self.engine.default_model, local_models)
-        steps = options.steps or self.engine.default_steps
+        if options.draft:
+            spec = self.draft_for(spec, rules)
+        notes: list[str] = []
+        steps = self._steps(typed, rules, spec)
         count = options.count or self.options.default_count
         # Drawn here, not by the engine, so the wildcard picks follow the job's seed too.
         seed = options.seed if options.seed is not None else random.randint(0, SEED_MAX)
@@ -161,19 +185,131 @@ class Planner:
             steps=steps,
         )
         width, height = options.size or self.size(spec, options.aspect or "1:1")
-        scheduler = options.scheduler or spec.scheduler or self.engine.default_scheduler
         request = make_request(
             **prompt_fields(built),
             model=spec.name,
             width=width,
             height=height,
             steps=steps,
-            guidance=options.cfg if options.cfg is not None else self.engine.default_guidance,
+            guidance=self._guidance(typed, rules, spec, notes),
             seed=seed,
             count=count,
-            scheduler=resolve_scheduler(scheduler).name,
+            scheduler=self._scheduler(options.scheduler, spec),
+            loras=self._loras(built.loras, options.lora, spec, rules),
         )
-        return Plan(request, built, [w.message for w in lint_built(built)])
+        return Plan(request, built, [w.message for w in lint_built(built)] + notes, notes)
+
+    def draft_for(self, spec: ModelSpec, rules: GuildRules) -> ModelSpec:
+        """The fast entry for ``spec``: itself when it is one, else the draft made for it,
+        else the first draft of its family that the guild allows."""
+        if spec.draft_of is not None:
+            return spec
+        drafts = [d for d in self.catalog.drafts() if rules.allows(d.name)]
+        for draft in [d for d in drafts if d.draft_of == spec.name] + drafts:
+            if draft.family == spec.family:
+                return draft
+        raise InvalidRequest(
+            "draft",
+            f"there is no fast draft model for {spec.name} ({traits(spec.family).label}) here; "
+            "paint without draft",
+        )
+
+    def full_model(self, request: GenerationRequest) -> ModelSpec | None:
+        """The full model a draft job was painted for (None: not a draft)."""
+        spec = self.catalog.resolve(request.model) if request.model in self.catalog else None
+        return self.catalog.resolve(spec.draft_of) if spec and spec.draft_of else None
+
+    def defaults(self, spec: ModelSpec, rules: GuildRules) -> tuple[int, float, str]:
+        """(steps, guidance, scheduler) a job on ``spec`` gets when the member gives none."""
+        blank = ImagineOptions(prompt="-")
+        return (
+            self._steps(blank, rules, spec),
+            self._guidance(blank, rules, spec, []),
+            self._scheduler(None, spec),
+        )
+
+    def _steps(self, typed: ImagineOptions, rules: GuildRules, spec: ModelSpec) -> int:
+        few = spec.max_steps is not None
+        steps = (
+            typed.steps
+            or (spec.steps if few else None)
+            or rules.steps
+            or spec.steps
+            or self.engine.default_steps
+        )
+        if spec.max_steps is not None and steps > spec.max_steps:
+            if typed.steps is not None:
+                raise InvalidRequest(
+                    "steps", f"{spec.name} runs 1..{spec.max_steps} steps; got {steps}"
+                )
+            steps = spec.max_steps
+        return steps
+
+    def _guidance(
+        self, typed: ImagineOptions, rules: GuildRules, spec: ModelSpec, notes: list[str]
+    ) -> float:
+        """The request's ``guidance``: FLUX.1's distilled guidance, else the CFG scale."""
+        family = traits(spec.family)
+        if family.guidance == "distilled":
+            if typed.cfg is not None:
+                notes.append(
+                    f"{family.label} models have no CFG scale: cfg was left out "
+                    "(FLUX.1-dev has its own `guidance`)"
+                )
+            if typed.guidance is not None and spec.guidance == 0.0:
+                notes.append(f"{spec.name} has no guidance input: guidance was left out")
+                return 0.0
+            if typed.guidance is not None:
+                return typed.guidance
+            return spec.guidance if spec.guidance is not None else 3.5
+        if typed.guidance is not None:
+            notes.append(
+                f"`guidance` is FLUX.1-dev's setting; {family.label} models use cfg "
+                "(the CFG scale), so it was left out"
+            )
+        if typed.cfg is not None:
+            return typed.cfg
+        if spec.max_steps is not None and spec.guidance is not None:
+            return spec.guidance  # a few-step model's own, before the guild's default
+        for value in (rules.cfg, spec.guidance):
+            if value is not None:
+                return value
+        return self.engine.default_guidance
+
+    def _scheduler(self, typed: str | None, spec: ModelSpec) -> str:
+        allowed = traits(spec.family).schedulers
+        name = resolve_scheduler(typed or spec.scheduler or self.engine.default_scheduler).name
+        if allowed is None or name in allowed:
+            return name
+        if typed is None:
+            return allowed[0]  # the instance's default is for UNet models
+        raise InvalidRequest(
+            "scheduler",
+            f"{traits(spec.family).label} models sample with {' or '.join(allowed)} only "
+            f"(flow matching); got {name}",
+        )
+
+    def _loras(
+        self, tags: list[LoraTag], option: str | None, spec: ModelSpec, rules: GuildRules
+    ) -> list[AdapterUse]:
+        """The prompt's LoRA tags and the ``lora`` option (it wins for the same name)."""
+        asked: list[tuple[str, float | None, str]] = [(t.name, t.weight, "prompt") for t in tags]
+        if option and option.strip():
+            named, _, text = option.strip().partition(":")
+            asked.append((named.strip(), parse_weight("lora", named, text or None), "lora"))
+        chosen: dict[str, float] = {}
+        for name, weight, option in asked:
+            try:
+                lora = self.catalog.lora(name, spec.family)
+            except InvalidRequest as exc:
+                raise InvalidRequest(option, exc.message) from None
+            if not rules.allows_lora(name):
+                allowed = ", ".join(rules.allowed_loras)
+                raise InvalidRequest(
+                    option, f"LoRA {name!r} is not allowed here; use one of: {allowed}"
+                )
+            chosen[name] = lora.weight if weight is None else weight
+        return [AdapterUse(name=name, weight=weight) for name, weight in chosen.items()]
 
     def build_prompt(
         self,
@@ -208,7 +344,10 @@ class Planner:
         native = sizes.native_size(spec.family)[0]
         side = self.options.image_side or spec.native_size[0]
         scale = side / native
-        return max(64, round(width * scale / 8) * 8), max(64, round(height * scale / 8) * 8)
+        step = sizes.bounds(spec.family).step
+        return max(64, round(width * scale / step) * step), max(
+            64, round(height * scale / step) * step
+        )
 
     def model(self, name: str) -> ModelSpec:
         """A catalog entry by name (never a path: members must not load files of the host)."""
@@ -224,12 +363,7 @@ class Planner:
     def _with_rules(options: ImagineOptions, rules: GuildRules) -> ImagineOptions:
         """The guild's defaults for the options left out; only the models it allows."""
         filled = options.model_copy(
-            update={
-                "model": options.model or rules.model,
-                "steps": options.steps or rules.steps,
-                "cfg": options.cfg if options.cfg is not None else rules.cfg,
-                "aspect": options.aspect or rules.aspect,
-            }
+            update={"model": options.model or rules.model, "aspect": options.aspect or rules.aspect}
         )
         if filled.model is not None and not rules.allows(filled.model):
             allowed = ", ".join(rules.allowed_models)

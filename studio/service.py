@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from generation.families import traits
 from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
 from generation.requests import GenerationRequest
 from generation.schedulers import SCHEDULER_NAMES
@@ -126,13 +127,28 @@ class Studio:
         target: DeliveryTarget | None = None,
     ) -> Submitted:
         """A new job from a stored one: reroll, subtle/strong variation or upscale of image
-        ``index`` (0-based; None for the whole job)."""
+        ``index`` (0-based; None for the whole job). A draft's upscale repaints the image with
+        the full model at the same seed and prompt."""
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
         job = self.queue.get(job_id)
         self._still_allowed(job, settings)
         position = index or 0
+        full = self.planner.full_model(job.request) if action == "upscale" else None
         if action == "reroll":
             request = derivations.reroll(job.request)
+        elif full is not None:
+            if not settings.rules().allows(full.name):
+                raise InvalidRequest("model", f"{full.name!r}, the full model, is not allowed here")
+            steps, guidance, scheduler = self.planner.defaults(full, settings.rules())
+            request = derivations.repaint_full(
+                job.request,
+                job.seeds,
+                position,
+                model=full.name,
+                steps=steps,
+                guidance=guidance,
+                scheduler=scheduler,
+            )
         elif action == "upscale":
             derivations.check_index(job.seeds, position)
             png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
@@ -175,11 +191,16 @@ class Studio:
     async def reuse(self, job_id: str) -> ImagineOptions:
         """A job's settings as options, for "Use these settings" to prefill."""
         request = (await asyncio.to_thread(self.queue.get, job_id)).request
+        distilled = (
+            request.model in self.planner.catalog
+            and traits(self.planner.catalog.resolve(request.model).family).guidance == "distilled"
+        )
         return ImagineOptions(
             prompt=request.prompt,
             negative=request.negative_prompt,
             steps=request.steps,
-            cfg=request.guidance,
+            cfg=None if distilled else request.guidance,
+            guidance=request.guidance if distilled else None,
             seed=request.seed,
             count=request.count,
             model=request.model,
@@ -428,6 +449,9 @@ class Studio:
         if field == "model":
             rules = (await asyncio.to_thread(self.guilds.get, who.guild_id)).rules()
             return [name for name in self.planner.catalog.names() if rules.allows(name)]
+        if field == "lora":
+            rules = (await asyncio.to_thread(self.guilds.get, who.guild_id)).rules()
+            return [name for name in self.planner.catalog.lora_names() if rules.allows_lora(name)]
         return self.planner.presets.names()
 
     def styles(self) -> list[Preset]:

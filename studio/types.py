@@ -21,7 +21,7 @@ from studio.ranges import describe
 
 Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
 DERIVATIONS: tuple[Derivation, ...] = ("reroll", "vary_subtle", "vary_strong", "upscale")
-ChoiceField = Literal["style", "aspect", "scheduler", "model"]
+ChoiceField = Literal["style", "aspect", "scheduler", "model", "lora"]
 
 
 @dataclass(frozen=True)
@@ -66,14 +66,23 @@ class ImagineOptions(BaseModel):
     count: Annotated[int, Field(ge=1, le=MAX_IMAGES)] | None = None
     steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = None
     cfg: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] | None = None
+    guidance: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] | None = Field(
+        default=None, description="FLUX.1-dev's distilled guidance (its CFG-free setting)."
+    )
     seed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
     scheduler: str | None = None
     model: str | None = None
+    lora: Annotated[str, Field(max_length=220)] | None = Field(
+        default=None, description="A LoRA of the catalog, as NAME or NAME:WEIGHT."
+    )
+    draft: bool = Field(
+        default=False, description="Paint with the family's fast few-step model (U repaints)."
+    )
     default_negative: bool = Field(
         default=True, description="Start the negative with the guild's or the model's default."
     )
 
-    @field_validator("cfg")
+    @field_validator("cfg", "guidance")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
         if value is not None and not math.isfinite(value):

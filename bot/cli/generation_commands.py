@@ -53,6 +53,15 @@ def register(subparsers: Any) -> None:
         imagine.add_argument(f"--{name}", help=f"the {name}, e.g. {example}")
     imagine.add_argument("--steps", help=f"denoising steps, {_STEPS} (default: config)")
     imagine.add_argument("--cfg", help=f"guidance scale, {_CFG} (default: config)")
+    imagine.add_argument(
+        "--guidance", help=f"FLUX.1-dev's distilled guidance, {_CFG} (default: the model's)"
+    )
+    imagine.add_argument("--lora", help="a LoRA of the catalog: NAME or NAME:WEIGHT")
+    imagine.add_argument(
+        "--draft",
+        action="store_true",
+        help="paint with the family's fast few-step model (see `muralist models`)",
+    )
     imagine.add_argument("--seed", help=f"{_SEED}; drawn at random when left out")
     imagine.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: model's native)")
     imagine.add_argument("--aspect", help=f"one of {', '.join(ASPECTS)} at the model's native size")
@@ -98,16 +107,19 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
         count=_number("count", args.count, int),
         steps=_number("steps", args.steps, int),
         cfg=_number("cfg", args.cfg, float),
+        guidance=_number("guidance", args.guidance, float),
         seed=_number("seed", args.seed, int),
         scheduler=args.scheduler,
         model=args.model,
+        lora=args.lora,
+        draft=args.draft,
         default_negative=not args.no_default_negative,
     )
     # The same planning as /imagine (the operator may also name a model folder on this host);
     # every cheap check runs before the model loads.
     plan = build_planner(settings).plan(options, local_models=True)
-    for warning in plan.built.warnings:
-        print(f"muralist imagine: warning: {warning.message}", file=sys.stderr)
+    for message in [w.message for w in plan.built.warnings] + plan.notes:
+        print(f"muralist imagine: warning: {message}", file=sys.stderr)
     request = plan.request
 
     _quiet_libraries()
@@ -130,6 +142,9 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
                     "seeds": result.seeds,
                     "model": result.model,
                     "scheduler": result.scheduler,
+                    "steps": request.steps,
+                    "guidance": request.guidance,
+                    "loras": [lora.model_dump() for lora in request.loras],
                     "width": request.width,
                     "height": request.height,
                     "timings": result.timings.model_dump(),

@@ -16,6 +16,10 @@ def register(subparsers: Any) -> None:
     models.add_argument("--json", action="store_true", help="print a JSON list")
     models.set_defaults(handler=list_models)
 
+    loras = subparsers.add_parser("loras", help="list the LoRAs and embeddings of the catalog")
+    loras.add_argument("--json", action="store_true", help="print a JSON list")
+    loras.set_defaults(handler=list_adapters)
+
     merge = subparsers.add_parser(
         "merge", help="merge two models of one family into a new diffusers folder"
     )
@@ -28,8 +32,40 @@ def register(subparsers: Any) -> None:
     merge.set_defaults(handler=merge_command)
 
 
+def _adapters(catalog: Catalog) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for kind, table in (("lora", catalog.loras), ("embedding", catalog.embeddings)):
+        for spec in table.values():
+            rows.append(
+                {
+                    "kind": kind,
+                    "name": spec.name,
+                    "family": spec.family,
+                    "source": spec.source,
+                    "weight": getattr(spec, "weight", None),
+                    "token": getattr(spec, "token", None),
+                    "description": spec.description,
+                }
+            )
+    return rows
+
+
+def list_adapters(args: argparse.Namespace, settings: Settings) -> int:
+    rows = _adapters(Catalog.load(settings.engine.models_file))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max((len(row["name"]) for row in rows), default=10) + 2
+    for row in rows:
+        call = f"weight {row['weight']:g}" if row["kind"] == "lora" else row["token"]
+        print(f"  {row['name']:<{width}}{row['family']:<6}{row['kind']:<11}{call}")
+    print("\nLoRAs: <lora:NAME:WEIGHT> in a prompt (or --lora); embeddings: their token.")
+    return 0
+
+
 def list_models(args: argparse.Namespace, settings: Settings) -> int:
     engine = settings.engine
+    catalog = Catalog.load(engine.models_file)
     rows: list[dict[str, Any]] = [
         {
             "name": spec.name,
@@ -41,8 +77,13 @@ def list_models(args: argparse.Namespace, settings: Settings) -> int:
             "default_negative": spec.default_negative,
             "description": spec.description,
             "default": spec.name == engine.default_model,
+            "steps": spec.steps,
+            "max_steps": spec.max_steps,
+            "guidance": spec.guidance,
+            "draft_of": spec.draft_of,
+            "loras": [lora.model_dump() for lora in spec.loras],
         }
-        for spec in Catalog.load(engine.models_file)
+        for spec in catalog
     ]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -55,7 +96,7 @@ def list_models(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{mark} {columns}{row['path']}")
         if row["description"]:
             print(f"  {'':<{width}}{row['description']}")
-    print("\n* the default model (engine.default_model)")
+    print("\n* the default model (engine.default_model); LoRAs: `muralist loras`")
     return 0
 
 

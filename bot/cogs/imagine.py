@@ -17,6 +17,7 @@ Short = app_commands.Range[str, 1, 100]
 Count = app_commands.Range[int, *bounds(ImagineOptions, "count")]
 Steps = app_commands.Range[int, *bounds(ImagineOptions, "steps")]
 Cfg = app_commands.Range[float, *bounds(ImagineOptions, "cfg")]
+Guidance = app_commands.Range[float, *bounds(ImagineOptions, "guidance")]
 Seed = app_commands.Range[int, *bounds(ImagineOptions, "seed")]
 
 
@@ -52,12 +53,16 @@ class ImagineCog(commands.Cog):
         seed="A seed to repeat a picture (random when left out)",
         scheduler="The sampler",
         model="The model to paint with",
+        guidance="FLUX.1-dev's guidance (FLUX has no CFG scale)",
+        lora="A LoRA style, as name or name:weight (also <lora:name:0.8> in the prompt)",
+        draft="A fast few-step draft; its U buttons repaint with the full model",
     )
     @app_commands.autocomplete(
         style=autocomplete("style"),
         aspect=autocomplete("aspect"),
         scheduler=autocomplete("scheduler"),
         model=autocomplete("model"),
+        lora=autocomplete("lora"),
     )
     async def imagine(
         self,
@@ -76,6 +81,9 @@ class ImagineCog(commands.Cog):
         seed: Seed | None = None,
         scheduler: Short | None = None,
         model: Short | None = None,
+        guidance: Guidance | None = None,
+        lora: Short | None = None,
+        draft: bool | None = None,
     ) -> None:
         options = ImagineOptions.parse(
             prompt=prompt,
@@ -92,6 +100,9 @@ class ImagineCog(commands.Cog):
             seed=seed,
             scheduler=scheduler,
             model=model,
+            guidance=guidance,
+            lora=lora,
+            draft=bool(draft),
         )
         studio = context(interaction).studio
         who = requester(interaction)

@@ -46,6 +46,8 @@ def settings_embed(settings: GuildSettings, models: list[str]) -> discord.Embed:
     )
     allowed = ", ".join(settings.allowed_models) or f"all ({', '.join(models)})"
     embed.add_field(name="Allowed models", value=allowed[:1024], inline=False)
+    loras = ", ".join(settings.allowed_loras) or "all"
+    embed.add_field(name="Allowed LoRAs", value=loras[:1024], inline=False)
     embed.add_field(
         name="Limits",
         value=(
@@ -206,6 +208,14 @@ class SettingsCog(commands.Cog):
         shown = ", ".join(n.strip() for n in names) or "all models"
         change = desk(interaction).set_allowed_models(requester(interaction), names)
         await _done(interaction, f"Allowed models: {shown}", change)
+
+    @settings.command(name="loras", description="LoRAs members may use (comma-separated)")
+    @app_commands.describe(allowed="LoRA names separated by commas, or 'all'")
+    async def loras(self, interaction: discord.Interaction, allowed: str) -> None:
+        names = [] if allowed.strip().lower() == "all" else allowed.split(",")
+        shown = ", ".join(n.strip() for n in names) or "all LoRAs"
+        change = desk(interaction).set_allowed_loras(requester(interaction), names)
+        await _done(interaction, f"Allowed LoRAs: {shown}", change)
 
     @settings.command(name="limits", description="Queued jobs per member and server; cooldown")
     @app_commands.describe(

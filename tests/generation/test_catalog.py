@@ -79,7 +79,7 @@ family = "sd1"
     ("text", "named"),
     [
         ("[models.x\n", "not valid TOML"),
-        ('[models.x]\nhub = "a/b"\nfamily = "sd3"\n', "[models.x] family"),
+        ('[models.x]\nhub = "a/b"\nfamily = "sd9"\n', "[models.x] family"),
         ('[models.x]\nhub = "a/b"\nfamily = "sd1"\nfamly = "sd1"\n', "[models.x] famly"),
         ('[models.x]\nfamily = "sd1"\n', "exactly one source"),
         ('[models.x]\nhub = "a/b"\nfolder = "f"\nfamily = "sd1"\n', "got hub, folder"),

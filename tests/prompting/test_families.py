@@ -13,7 +13,7 @@ def codes(built: object) -> list[WarningCode]:
 
 def test_lora_tags_leave_the_text_and_become_a_list_of_names_and_weights() -> None:
     built = build("a fox <lora:ink-style:0.6> in the snow, <lora:detail>", model_family="sd1")
-    assert [(tag.name, tag.weight) for tag in built.loras] == [("ink-style", 0.6), ("detail", 1.0)]
+    assert [(tag.name, tag.weight) for tag in built.loras] == [("ink-style", 0.6), ("detail", None)]
     assert "lora" not in built.positive and built.positive == "a fox in the snow"
     assert built.positive_text == "a fox in the snow"
 
