@@ -93,6 +93,8 @@ class LoraSwitch:
     def _ensure(self, pipe: Any, spec: LoraSpec) -> None:
         loaded = self._loaded.setdefault(pipe, OrderedDict())
         name = adapter_name(spec.name)
+        if name not in loaded and name in _adapters_of(pipe):  # loaded by another engine
+            loaded[name] = None
         if name in loaded:
             loaded.move_to_end(name)
             return
@@ -114,6 +116,11 @@ class LoraSwitch:
         pipe.disable_lora()
 
 
+def _adapters_of(pipe: Any) -> set[str]:
+    """The adapter names loaded in any component of ``pipe``."""
+    return {name for names in pipe.get_list_adapters().values() for name in names}
+
+
 class EmbeddingLoader:
     """Loads an embedding into a pipeline the first time one of its prompts uses the token."""
 
@@ -129,6 +136,9 @@ class EmbeddingLoader:
         loaded = self._loaded.setdefault(pipe, set())
         for spec in embeddings:
             if spec.name in loaded or not any(spec.token in text for text in texts):
+                continue
+            if spec.token in pipe.tokenizer.get_vocab():  # loaded by another engine
+                loaded.add(spec.name)
                 continue
             loaded.add(spec.name)
             try:

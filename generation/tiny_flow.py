@@ -21,7 +21,7 @@ from typing import Any
 
 from generation.tiny import TINY_SEED, clip_tokenizer
 
-T5_MAX_LENGTH = 128
+T5_MAX_LENGTH = 256
 """Tokens the tiny T5 encoder reads (real FLUX.1-dev: 512, schnell and SD 3.5: 256)."""
 
 T5_SPECIALS = ("<pad>", "</s>", "<unk>")  # T5's ids 0, 1, 2

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from generation import schedulers
+from generation.catalog import Catalog
 from generation.config import EngineConfig
 from generation.engine import DiffusersEngine
 from generation.errors import InvalidRequest, ModelNotFound
@@ -270,6 +271,7 @@ def test_the_models_safety_checker_verdict_is_recorded_not_applied(
 class _Fixed:
     def __init__(self, model: LoadedModel) -> None:
         self.model = model
+        self.catalog = Catalog.load()
 
     def get(self, name: str) -> LoadedModel:
         return self.model
