@@ -197,7 +197,7 @@ class Planner:
             scheduler=self._scheduler(options.scheduler, spec),
             loras=self._loras(built.loras, options.lora, spec, rules),
         )
-        return Plan(request, built, [w.message for w in lint_built(built)] + notes, notes)
+        return Plan(request, built, notes + [w.message for w in lint_built(built)], notes)
 
     def draft_for(self, spec: ModelSpec, rules: GuildRules) -> ModelSpec:
         """The fast entry for ``spec``: itself when it is one, else the draft made for it,
