@@ -194,3 +194,57 @@ def test_a_downloaded_hub_model_is_listed_at_its_local_snapshot(
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("0" * 40)
     assert spec.location(tmp_path) == str(snapshot)
+
+
+def test_the_catalog_names_real_checkpoints_for_every_family_and_draft() -> None:
+    catalog = Catalog.load()
+    hubs = {spec.name: spec.hub for spec in catalog if spec.hub}
+    assert hubs["flux-dev"] == "black-forest-labs/FLUX.1-dev"
+    assert hubs["flux-schnell"] == "black-forest-labs/FLUX.1-schnell"
+    assert hubs["sd35-large"] == "stabilityai/stable-diffusion-3.5-large"
+    assert hubs["sd35-large-turbo"] == "stabilityai/stable-diffusion-3.5-large-turbo"
+    assert hubs["sd35-medium"] == "stabilityai/stable-diffusion-3.5-medium"
+    assert hubs["sdxl-turbo"] == "stabilityai/sdxl-turbo"
+    assert catalog.lora("sdxl-lightning-4step").hub == "ByteDance/SDXL-Lightning"
+    assert catalog.lora("lcm-lora-sdxl").hub == "latent-consistency/lcm-lora-sdxl"
+    families = {spec.family for spec in catalog if spec.builtin}
+    assert families == {"sd1", "sdxl", "flux", "sd3"}  # a stand-in for each family we ship
+    for draft in catalog.drafts():
+        full = catalog.resolve(draft.draft_of or "")
+        assert full.family == draft.family and draft.max_steps and not full.draft_of
+
+
+def test_loras_and_embeddings_tables_parse_with_their_defaults(tmp_path: Path) -> None:
+    user = tmp_path / "mine.toml"
+    (tmp_path / "ink.safetensors").write_bytes(b"")
+    user.write_text(
+        '[loras.ink]\nfile = "ink.safetensors"\nfamily = "sdxl"\nweight = 0.6\n'
+        '[embeddings.bad-hands]\nhub = "someone/bad-hands"\nfamily = "sd1"\n'
+        '[models.ink-xl]\nbuiltin = "tiny-xl"\nfamily = "sdxl"\nloras = ["ink:0.5"]\n'
+    )
+    catalog = Catalog.load(user)
+    assert catalog.lora("ink").file == tmp_path / "ink.safetensors"
+    assert catalog.lora("ink").weight == 0.6 and catalog.lora("ink", "sdxl")
+    assert catalog.embeddings["bad-hands"].token == "<bad-hands>"
+    assert [(u.name, u.weight) for u in catalog.resolve("ink-xl").loras] == [("ink", 0.5)]
+
+
+@pytest.mark.parametrize(
+    ("toml", "says"),
+    [
+        ('[loras.x]\nfamily = "sd1"\n', "[loras.x] entry: set exactly one source"),
+        ('[loras.x]\nfile = "x.txt"\nfamily = "sd1"\n', "[loras.x] file: must be a .safetensors"),
+        ('[loras.x]\nbuiltin = "tiny-lora"\nfamily = "sd1"\nweight = 5\n', "[loras.x] weight"),
+        ('[models.d]\nbuiltin = "tiny"\nfamily = "sd1"\ndraft_of = "tiny-xl"\n', "draft_of"),
+        ('[models.d]\nbuiltin = "tiny"\nfamily = "sd1"\nloras = ["tiny-xl-lora"]\n', "loras"),
+        ('[models.d]\nbuiltin = "tiny"\nfamily = "sd1"\nsteps = 9\nmax_steps = 4\n', "max_steps"),
+    ],
+)
+def test_a_broken_adapter_or_draft_entry_is_one_error_naming_it(
+    tmp_path: Path, toml: str, says: str
+) -> None:
+    user = tmp_path / "broken.toml"
+    user.write_text(toml)
+    with pytest.raises(CatalogError) as caught:
+        Catalog.load(user)
+    assert says in str(caught.value)

@@ -371,3 +371,136 @@ def test_the_safety_checker_is_detached_so_diffusers_never_blacks_out_an_image(
     clip_input = loaded.feature_extractor(list(images), return_tensors="pt").pixel_values
     _, flagged = loaded.safety_checker(images=images, clip_input=clip_input)
     assert flagged == [True]  # ...although the model's own checker flags it
+
+
+# --- FLUX.1 / SD 3.5 and the small-GPU options ----------------------------------------------
+def test_flow_models_load_as_their_pipelines_with_their_family(engine_config: EngineConfig) -> None:
+    loader = PipelineLoader(engine_config)
+    for name, family, cls in [
+        ("tiny-flux", "flux", "FluxPipeline"),
+        ("tiny-sd3", "sd3", "StableDiffusion3Pipeline"),
+    ]:
+        loaded = loader.get(name)
+        assert (loaded.family, type(loaded.pipe).__name__) == (family, cls)
+        folder = Path(loaded.spec.location(engine_config.cache_dir))  # type: ignore[union-attr]
+        assert loader.catalog.resolve(str(folder)).family == family  # a folder by its index
+
+
+def test_entries_with_the_same_weights_share_one_pipeline_and_one_lru_slot(
+    tiny_cache: Path,
+) -> None:
+    loader = PipelineLoader(EngineConfig(cache_dir=tiny_cache, device="cpu", pipeline_cache_size=1))
+    full, draft = loader.get("tiny-xl"), loader.get("tiny-xl-lightning")
+    assert draft.pipe is full.pipe and draft.spec is not None and draft.spec.draft_of == "tiny-xl"
+    assert loader.get("tiny-xl") is full  # nothing was evicted
+    loader.get("tiny")
+    assert loader.get("tiny-xl").pipe is not full.pipe  # now it was, views and all
+
+
+def test_group_offload_installs_block_hooks_towards_the_gpu(tiny_cache: Path) -> None:
+    from diffusers import AutoPipelineForText2Image
+    from diffusers.hooks.group_offloading import _is_group_offload_enabled
+
+    from generation.builtins import ensure_builtin
+
+    pipe = AutoPipelineForText2Image.from_pretrained(ensure_builtin("tiny-flux", tiny_cache))
+    config = EngineConfig(cache_dir=tiny_cache, cpu_offload="group")
+    # Installing the hooks needs no GPU; running them would.
+    assert place_pipeline(pipe, config, Placement("cuda", "fp16")) == ["group_offload"]
+    assert _is_group_offload_enabled(pipe.transformer)
+    assert _is_group_offload_enabled(pipe.text_encoder_2)
+    assert next(pipe.transformer.parameters()).device.type == "cpu"  # weights wait on the CPU
+
+
+def test_group_offload_is_skipped_with_a_warning_on_a_cpu(
+    tiny_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = EngineConfig(cache_dir=tiny_cache, device="cpu", cpu_offload="group")
+    with caplog.at_level(logging.WARNING, logger="generation.devices"):
+        loaded = PipelineLoader(config).get("tiny-flux")
+    assert "cpu_offload=group needs a GPU" in caplog.text and loaded.options == []
+
+
+@pytest.mark.parametrize("model", ["tiny", "tiny-flux"])
+def test_layerwise_casting_stores_the_denoiser_in_fp8_and_still_paints(
+    tiny_cache: Path, model: str
+) -> None:
+    config = EngineConfig(cache_dir=tiny_cache, device="cpu", layerwise_casting=True)
+    loaded = PipelineLoader(config).get(model)
+    denoiser = loaded.pipe.unet if model == "tiny" else loaded.pipe.transformer
+    stored = {p.dtype for name, p in denoiser.named_parameters() if name.endswith("to_q.weight")}
+    assert stored == {torch.float8_e4m3fn} and loaded.options == ["layerwise_casting"]
+    from generation.engine import DiffusersEngine
+    from generation.requests import GenerationRequest
+
+    request = GenerationRequest(
+        prompt="a fox", model=model, width=64, height=64, steps=2, seed=1,
+        scheduler="Euler" if model == "tiny-flux" else "DPM++ 2M Karras",
+    )  # fmt: skip
+    [result] = DiffusersEngine(PipelineLoader(config), config).generate([request])
+    assert result.images[0].width == 64
+
+
+@pytest.mark.parametrize(
+    ("model", "quantized"),
+    [
+        ("tiny-flux", ("transformer", "text_encoder_2")),
+        ("tiny-sd3", ("transformer", "text_encoder_3")),
+    ],
+)
+def test_torchao_int8_quantizes_the_transformer_and_t5_as_they_load(
+    tiny_cache: Path, model: str, quantized: tuple[str, str]
+) -> None:
+    from torchao.quantization import Int8Tensor
+
+    config = EngineConfig(cache_dir=tiny_cache, device="cpu", quantize="torchao_int8")
+    loaded = PipelineLoader(config).get(model)
+    assert loaded.options == ["quantize_torchao_int8"]
+    for component in quantized:
+        module = getattr(loaded.pipe, component)
+        weights = [m.weight for m in module.modules() if isinstance(m, torch.nn.Linear)]
+        assert weights and all(isinstance(w, Int8Tensor) for w in weights)
+    clip = loaded.pipe.text_encoder
+    assert not any(
+        isinstance(m.weight, Int8Tensor) for m in clip.modules() if isinstance(m, torch.nn.Linear)
+    )
+    from generation.engine import DiffusersEngine
+    from generation.requests import GenerationRequest
+
+    request = GenerationRequest(
+        prompt="a fox", model=model, width=64, height=64, steps=2, seed=1, scheduler="Euler"
+    )
+    [result] = DiffusersEngine(PipelineLoader(config), config).generate([request])
+    assert result.images[0].width == 64
+
+
+def test_quantizing_leaves_unet_models_as_they_are(tiny_cache: Path) -> None:
+    config = EngineConfig(cache_dir=tiny_cache, device="cpu", quantize="torchao_int8")
+    loaded = PipelineLoader(config).get("tiny")
+    assert loaded.options == [] and loaded.pipe.unet.conv_in.weight.dtype == torch.float32
+
+
+@pytest.mark.parametrize("backend", ["bnb_nf4", "bnb_int8", "torchao_fp8"])
+def test_a_backend_that_needs_cuda_is_refused_on_a_cpu_before_loading(
+    tiny_cache: Path, backend: str
+) -> None:
+    from generation.errors import InvalidRequest
+
+    config = EngineConfig(cache_dir=tiny_cache, device="cpu", quantize=backend)
+    with pytest.raises(InvalidRequest) as caught:
+        PipelineLoader(config).get("tiny-flux")
+    assert caught.value.field == "engine.quantize"
+    assert f"{backend} needs a CUDA GPU" in caught.value.message
+    assert "torchao_int8" in caught.value.message
+
+
+def test_bitsandbytes_config_targets_the_transformer_and_t5() -> None:
+    from generation.quantization import pipeline_config, quantized_components
+
+    components = quantized_components("flux")
+    config = pipeline_config("bnb_nf4", components, torch.bfloat16)
+    assert config.quant_backend == "bitsandbytes_4bit"
+    assert config.components_to_quantize == ["transformer", "text_encoder_2"]
+    assert config.quant_kwargs["bnb_4bit_quant_type"] == "nf4"
+    assert quantized_components("sd3", t5=False) == ["transformer"]
+    assert quantized_components("sdxl") == []
