@@ -5,9 +5,14 @@
 1. The engine's time for one request ÷ a plain diffusers call doing the same work (same model,
    scheduler, steps, guidance, size, prompts, generator) — goal ≤ 1.03. Each round uses a new
    prompt for both, so the engine's prompt cache gives it no edge; the two alternate to share
-   whatever else the machine is doing.
+   whatever else the machine is doing. Both end with a PNG of each image, as a job does (a PNG
+   of a 1024² noise-like image costs about 0.1 s here, a third of a tiny FLUX step's time).
+   ``--model tiny-flux`` and ``--model tiny-sd3`` compare
+   against FluxPipeline and StableDiffusion3Pipeline called with the same T5 length.
 2. A batch of 4 requests in one call ÷ the same 4 requests one by one.
-3. Peak RSS of the process.
+3. LoRA cost per job (the family's built-in tiny LoRA): a job with a loaded LoRA ÷ a plain job,
+   and the seconds to load the file into the pipeline and to delete it again.
+4. Peak RSS of the process.
 
 Both wall-clock and process CPU time are measured; on a shared CPU the CPU-time ratios (with
 ``--threads 1``, the default of ``--quick``) are the ones to trust, because other processes' load
@@ -33,7 +38,9 @@ sys.path[:] = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resol
 
 from generation.config import EngineConfig  # noqa: E402
 from generation.engine import DiffusersEngine  # noqa: E402
+from generation.families import traits  # noqa: E402
 from generation.loading import PipelineLoader  # noqa: E402
+from generation.png import encode_png  # noqa: E402
 from generation.requests import GenerationRequest  # noqa: E402
 
 
@@ -48,7 +55,7 @@ def main() -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, help="torch CPU threads (--quick: 1)")
     args = parser.parse_args()
-    size = args.size or (128 if args.quick else 512)
+    size = args.size or (128 if args.quick else 512)  # FLUX/SD 3.5 natively 1024: see README
     steps = args.steps or (4 if args.quick else 20)
     repeats = args.repeats or (3 if args.quick else 5)
 
@@ -65,22 +72,33 @@ def main() -> int:
     engine = DiffusersEngine(loader, config)
     model = loader.get(args.model)
     pipe = model.pipe
-    scheduler = config.default_scheduler
+    spec = model.spec
+    flow = traits(model.family).flow
+    scheduler = "Euler" if flow else (spec and spec.scheduler) or config.default_scheduler
+    guidance = spec.guidance if spec is not None and spec.guidance is not None else 7.0
+    family_args: dict[str, Any] = {"negative_prompt": ""}
+    if model.family == "flux":  # no negative; T5 reads as many tokens as the engine's compel
+        family_args = {"max_sequence_length": pipe.tokenizer_2.model_max_length}
+    elif model.family == "sd3":
+        family_args["max_sequence_length"] = min(pipe.tokenizer_3.model_max_length, 512)
+    if spec is not None and spec.max_sequence_length and flow:
+        family_args["max_sequence_length"] = spec.max_sequence_length
 
-    def request(prompt: str, seed: int) -> GenerationRequest:
+    def request(prompt: str, seed: int, **extra: Any) -> GenerationRequest:
         return GenerationRequest(
             prompt=prompt, model=args.model, width=size, height=size, steps=steps,
-            guidance=7.0, seed=seed, scheduler=scheduler,
+            guidance=guidance, seed=seed, scheduler=scheduler, **extra,
         )  # fmt: skip
 
     def plain(prompt: str, seed: int) -> Any:
         saved = pipe.scheduler
         pipe.scheduler = schedulers.build(scheduler, saved.config)
         try:
-            return pipe(
-                prompt, negative_prompt="", num_inference_steps=steps, guidance_scale=7.0,
-                width=size, height=size, generator=torch.Generator("cpu").manual_seed(seed),
+            images = pipe(
+                prompt, num_inference_steps=steps, guidance_scale=guidance, width=size,
+                height=size, generator=torch.Generator("cpu").manual_seed(seed), **family_args,
             ).images  # fmt: skip
+            return [encode_png(image) for image in images]
         finally:
             pipe.scheduler = saved
 
@@ -113,6 +131,11 @@ def main() -> int:
         batch_times.append(timed(lambda b=batch: engine.generate(b)))
         single_times.append(timed(lambda s=singles: [engine.generate([r]) for r in s]))
 
+    lora_name = next(iter(loader.catalog.loras_for(model.family)), None)
+    lora: dict[str, Any] = {}
+    if lora_name is not None:
+        lora = _lora_costs(engine, request, lora_name, repeats, timed, median, ratio)
+
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures = {
         "model": args.model,
@@ -129,6 +152,7 @@ def main() -> int:
         "four_singles_cpu_s": median(single_times, 1),
         "batch4_over_four_singles_cpu": ratio(batch_times, single_times, 1),
         "batch4_over_four_singles_wall": ratio(batch_times, single_times, 0),
+        **lora,
         "peak_rss_mb": round(peak_mb, 1),
     }
     f = figures
@@ -144,9 +168,53 @@ def main() -> int:
         f"batch of 4 ÷ 4 single calls: CPU {f['batch4_cpu_s']} s ÷ {f['four_singles_cpu_s']} s"
         f" = {f['batch4_over_four_singles_cpu']}; wall ratio {f['batch4_over_four_singles_wall']}"
     )
+    if lora:
+        print(
+            f"LoRA {lora['lora']}: a job with it ÷ a plain job: "
+            f"CPU {lora['lora_job_over_plain_cpu']}; loading the file {lora['lora_load_s']} s, "
+            f"deleting it {lora['lora_delete_s']} s"
+        )
     print(f"peak RSS: {figures['peak_rss_mb']} MB")
     print(json.dumps(figures))
     return 0
+
+
+def _lora_costs(
+    engine: DiffusersEngine,
+    request: Any,
+    name: str,
+    repeats: int,
+    timed: Any,
+    median: Any,
+    ratio: Any,
+) -> dict[str, Any]:
+    """A job with the LoRA on ÷ a plain job (both with the adapter loaded), then the load and
+    the deletion of the adapter on their own."""
+    from generation.adapters import adapter_name
+
+    pipe = engine.loader.get(request("x", 0).model).pipe
+    lora = [f"{name}:0.8"]
+    timed(lambda: engine.generate([request("lora warm up", 0, loras=lora)]))
+    with_lora, without = [], []
+    for round_ in range(repeats):
+        prompt = f"a fox in the snow, round {round_}"
+        with_lora.append(
+            timed(lambda p=prompt, r=round_: engine.generate([request(p, r, loras=lora)]))
+        )
+        without.append(timed(lambda p=prompt, r=round_: engine.generate([request(p, r)])))
+    adapter = adapter_name(name)
+    delete = timed(lambda: pipe.delete_adapters(adapter))
+    engine.loras._loaded.pop(pipe, None)  # forget it, so the next job loads the file again
+    spec = engine.loader.catalog.lora(name)
+    load = timed(lambda: engine.loras._ensure(pipe, spec))
+    return {
+        "lora": name,
+        "lora_job_cpu_s": median(with_lora, 1),
+        "lora_job_over_plain_cpu": ratio(with_lora, without, 1),
+        "lora_job_over_plain_wall": ratio(with_lora, without, 0),
+        "lora_load_s": round(load[0], 4),
+        "lora_delete_s": round(delete[0], 4),
+    }
 
 
 if __name__ == "__main__":
