@@ -4,6 +4,8 @@ Heavy imports (torch, diffusers, compel) live in the engine modules only, so imp
 ``generation`` or its request models stays fast.
 """
 
+import logging
+
 from generation.errors import GenerationError, InvalidRequest, ModelNotFound
 from generation.requests import (
     GeneratedImage,
@@ -13,6 +15,11 @@ from generation.requests import (
     StepProgress,
     Timings,
 )
+
+# torchao (quantized loading) is imported by diffusers and transformers; at import it logs the CUDA
+# kernels a CPU build lacks, and torch warns about enums it registers. Neither concerns a user.
+for _noisy in ("torchao", "torch.utils._pytree"):
+    logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 __all__ = [
     "GeneratedImage",
