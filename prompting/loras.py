@@ -1,9 +1,9 @@
 """A1111's extra-network tags ``<lora:name:weight>``: taken out of the prompt text, as data.
 
 The tag is not text for the encoder: A1111 removes it and loads the named LoRA at the weight
-given (the catalog's default weight when left out). ``<lora:name:te:unet>`` (separate text-encoder and UNet weights) is
-read with the first weight for both. A name is checked against the catalog later, by the room
-that knows it; here only the syntax and the weight's range are.
+given (the catalog's default weight when left out). ``<lora:name:te:unet>`` (separate text
+encoder and UNet weights) is read with the first weight for both. A name is checked against the
+catalog later, by the room that knows it; here only the syntax and the weight's range are.
 """
 
 from __future__ import annotations
