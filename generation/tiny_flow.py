@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.tiny import TINY_SEED, clip_tokenizer
+from generation.tiny import _text_encoder as _clip_encoder
 
 T5_MAX_LENGTH = 256
 """Tokens the tiny T5 encoder reads (real FLUX.1-dev: 512, schnell and SD 3.5: 256)."""
@@ -100,27 +101,6 @@ def _t5_encoder(vocab_size: int, width: int) -> Any:
         decoder_start_token_id=0,
     )
     return T5EncoderModel(config)
-
-
-def _clip_encoder(with_projection: bool) -> Any:
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    from generation.tiny import CLIP_VOCAB_SIZE
-
-    config = CLIPTextConfig(
-        bos_token_id=0,
-        eos_token_id=2,
-        hidden_size=32,
-        intermediate_size=37,
-        layer_norm_eps=1e-05,
-        num_attention_heads=4,
-        num_hidden_layers=5,
-        pad_token_id=1,
-        vocab_size=CLIP_VOCAB_SIZE,
-        projection_dim=32,
-        hidden_act="gelu",
-    )
-    return CLIPTextModelWithProjection(config) if with_projection else CLIPTextModel(config)
 
 
 def _flow_vae(shift_factor: float, scaling_factor: float) -> Any:

@@ -23,10 +23,11 @@ ADMIN = 99
 
 @pytest.fixture(scope="module")
 def planner() -> Planner:
+    """The shipped catalog and presets; one image per request unless asked."""
     return Planner(
         Catalog.load(),
         load_library(),
-        engine=EngineConfig(default_steps=20, default_guidance=7.0),
+        engine=EngineConfig(),
         prompting=PromptingConfig(),
         options=StudioOptions(default_count=1),
     )
