@@ -117,7 +117,9 @@ class PreferencesDesk:
         """Set the preferences given (None values are left out); at least one."""
         given = {k: v for k, v in values.items() if v is not None}
         if not given:
-            raise InvalidSetting("preferences", f"give at least one of {', '.join(PREFERENCE_FIELDS)}")
+            raise InvalidSetting(
+                "preferences", f"give at least one of {', '.join(PREFERENCE_FIELDS)}"
+            )
         unknown = sorted(set(given) - set(PREFERENCE_FIELDS))
         if unknown:
             raise InvalidSetting(

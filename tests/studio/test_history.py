@@ -81,7 +81,9 @@ async def test_deleted_and_taken_down_results_never_show_again(
     # Posting it again (a re-delivery after a restart) does not bring it back.
     await studio.delivered(deleted, channel_id=100, message_id=next(_MESSAGES))
 
-    entry = studio.record.log("flagged_image", guild_id=10, user_id=1, job_id=removed, reason="test")
+    entry = studio.record.log(
+        "flagged_image", guild_id=10, user_id=1, job_id=removed, reason="test"
+    )
     await studio.decide(MODERATOR, "remove", entry.id, removed, 1)
 
     for reporter in range(settings.safety.reports_to_hide):

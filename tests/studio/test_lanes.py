@@ -4,7 +4,7 @@ the round-robin holds inside each lane, and no member of either lane starves."""
 from __future__ import annotations
 
 from collections import Counter
-from itertools import count
+from itertools import count, pairwise
 
 from generation.config import QueueConfig
 from generation.queue import Job
@@ -61,7 +61,7 @@ def test_the_fast_lanes_weight_holds_and_nobody_starves_over_1000_jobs() -> None
     round_length = total_weight / relax
     for user in members:
         turns = [i for i, who in enumerate(served) if who == user]
-        gaps = [b - a for a, b in zip(turns, turns[1:], strict=False)]
+        gaps = [b - a for a, b in pairwise(turns)]
         assert turns[0] < round_length and max(gaps) <= round_length + 1, user
 
 

@@ -12,7 +12,7 @@ from generation.queue import Job, JobStatus
 from generation.requests import GenerationRequest
 from studio import ImagineOptions, Requester, Studio
 from studio.guild_settings import GuildSettings
-from studio.quotas import QuotaSpent, Quotas, UsageLedger, duration, windows_at
+from studio.quotas import Quotas, QuotaSpent, UsageLedger, duration, windows_at
 from tests.studio.conftest import finished
 
 ADMIN = 99
