@@ -115,9 +115,21 @@ def discord_time(when: datetime, style: str = "f") -> str:
     return f"<t:{int(when.timestamp())}:{style}>"
 
 
-def queued_text(position: int, eta_seconds: float, warnings: list[str]) -> str:
+def queued_text(
+    position: int, eta_seconds: float, warnings: list[str], lane: str | None = None
+) -> str:
+    """Where a job waits. In the relax lane the ETA holds only while no fast-lane job arrives
+    (those go first), and the text says so."""
     place = "next in line" if position == 0 else f"#{position + 1} in the queue"
-    return _with_warnings(f"⏳ Queued: {place}, ready in about {eta_seconds:.0f} s.", warnings)
+    if lane == "relax":
+        text = (
+            f"⏳ Queued in the 🐢 relax lane: {place}, ready in about {eta_seconds:.0f} s "
+            "if no fast-lane job arrives first."
+        )
+    else:
+        where = " in the ⚡ fast lane" if lane == "fast" else ""
+        text = f"⏳ Queued{where}: {place}, ready in about {eta_seconds:.0f} s."
+    return _with_warnings(text, warnings)
 
 
 def progress_text(step: int, total: int, warnings: list[str]) -> str:

@@ -82,6 +82,27 @@ class Driver(DiscordState):
             2, data, user=user, channel=self.channel(message.channel_id)
         )
 
+    async def user_command(
+        self, name: str, target: FakeUser, *, user: FakeUser, channel: str | int = "art"
+    ) -> Interaction:
+        """A user picks Apps → ``name`` on ``target`` (a user context-menu command)."""
+        command = self.command(name, kind=2)
+        member = {k: v for k, v in self.guild.member_payload(target).items() if k != "user"} | {
+            "permissions": str(MEMBER_PERMISSIONS)
+        }
+        data = {
+            "id": command["id"],
+            "name": command["name"],
+            "type": 2,
+            "target_id": str(target.id),
+            "resolved": {
+                "users": {str(target.id): target.payload()},
+                "members": {str(target.id): member},
+            },
+            "guild_id": command.get("guild_id"),
+        }
+        return await self._dispatch_interaction(2, data, user=user, channel=self.channel(channel))
+
     async def autocomplete(
         self,
         name: str,

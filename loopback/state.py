@@ -10,6 +10,7 @@ import asyncio
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,12 +228,19 @@ class DiscordState:
 
     # ----------------------------------------------------------------- the world
     def add_user(
-        self, name: str, *, moderator: bool = False, permissions: int | None = None
+        self,
+        name: str,
+        *,
+        moderator: bool = False,
+        permissions: int | None = None,
+        roles: Sequence[int] = (),
     ) -> FakeUser:
+        """A member of the guild (``roles``: more of the guild's roles, e.g. its Boosters)."""
         user = FakeUser(snowflake(), name)
         self.guild.members[user.id] = user
-        if moderator:
-            self.guild.member_roles[user.id] = [self.guild.moderator_role_id]
+        given = [self.guild.moderator_role_id] if moderator else []
+        if given or roles:
+            self.guild.member_roles[user.id] = [*given, *roles]
         self.permissions[user.id] = (
             permissions
             if permissions is not None
