@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 from loopback.fixtures import (
-    ADMIN_PERMISSIONS,
     MEMBER_PERMISSIONS,
     FakeChannel,
     FakeUser,
@@ -345,7 +344,7 @@ class Driver(DiscordState):
             "attachment_size_limit": record.size_limit,
             "channel_id": str(channel.id),
             "channel": channel.payload(self.guild.id),
-            "app_permissions": str(ADMIN_PERMISSIONS),
+            "app_permissions": str(self.bot_permissions),
             "locale": "en-US",
             "entitlements": [],
             "data": data,

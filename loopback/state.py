@@ -219,6 +219,9 @@ class DiscordState:
         self.identifies = 0
         self.resumes = 0
         self.permissions: dict[int, int] = {self.owner.id: ADMIN_PERMISSIONS}
+        #: What the bot may do in the guild (its invite's permissions): interactions carry it as
+        #: ``app_permissions``, ``GET /users/@me/guilds`` as ``permissions``.
+        self.bot_permissions = ADMIN_PERMISSIONS
         #: A policy, not Discord's rule: every message must carry ``allowed_mentions`` that stop
         #: @everyone, @here and role pings (a bot's tests switch it on).
         self.quiet_mentions = False
