@@ -13,6 +13,8 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,21 +25,27 @@ import discord
 from bot.config import Settings
 from bot.endpoints import apply_discord_config
 from generation.catalog import Catalog, ModelSpec, hub_snapshot
+from generation.queue import WorkerInfo
 
 Status = Literal["ok", "warn", "fail"]
 MARKS: dict[Status, str] = {"ok": "✓", "warn": "!", "fail": "✗"}
 GiB = 1024**3
 
-# What the bot needs in a guild: see and post in channels, with embeds and image files. Replies
-# to interactions need no permission; deleting its own results neither.
+# What the bot needs in a guild: see and post in channels, with embeds and image files (replies
+# to interactions need no permission). The README's invite also asks for Read Message History
+# and Manage Messages (taking down reported results): missing those is worth a look, no more.
 REQUIRED_PERMISSIONS: dict[str, int] = {
     "view_channel": 1 << 10,
     "send_messages": 1 << 11,
     "embed_links": 1 << 14,
     "attach_files": 1 << 15,
 }
+RECOMMENDED_PERMISSIONS: dict[str, int] = {
+    "read_message_history": 1 << 16,
+    "manage_messages": 1 << 13,
+}
 ADMINISTRATOR = 1 << 3
-INVITE_PERMISSIONS = sum(REQUIRED_PERMISSIONS.values())
+INVITE_PERMISSIONS = sum(REQUIRED_PERMISSIONS.values()) + sum(RECOMMENDED_PERMISSIONS.values())
 DISCORD_TIMEOUT = 20.0
 
 
@@ -129,14 +137,14 @@ def _guild_check(guild: dict[str, Any], url: str) -> Check:
     if granted & ADMINISTRATOR:
         return Check(name, "ok", "administrator")
     missing = [perm for perm, bit in REQUIRED_PERMISSIONS.items() if not granted & bit]
-    if not missing:
-        return Check(name, "ok", "has " + ", ".join(REQUIRED_PERMISSIONS))
-    return Check(
-        name,
-        "fail",
-        "missing " + ", ".join(missing),
-        f"give the bot's role these permissions, or invite it again: {url}",
-    )
+    fix = f"give the bot's role these permissions, or invite it again: {url}"
+    if missing:
+        return Check(name, "fail", "missing " + ", ".join(missing), fix)
+    wanted = [perm for perm, bit in RECOMMENDED_PERMISSIONS.items() if not granted & bit]
+    has = "has " + ", ".join(REQUIRED_PERMISSIONS)
+    if wanted:
+        return Check(name, "warn", f"{has}; missing {', '.join(wanted)} (recommended)", fix)
+    return Check(name, "ok", f"{has}, {', '.join(RECOMMENDED_PERMISSIONS)}")
 
 
 # ----------------------------------------------------------------------------- the host
@@ -164,9 +172,9 @@ def model_checks(settings: Settings) -> list[Check]:
             if default:
                 checks.append(Check(f"model {spec.name}", "ok", f"the default; {spec.source}"))
             continue
-        checks.append(
-            Check(f"model {spec.name}", "fail" if default else "warn", problem[0], problem[1])
-        )
+        # A hub model not downloaded yet is fetched by its first job (slow, but it works).
+        fatal = default and spec.hub is None
+        checks.append(Check(f"model {spec.name}", "fail" if fatal else "warn", *problem))
     return checks
 
 
@@ -361,7 +369,11 @@ async def redis_checks(settings: Settings) -> list[Check]:
                     "make sure redis.conf has `appendonly yes`",
                 )
             ]
-        workers = await client.hlen(f"{settings.queue.stream_prefix}:workers")
+        beats = await client.hgetall(f"{settings.queue.stream_prefix}:workers")
+        now, timeout = time.time(), settings.queue.worker_timeout_seconds
+        workers = sum(
+            1 for raw in beats.values() if now - WorkerInfo.model_validate_json(raw).time < timeout
+        )
     except (RedisError, OSError) as exc:
         return [
             Check(
@@ -384,7 +396,7 @@ async def redis_checks(settings: Settings) -> list[Check]:
         Check(
             "gpu workers",
             "ok" if workers else "warn",
-            f"{workers} registered in Redis",
+            f"{workers} alive (heartbeat in Redis)",
             "start `muralist worker` on a GPU machine with the same queue.redis_url",
         ),
     ]
@@ -398,18 +410,64 @@ def _without_password(url: str) -> str:
     return f"{scheme}://***@{rest.rpartition('@')[2]}"
 
 
-async def diagnose(settings: Settings) -> list[Check]:
-    """Every check, in the order an admin would fix things."""
-    local: list[Callable[[Settings], list[Check]]] = [
-        database_checks,
-        disk_checks,
-        model_checks,
-        gpu_checks,
-    ]
-    remote: list[Callable[[Settings], Awaitable[list[Check]]]] = [discord_checks, redis_checks]
+Role = Literal["all", "bot", "worker"]
+
+
+async def diagnose(settings: Settings, role: Role = "all") -> list[Check]:
+    """The checks for this host's role, in the order an admin would fix things: ``bot`` beside
+    GPU workers needs Discord, Redis and its state file; a ``worker`` needs Redis, the models
+    and a GPU; ``all`` (one process) needs everything."""
+    remote: list[Callable[[Settings], Awaitable[list[Check]]]] = [redis_checks]
+    local: list[Callable[[Settings], list[Check]]] = [disk_checks]
+    if role != "worker":
+        remote.insert(0, discord_checks)
+        local.insert(0, database_checks)
+    if role != "bot":
+        local += [model_checks, gpu_checks]
+    else:
+        local.append(lambda s: [_memory_check()])
     checks: list[Check] = []
     for remote_check in remote:
         checks += await remote_check(settings)
     for check in local:
         checks += await asyncio.to_thread(check, settings)
     return checks
+
+
+# ----------------------------------------------------------------------------- health
+def bot_alive(settings: Settings) -> tuple[bool, str]:
+    """The bot's metrics endpoint answers: its process and its queue are up."""
+    port = settings.queue.metrics_port
+    if port is None:
+        return False, "queue.metrics_port is not set: the bot has no endpoint to ask"
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            body = answer.read()
+    except OSError as exc:
+        return False, f"{url}: {exc}"
+    if b"muralist_" not in body:
+        return False, f"{url} answers, but not with Muralist's metrics"
+    return True, f"{url} answers"
+
+
+async def worker_alive(settings: Settings, name: str) -> tuple[bool, str]:
+    """The worker's heartbeat in Redis is younger than ``queue.worker_timeout_seconds``."""
+    url = settings.queue.redis_url
+    if not url:
+        return False, "queue.redis_url is not set: a worker takes its jobs from Redis"
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        raw = await client.hget(f"{settings.queue.stream_prefix}:workers", name)
+    except (RedisError, OSError) as exc:
+        return False, f"cannot reach {_without_password(url)} ({exc})"
+    finally:
+        await client.aclose()
+    if raw is None:
+        return False, f"no heartbeat of worker {name!r} in Redis"
+    age = time.time() - WorkerInfo.model_validate_json(raw).time
+    fresh = age < settings.queue.worker_timeout_seconds
+    return fresh, f"worker {name!r}: last heartbeat {age:.0f} s ago"

@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.config import Settings, SettingsError
 
+ROLES = ("all", "bot", "worker")
 # Tables a Muralist state file always has (the job store's); anything else is not one.
 _STATE_TABLES = {"jobs"}
 
@@ -51,7 +52,24 @@ def register(subparsers: Any) -> None:
         "Redis and its persistence, the GPU and memory, disk space, the database and the models."
         " Exits 1 when something must be fixed.",
     )
+    doctor.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="bot: this host runs `muralist bot` beside GPU workers (no model or GPU needed here);"
+        " worker: a GPU worker (no Discord, no state file); all: one process does both (default)",
+    )
     doctor.set_defaults(handler=doctor_command)
+
+    health = subparsers.add_parser(
+        "health",
+        help="exit 0 while this host's bot or worker is alive (for container health checks)",
+        description="bot: its metrics endpoint (queue.metrics_port) answers on 127.0.0.1; "
+        "worker: its heartbeat in Redis is fresh (younger than queue.worker_timeout_seconds).",
+    )
+    health.add_argument("role", choices=("bot", "worker"))
+    health.add_argument("--name", help="the worker's --name (worker)")
+    health.set_defaults(handler=health_command)
 
 
 def copy_database(source: Path, target: Path) -> int:
@@ -111,7 +129,7 @@ def restore_command(args: argparse.Namespace, settings: Settings) -> int:
 def doctor_command(args: argparse.Namespace, settings: Settings) -> int:
     from bot.doctor import diagnose
 
-    checks = asyncio.run(diagnose(settings))
+    checks = asyncio.run(diagnose(settings, args.role))
     for check in checks:
         print(check.line())
     failed = [c for c in checks if c.status == "fail"]
@@ -119,3 +137,16 @@ def doctor_command(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{len(checks)} checks: {len(failed)} to fix, {len(warned)} to look at")
     sys.stdout.flush()
     return 1 if failed else 0
+
+
+def health_command(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.doctor import bot_alive, worker_alive
+
+    if args.role == "bot":
+        alive, detail = bot_alive(settings)
+    else:
+        if not args.name:
+            raise SettingsError("name: give the worker's --name")
+        alive, detail = asyncio.run(worker_alive(settings, args.name))
+    print(detail)
+    return 0 if alive else 1

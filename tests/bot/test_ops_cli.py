@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -13,13 +14,15 @@ from bot.cli import main
 from bot.config import Settings
 from bot.wiring import open_studio
 from generation.engine_api import ImageEngine
+from generation.queue import WorkerInfo
 from loopback import LoopbackDiscord
-from loopback.fixtures import ATTACH_FILES, EMBED_LINKS
+from loopback.fixtures import ATTACH_FILES, EMBED_LINKS, MANAGE_MESSAGES
 from studio import ImagineOptions, Requester
 from tests.generation.queue.redis_server import RedisServer, free_port
 
 pytestmark = pytest.mark.skipif(not RedisServer.available(), reason="needs redis-server")
 ALICE = Requester(user_id=1, guild_id=10, channel_id=100)
+READ_MESSAGE_HISTORY = 1 << 16
 
 
 def use(monkeypatch: pytest.MonkeyPatch, settings: Settings, **extra: str) -> None:
@@ -94,6 +97,7 @@ async def test_doctor_against_the_loopback_discord_and_real_redis(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    loopback.bot_permissions |= READ_MESSAGE_HISTORY  # as the README's invite gives
     forgetful = RedisServer().start()
     try:
         use(
@@ -110,9 +114,12 @@ async def test_doctor_against_the_loopback_discord_and_real_redis(
     guild = f"server 'Loopback Guild' ({loopback.guild.id})"
     assert "✓ discord token: valid: logged in as Muralist" in out
     assert "✓ intents: the bot asks only for the guilds intent" in out
-    assert f"✓ {guild}: has view_channel, send_messages, embed_links, attach_files" in out
+    assert (
+        f"✓ {guild}: has view_channel, send_messages, embed_links, attach_files, "
+        "read_message_history, manage_messages" in out
+    )
     assert "✗ redis persistence: appendonly no — fix: set `appendonly yes` in redis.conf" in out
-    assert "! gpu workers: 0 registered in Redis" in out
+    assert "! gpu workers: 0 alive (heartbeat in Redis)" in out
     assert "✓ gpu: none here; this host does not paint (Redis workers do)" in out
     assert "✓ database: " in out and "✓ model tiny: the default" in out
     assert " checks: 1 to fix, " in out.splitlines()[-1]
@@ -123,6 +130,11 @@ async def test_doctor_against_the_loopback_discord_and_real_redis(
         assert await cli("doctor") == 0  # warnings (workers, models) are not failures
         assert "✓ redis persistence: appendonly yes" in capsys.readouterr().out
 
+        loopback.bot_permissions &= ~MANAGE_MESSAGES
+        assert await cli("doctor", "--role", "bot") == 0
+        out = capsys.readouterr().out
+        assert f"! {guild}: has view_channel" in out and "missing manage_messages" in out
+        assert "model" not in out and "gpu:" not in out  # a bot beside workers needs neither
         loopback.bot_permissions &= ~(ATTACH_FILES | EMBED_LINKS)
         assert await cli("doctor") == 1
         out = capsys.readouterr().out
@@ -160,3 +172,43 @@ async def test_doctor_says_when_it_cannot_reach_discord_or_redis(
     out = capsys.readouterr().out
     assert "✗ discord token: not set — fix: export MURALIST_DISCORD__TOKEN" in out
     assert "✗ default model: 'sd-ultra' is not in the catalog" in out
+
+
+async def test_health_of_a_bot_and_of_a_worker(
+    settings: Settings,
+    engine: ImageEngine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = free_port()
+    use(monkeypatch, settings, MURALIST_QUEUE__METRICS_PORT=str(port))
+    assert await cli("health", "bot") == 1  # nothing answers yet
+    with_metrics = settings.model_copy(deep=True)
+    with_metrics.queue.metrics_port = port
+    async with open_studio(with_metrics, engine):
+        assert await cli("health", "bot") == 0
+    assert f"http://127.0.0.1:{port}/metrics answers" in capsys.readouterr().out
+
+    server = RedisServer().start()
+    try:
+        monkeypatch.setenv("MURALIST_QUEUE__REDIS_URL", server.url)
+        assert await cli("health", "worker", "--name", "gpu-0") == 1
+        assert "no heartbeat of worker 'gpu-0'" in capsys.readouterr().out
+        import redis
+
+        client = redis.Redis.from_url(server.url)
+        for age, healthy in ((1.0, 0), (600.0, 1)):
+            beat = WorkerInfo(
+                name="gpu-0",
+                models=["tiny"],
+                device="cuda",
+                capacity=1,
+                busy=0,
+                time=time.time() - age,
+            )
+            client.hset("muralist:workers", "gpu-0", beat.model_dump_json())
+            assert await cli("health", "worker", "--name", "gpu-0") == healthy
+        client.close()
+    finally:
+        server.stop()
