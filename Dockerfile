@@ -9,6 +9,17 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-runtime-ubuntu24.04
 
+# ---------------------------------------------------------------------------------- source
+# What `pip install .` needs, once for both images.
+FROM scratch AS source
+COPY pyproject.toml README.md /src/
+COPY bot /src/bot
+COPY generation /src/generation
+COPY loopback /src/loopback
+COPY prompting /src/prompting
+COPY safety /src/safety
+COPY studio /src/studio
+
 # ------------------------------------------------------------------------------------- bot
 FROM ${PYTHON_IMAGE} AS bot
 ENV PYTHONUNBUFFERED=1 \
@@ -24,13 +35,7 @@ WORKDIR /app
 COPY constraints.txt ./
 RUN python3 -m venv /opt/muralist
 RUN pip install -c constraints.txt torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-COPY pyproject.toml README.md ./
-COPY bot ./bot
-COPY generation ./generation
-COPY loopback ./loopback
-COPY prompting ./prompting
-COPY safety ./safety
-COPY studio ./studio
+COPY --from=source /src/ ./
 RUN pip install -c constraints.txt .
 RUN pip install --no-deps -c constraints.txt open-clip-torch
 RUN useradd --system --uid 10001 --home-dir /data muralist \
@@ -62,13 +67,7 @@ WORKDIR /app
 COPY constraints.txt ./
 RUN python3 -m venv /opt/muralist
 RUN pip install -c constraints.txt torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128
-COPY pyproject.toml README.md ./
-COPY bot ./bot
-COPY generation ./generation
-COPY loopback ./loopback
-COPY prompting ./prompting
-COPY safety ./safety
-COPY studio ./studio
+COPY --from=source /src/ ./
 RUN pip install -c constraints.txt .
 RUN pip install --no-deps -c constraints.txt open-clip-torch
 RUN useradd --system --uid 10001 --home-dir /cache muralist \

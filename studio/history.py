@@ -15,15 +15,12 @@ is posted anew.
 from __future__ import annotations
 
 import re
-import sqlite3
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-from safety.schema import migrate_tables, open_shared, transaction
-from studio.errors import SettingsStoreError
+from safety.schema import transaction
+from studio.tables import StudioTables
 
 HistoryState = Literal["shown", "deleted", "removed", "hidden", "expired"]
 MAX_QUERY = 60
@@ -76,27 +73,12 @@ def match_expression(query: str | None) -> str | None:
     return " AND ".join(quoted)
 
 
-class HistoryIndex:
+class HistoryIndex(StudioTables):
     """The ``studio_history`` tables. Thread-safe; each method is one short transaction."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._lock = threading.Lock()
-        try:
-            self._db = open_shared(path)
-            with self._lock:
-                migrate_tables(
-                    self._db,
-                    "studio_history_meta",
-                    _MIGRATIONS,
-                    SettingsStoreError,
-                    "the history index has",
-                )
-        except sqlite3.Error as exc:
-            raise SettingsStoreError(f"cannot open the history index in {path}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    META = "studio_history_meta"
+    MIGRATIONS = _MIGRATIONS
+    OWNER = "the history index"
 
     # -- writes --------------------------------------------------------------------------------
     def add(self, item: HistoryItem) -> bool:

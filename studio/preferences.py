@@ -10,19 +10,17 @@ The model itself, ``Preferences``, lives with the planner that applies it.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from safety.schema import migrate_tables, open_shared, transaction
-from studio.errors import InvalidSetting, SettingsStoreError
+from safety.schema import transaction
+from studio.errors import InvalidSetting
 from studio.guild_settings import GuildSettingsStore
 from studio.planning import Planner, Preferences
 from studio.ranges import describe
+from studio.tables import StudioTables
 from studio.types import Requester
 
 _MIGRATIONS: dict[int, str] = {
@@ -41,27 +39,12 @@ _MIGRATIONS: dict[int, str] = {
 PREFERENCE_FIELDS: tuple[str, ...] = tuple(Preferences.model_fields)
 
 
-class PreferenceStore:
+class PreferenceStore(StudioTables):
     """Every member's preferences in the shared SQLite file. Thread-safe."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._lock = threading.Lock()
-        try:
-            self._db = open_shared(path)
-            with self._lock:
-                migrate_tables(
-                    self._db,
-                    "studio_preferences_meta",
-                    _MIGRATIONS,
-                    SettingsStoreError,
-                    "members' preferences have",
-                )
-        except sqlite3.Error as exc:
-            raise SettingsStoreError(f"cannot open the preferences in {path}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    META = "studio_preferences_meta"
+    MIGRATIONS = _MIGRATIONS
+    OWNER = "the members' preference store"
 
     def get(self, guild_id: int, user_id: int) -> Preferences:
         with self._lock:

@@ -19,20 +19,16 @@ fast is ``booster``, moderators keep ``moderator``.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
 from generation.queue import Job, JobStatus, Refusal
 from generation.requests import GenerationRequest
-from safety.schema import migrate_tables, open_shared
-from studio.errors import SettingsStoreError
 from studio.guild_settings import GuildSettings
+from studio.tables import StudioTables
 from studio.types import Requester
 
 Lane = Literal["fast", "relax"]
@@ -157,23 +153,12 @@ class Charge:
     settled: bool
 
 
-class UsageLedger:
+class UsageLedger(StudioTables):
     """The ``studio_usage`` table: one row per queued job. Thread-safe."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._lock = threading.Lock()
-        try:
-            self._db = open_shared(path)
-            with self._lock:
-                migrate_tables(
-                    self._db, "studio_usage_meta", _MIGRATIONS, SettingsStoreError, "quotas have"
-                )
-        except sqlite3.Error as exc:
-            raise SettingsStoreError(f"cannot open the quota ledger in {path}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+    META = "studio_usage_meta"
+    MIGRATIONS = _MIGRATIONS
+    OWNER = "the quota ledger"
 
     def charge(
         self,
