@@ -70,6 +70,12 @@ class SafetyConfig(BaseModel):
     regex_timeout_ms: int = Field(
         default=100, ge=1, le=10_000, description="Time limit of one term pattern on one prompt."
     )
+    regex_budget_ms: int = Field(
+        default=250,
+        ge=1,
+        le=60_000,
+        description="Time limit of all term patterns together on one prompt (all its texts).",
+    )
     max_prompt_chars: int = Field(
         default=100_000,
         ge=100,
