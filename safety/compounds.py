@@ -1,8 +1,9 @@
 """Terms hidden by joining words together (``nudewoman``) or splitting one apart (``na ked``).
 
 Joined: a run of letters that no dictionary knows is segmented against the term list and the
-common words of one language at a time. ``nudewoman`` is ``nude`` + ``woman``; ``sexscene`` is
-``sex`` + ``scene``; ``niñadesnuda`` is ``niña`` + ``desnuda``. Every piece must be a term or a
+common words of one language at a time (two-letter pieces only when very common: ``in``, ``on``).
+``nudewoman`` is ``nude`` + ``woman``; ``sexscene`` is ``sex`` + ``scene``; ``niñadesnuda`` is
+``niña`` + ``desnuda``. Every piece must be a term or a
 common word of the same language, so ``nudibranch`` (Italian ``nudi`` + English ``branch``) and
 ``Scunthorpe`` (``cunt`` + ``horpe``, no word) stay clean, and real words are never segmented.
 
@@ -78,11 +79,11 @@ def _split(
         if start is None or len(start[0]) >= MAX_PIECES:
             continue
         path, has_term = start
-        for j in range(i + MIN_PIECE, n + 1):
+        for j in range(i + 2, n + 1):
             if i == 0 and j == n:
                 continue
-            is_term = term_at(i, j)
-            if not is_term and not is_common(word[i:j], lang):
+            is_term = j - i >= MIN_PIECE and term_at(i, j)
+            if not is_term and not is_common(word[i:j], lang, at_edge=i == 0 or j == n):
                 continue
             candidate = ([*path, (i, j)], has_term or is_term)
             current = best[j]

@@ -76,7 +76,7 @@ def _nearest_ascii(char: str) -> str | None:
     return min(found, key=lambda s: (not s.isalpha(), s))
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=65536)
 def latin_for(char: str) -> str | None:
     """The Latin letters ``char`` imitates, or ``None`` (ASCII, or imitates nothing Latin)."""
     if char.isascii():
@@ -129,3 +129,11 @@ def cyrillic_for_latin() -> dict[str, str]:
             if len(other) == 1 and _script(other) == "CYRILLIC" and other.islower():
                 out.setdefault(letter, other)
     return out
+
+
+def warm() -> None:
+    """Work out the Latin reading of every character in the confusables data now (about half a
+    second), so that no prompt pays for the first use of a script."""
+    for char in confusables.confusables_data:
+        if len(char) == 1:
+            latin_for(char)

@@ -15,20 +15,33 @@ terms are found misspelt (``safety.fuzzy``), joined to other words or split apar
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from safety import lookalikes
 from safety.compounds import segment, split_pairs
 from safety.config import SafetyConfig
 from safety.fuzzy import FuzzyIndex
 from safety.lexicon import Lexicon, shipped_lexicon, word_forms
 from safety.lookalikes import script_of
-from safety.matching import Budget, Entry, Hit, Index, Origin, Positions, SubstringIndex, Term
+from safety.matching import (
+    Budget,
+    Entry,
+    Hit,
+    Index,
+    Origin,
+    Positions,
+    SubstringIndex,
+    Term,
+    word_matches,
+)
 from safety.models import ChannelFlags, GuildSafety, mature_allowed
 from safety.normalize import (
     Reading,
@@ -49,7 +62,7 @@ from safety.terms import (
 )
 from safety.vocabulary import (
     AMBIGUOUS_ZIPF,
-    COMMON_ZIPF,
+    FOREIGN_COLLISION_ZIPF,
     OTHER_LANGUAGES,
     english_zipf,
     is_known,
@@ -63,6 +76,43 @@ ABSOLUTE_REASON = (
 )
 _CJK_SCRIPTS = frozenset({"HAN", "HIRAGANA", "KATAKANA", "HANGUL"})
 _WORD_CACHE = 50_000
+FOREIGN_FUZZY = 8
+# A word with one or two letters masked: p*rn, n*de, s*x, p**n.
+_MASKED = re.compile(r"\b[a-z]+(?:[*#?%]{1,2}[a-z]*)+")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_VOWELS = "aeiouy"
+# Per word: misspelt entries (entry, which of its words) and joined-word hits.
+_Analysis = tuple[list[tuple[Entry, int]], list[Hit]]
+
+
+def _unmask(token: str) -> list[str]:
+    """Every reading of a masked word: one mask any letter, two masks vowels."""
+    masks = [i for i, c in enumerate(token) if c in "*#?%"]
+    if not masks or len(masks) > 2:
+        return []
+    alphabet = _LETTERS if len(masks) == 1 else _VOWELS
+    out = [""]
+    for char in token:
+        choices = alphabet if char in "*#?%" else char
+        out = [prefix + c for prefix in out for c in choices]
+    return out
+
+
+def _around(sequence: tuple[str, ...], position: int, entry: Entry, index: int) -> str | None:
+    """The words of ``entry`` around a misspelt word at ``position`` (its ``index``-th word), if
+    the other words are there as written; the found text, else ``None``."""
+    start = position - index
+    end = start + len(entry.words)
+    if start < 0 or end > len(sequence):
+        return None
+    last = len(entry.words) - 1
+    for k, forms in enumerate(entry.words):
+        if k == index:
+            continue
+        token = runs(sequence[start + k])
+        if not any(word_matches(token, form, k == last) for form in forms):
+            return None
+    return " ".join(sequence[start:end])
 
 
 class TermMatch(BaseModel):
@@ -120,8 +170,9 @@ class _Shipped:
 
     latin: Index
     native: Index
+    instance: Index  # the instance file's patterns (its words are in ``latin``)
     text: SubstringIndex
-    fuzzy: FuzzyIndex[tuple[Entry, bool]]
+    fuzzy: FuzzyIndex[tuple[Entry, int]]  # a misspelt word of an entry, and its position
     exempt: Index
     not_minor: Index
     exempt_texts: frozenset[str]
@@ -154,7 +205,7 @@ def _ambiguity(lexicon: Lexicon) -> Callable[[str, str, str], bool]:
         for other in ("en", *OTHER_LANGUAGES):
             if other == lang or (other, category) in same:
                 continue
-            floor = AMBIGUOUS_ZIPF if other == "en" else COMMON_ZIPF
+            floor = AMBIGUOUS_ZIPF if other == "en" else FOREIGN_COLLISION_ZIPF
             if (english_zipf(form) if other == "en" else zipf_in(other, form)) >= floor:
                 return True
         return False
@@ -162,7 +213,10 @@ def _ambiguity(lexicon: Lexicon) -> Callable[[str, str, str], bool]:
     return ambiguous
 
 
+@lru_cache(maxsize=4)
 def _build_shipped(instance: TermList | None) -> _Shipped:
+    """The indexes of the shipped lists and an instance file; shared by filters with the same
+    instance file (building them takes most of a second)."""
     lexicon = shipped_lexicon()
     forms = word_forms()
     ambiguous = _ambiguity(lexicon)
@@ -189,20 +243,31 @@ def _build_shipped(instance: TermList | None) -> _Shipped:
             if accented:
                 native.add(term, [_unique(fold_native(f) for f in accented)])
     exemptions = list(lexicon.exemptions)
+    patterns = Index()
     if instance is not None:
         for guild_term in instance.terms:
-            _add_listed(latin, guild_term, "instance")
+            _add_listed(patterns if guild_term.regex else latin, guild_term, "instance")
         exemptions += instance.exemptions
+    entries = {
+        id(entry): entry
+        for items in latin.by_first.values()
+        for entry, _form, unclear in items
+        if not unclear and entry.term.origin == "shipped"
+    }
+    # Misspellings of English terms, and of long foreign forms only: short foreign forms are
+    # many and close to names (Polish "nagimi" is one letter from "Nagini").
     fuzzy_terms = [
-        (form.skeleton, (entry, False))
-        for items in latin.single.values()
-        for entry, form, unclear in items
-        if not unclear and entry.term.origin == "shipped" and form.text.isalpha()
+        (form.skeleton, (entry, position))
+        for entry in entries.values()
+        for position, forms in enumerate(entry.words)
+        for form in forms
+        if form.text.isalpha() and (entry.term.lang == "en" or len(form.text) >= FOREIGN_FUZZY)
     ]
     not_minor = list(lexicon.not_minor) + list(instance.not_minor if instance else ())
     return _Shipped(
         latin=latin,
         native=native,
+        instance=patterns,
         text=text,
         fuzzy=FuzzyIndex(fuzzy_terms),
         exempt=_phrase_index(exemptions),
@@ -251,7 +316,7 @@ class _Scan:
         guild_allow: Index | None,
         guild_exempt: frozenset[str],
         budget: Budget,
-        words: OrderedDict[str, list[Hit]],
+        words: OrderedDict[str, _Analysis],
     ) -> None:
         self.shipped = shipped
         self.guild = guild
@@ -272,6 +337,7 @@ class _Scan:
         if joined is not None:
             views += latin_readings(fold(joined))
             natives.append(fold_native(joined))
+        self.masked(folded)
         latin_texts: list[str] = []
         for view in views:
             self.latin_view(view)
@@ -279,7 +345,8 @@ class _Scan:
         for native_text in _unique(natives):
             self.native_text(native_text)
         latin_texts = _unique(latin_texts)
-        self.shipped.latin.match_patterns(latin_texts, self.budget, self.hits)
+        self.shipped.latin.match_patterns(latin_texts, None, self.hits)
+        self.shipped.instance.match_patterns(latin_texts, self.budget, self.hits)
         if self.guild is not None:
             self.guild.match_patterns(latin_texts, self.budget, self.hits)
         return " ".join(views[0].tokens)
@@ -297,10 +364,10 @@ class _Scan:
             if self.guild is not None:
                 self.guild.match_sequence(sequence, self.hits, positions, merged)
             handled |= positions.skip
-            for position, word in enumerate(sequence):
+            for position in range(len(sequence)):
                 if position in handled or (merged is not None and position not in merged):
                     continue
-                self.word(word, exempt=position in positions.soft)
+                self.word(sequence, position, exempt=position in positions.soft)
         for letters in view.letter_runs:
             shipped.latin.match_letter_run(letters, self.hits)
             if self.guild is not None:
@@ -308,31 +375,44 @@ class _Scan:
         for entry, found in split_pairs(view.tokens, shipped.latin):
             self.hits.append(Hit(entry.term, found, "split"))
 
-    def word(self, word: str, exempt: bool) -> None:
+    def word(self, sequence: tuple[str, ...], position: int, exempt: bool) -> None:
         """Misspelt and joined terms in a word that matched nothing as written."""
+        word = sequence[position]
         if len(word) < 4 or not word.isalpha():
             return
-        found = self.words.get(word)
-        if found is None:
-            found = self._analyse(word)
-            self.words[word] = found
+        analysis = self.words.get(word)
+        if analysis is None:
+            analysis = self._analyse(word)
+            self.words[word] = analysis
             if len(self.words) > _WORD_CACHE:
                 self.words.popitem(last=False)
-        for hit in found:
+        near, joined = analysis
+        for entry, index in near:
+            found = _around(sequence, position, entry, index)
+            if found is not None:
+                self.hits.append(Hit(entry.term, found, "misspelling", exempt))
+        for hit in joined:
             self.hits.append(Hit(hit.term, hit.found, hit.via, exempt, hit.ambiguous))
 
-    def _analyse(self, word: str) -> list[Hit]:
-        if is_known(word):
-            return []
-        found = [
-            Hit(entry.term, word, "misspelling")
-            for _term, (entry, _u) in self.shipped.fuzzy.near(runs(word).skeleton)
-        ]
-        found += [
+    def _analyse(self, word: str) -> _Analysis:
+        if is_known(word, strict=True):
+            return [], []
+        near = [payload for _term, payload in self.shipped.fuzzy.near(runs(word).skeleton)]
+        if is_known(word):  # a rare word: maybe a typo of a term, never a compound
+            return near, []
+        joined = [
             Hit(entry.term, piece, "joined", False, unclear)
             for entry, unclear, piece in segment(word, self.shipped.latin)
         ]
-        return found
+        return near, joined
+
+    def masked(self, folded: str) -> None:
+        """Words with letters masked by ``*``, ``#``, ``?`` or ``%`` (``p*rn``, ``n*de``)."""
+        for token in _MASKED.findall(folded):
+            for candidate in _unmask(token):
+                for entry, unclear in self.shipped.latin.lookup(candidate):
+                    if not unclear:
+                        self.hits.append(Hit(entry.term, token, "letters"))
 
     def native_text(self, native: str) -> None:
         view = native_reading(native)
@@ -342,7 +422,7 @@ class _Scan:
         for letters in view.letter_runs:
             self.shipped.native.match_letter_run(letters, self.hits)
         self.shipped.text.match(native, self.hits)
-        self.shipped.native.match_patterns([native], self.budget, self.hits)
+        self.shipped.native.match_patterns([native], None, self.hits)
 
     def results(self) -> list[tuple[TermMatch, bool]]:
         """Each term once, with whether the guild exempted it; ambiguous foreign words only
@@ -369,7 +449,7 @@ class _Scan:
             exempt = not minor and (
                 hit.exempt or hit.found in self.guild_exempt or hit.term.text in self.guild_exempt
             )
-            key = (hit.term.category, hit.term.text)
+            key = (hit.term.category, hit.found)
             if key not in found or (found[key][1] and not exempt):
                 match = TermMatch(
                     term=hit.term.text,
@@ -391,12 +471,13 @@ class PromptFilter:
 
     def __init__(self, config: SafetyConfig | None = None) -> None:
         self.config = config or SafetyConfig()
+        lookalikes.warm()  # once per process: no prompt pays for loading data
         instance = None
         if self.config.terms_file is not None:
             instance = load_terms_file(self.config.terms_file)
         self._shipped = _build_shipped(instance)
         self._cache: OrderedDict[tuple[object, ...], Index] = OrderedDict()
-        self._words: OrderedDict[str, list[Hit]] = OrderedDict()
+        self._words: OrderedDict[str, _Analysis] = OrderedDict()
         self._lock = threading.Lock()
 
     def _cached(self, key: tuple[object, ...], build: Callable[[], Index]) -> Index:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -179,10 +177,3 @@ def load_terms_file(path: Path) -> TermList:
     except tomllib.TOMLDecodeError as exc:
         raise InvalidSafetyInput(str(path), f"is not valid TOML: {exc}") from exc
     return parse_terms(data, str(path))
-
-
-@lru_cache(maxsize=1)
-def shipped_terms() -> TermList:
-    """The default list packaged as ``safety/terms.toml``."""
-    text = resources.files("safety").joinpath("terms.toml").read_text(encoding="utf-8")
-    return parse_terms(tomllib.loads(text), "safety/terms.toml")

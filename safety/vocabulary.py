@@ -20,12 +20,22 @@ import wordfreq
 # A word at least this frequent in English (Zipf scale: 1 = once per billion words) is a real
 # word, never a disguise: ``nudibranch`` (1.7), ``titmouse`` (1.9) and ``Scunthorpe`` (2.6) are.
 KNOWN_ZIPF = 1.5
+# Rarer "words" than this that sit one edit away from a term are often typos in the corpus itself
+# (``gril``: 1.8): they are still read as possible misspellings, never as compounds.
+STRICT_KNOWN_ZIPF = 2.0
 # A piece of a joined word (``nude`` + ``woman``) must be at least this common, and long.
 COMMON_ZIPF = 3.0
 COMMON_MIN_LETTERS = 3
-# A foreign term that is also an English word this common (``kind``, ``nina``, ``nu``) counts only
+# A foreign term that is also an English word this common (``kind``, ``nina``, ``nu``), or a very
+# common word of another supported language (German ``sein`` for French ``sein``), counts only
 # next to other words of its language.
 AMBIGUOUS_ZIPF = 2.5
+FOREIGN_COLLISION_ZIPF = 4.0
+# Short words this common may be pieces of a joined word (``toddlerinlingerie``, ``hotnude``).
+SHORT_PIECE_ZIPF = 5.0
+THREE_LETTER_PIECE_ZIPF = 4.0
+# A word is evidence of its language when it is this much more frequent there than in English.
+EVIDENCE_MARGIN = 1.0
 OTHER_LANGUAGES = ("es", "fr", "de", "pt", "it", "nl", "pl")
 
 
@@ -79,30 +89,47 @@ def zipf_in(lang: str, word: str) -> float:
     return table.get(word, 0.0) if table is not None else 0.0
 
 
-def is_known(word: str) -> bool:
-    """A real word in English or in a supported language: never read as a disguise."""
+def _listed(word: str) -> bool:
     tables = _tables()
-    if word in tables.english:
-        return True
-    return any(word in table for table in tables.others.values())
+    return word in tables.english or any(word in table for table in tables.others.values())
 
 
-def is_common(word: str, lang: str = "en") -> bool:
-    """Common enough to be a piece of a joined word (``woman`` in ``nudewoman``)."""
-    return len(word) >= COMMON_MIN_LETTERS and zipf_in(lang, word) >= COMMON_ZIPF
+def is_known(word: str, strict: bool = False) -> bool:
+    """A real word (or the plural of one: ``sextons``) in English or a supported language: never
+    read as a disguise. ``strict``: at least ``STRICT_KNOWN_ZIPF`` in English."""
+    forms = [word]
+    if word.endswith("s"):
+        forms.append(word[:-1])
+    if word.endswith("es"):
+        forms.append(word[:-2])
+    if strict:
+        return any(
+            english_zipf(w) >= STRICT_KNOWN_ZIPF or any(w in t for t in _tables().others.values())
+            for w in forms
+        )
+    return any(_listed(w) for w in forms)
 
 
-def is_ambiguous(form: str, lang: str) -> bool:
-    """A foreign form that is also a common English word, so it needs company of its language."""
-    return lang != "en" and english_zipf(form) >= AMBIGUOUS_ZIPF
+def is_common(word: str, lang: str = "en", at_edge: bool = False) -> bool:
+    """Common enough to be a piece of a joined word: ``woman`` in ``nudewoman`` (four letters or
+    more: Zipf 3), ``hot`` in ``hotnude`` (three letters: Zipf 4), ``in`` in the middle of
+    ``toddlerinlingerie`` (two letters: Zipf 5, never first or last)."""
+    zipf = zipf_in(lang, word)
+    if len(word) == 2:
+        return not at_edge and zipf >= SHORT_PIECE_ZIPF
+    if len(word) == 3:
+        return zipf >= THREE_LETTER_PIECE_ZIPF
+    return len(word) >= COMMON_MIN_LETTERS and zipf >= COMMON_ZIPF
 
 
 def speaks(lang: str, word: str) -> bool:
-    """Evidence that a prompt is written in ``lang``: a common word there, unknown in English."""
+    """Evidence that a prompt is written in ``lang``: a common word there, clearly more common
+    than in English (``femme``, ``sur``, ``kobieta``)."""
+    zipf = zipf_in(lang, word)
     return (
         len(word) >= COMMON_MIN_LETTERS
-        and zipf_in(lang, word) >= COMMON_ZIPF
-        and english_zipf(word) < KNOWN_ZIPF
+        and zipf >= COMMON_ZIPF
+        and zipf >= english_zipf(word) + EVIDENCE_MARGIN
     )
 
 

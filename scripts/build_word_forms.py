@@ -1,10 +1,13 @@
 """Rebuild safety/data/word_forms.json: every inflected form of every shipped term, by language.
 
 The term lists hold dictionary forms (lemmas): `undress`, `desnudo`, `nackt`, `голый`. This script
-asks the lemmatiser `simplemma` (offline dictionaries for 50+ languages) for every form whose lemma
-is one of those words (`undressed`, `undressing`, `desnuda`, `desnudas`, `nackte`, `голая`, …) and
-writes them to a small JSON file that the prompt filter reads at start-up. simplemma's
-dictionaries take seconds and gigabytes to load, so the bot never loads them itself.
+asks the lemmatiser `simplemma` (offline dictionaries and rules for 50+ languages) for every form
+whose lemma is one of those words (`undressed`, `undressing`, `desnuda`, `desnudas`, `nackte`,
+`голая`, …): the forms its dictionary lists, and the words of the language's wordfreq list (that
+begin like a listed word) that it lemmatises to one of them (its rules find `обезглавленное` →
+`обезглавленный`, which the dictionary lacks). The result is a small JSON file that the prompt
+filter reads at start-up; simplemma's dictionaries take seconds and gigabytes to load, so the bot
+never loads them itself.
 
     .venv/bin/python scripts/build_word_forms.py [--check]
 
@@ -25,6 +28,7 @@ SAFETY = ROOT / "safety"
 OUT = SAFETY / "data" / "word_forms.json"
 # The languages simplemma covers among the shipped lists (ja, zh, ko are matched as written).
 LANGUAGES = ("en", "es", "fr", "de", "pt", "it", "nl", "pl", "ru")
+STEM = 3
 
 
 def _load(lang: str) -> dict[str, object]:
@@ -51,20 +55,33 @@ def excluded_forms(lang: str) -> set[str]:
 
 def forms_of(lang: str, wanted: set[str]) -> dict[str, list[str]]:
     """Word → its other forms, for the words of ``wanted`` that the dictionary knows as lemmas."""
+    import wordfreq
+    from simplemma import Lemmatizer
+    from simplemma.strategies import DefaultStrategy
     from simplemma.strategies.dictionaries import DefaultDictionaryFactory
 
     # Russian dictionaries write ё or е; look the lemma up both ways.
     keys = {w.replace("ё", "е"): w for w in wanted}
     excluded = excluded_forms(lang)
     found: dict[str, set[str]] = {}
-    dictionary = DefaultDictionaryFactory(cache_max_size=1).get_dictionary(lang)
-    for form, lemma in dictionary.items():
+
+    def keep(form: str, lemma: str) -> None:
         word = keys.get(lemma.casefold().replace("ё", "е"))
-        if word is None:
-            continue
         form = form.casefold()
-        if form != word and form.isalpha() and len(form) >= 2 and form not in excluded:
+        if word is None or form == word or form in excluded:
+            return
+        if form.isalpha() and len(form) >= 2:
             found.setdefault(word, set()).add(form)
+
+    factory = DefaultDictionaryFactory(cache_max_size=1)
+    for form, lemma in factory.get_dictionary(lang).items():
+        keep(form, lemma)
+    lemmatizer = Lemmatizer(lemmatization_strategy=DefaultStrategy(dictionary_factory=factory))
+    # Only words that begin like a listed word can be one of its forms: a cheap pre-filter.
+    stems = {w[:STEM] for w in keys}
+    for word in wordfreq.iter_wordlist(lang, "best"):
+        if word[:STEM].replace("ё", "е") in stems:
+            keep(word, lemmatizer.lemmatize(word, lang))
     return {word: sorted(forms) for word, forms in sorted(found.items())}
 
 
