@@ -78,7 +78,7 @@ _CJK_SCRIPTS = frozenset({"HAN", "HIRAGANA", "KATAKANA", "HANGUL"})
 _WORD_CACHE = 50_000
 FOREIGN_FUZZY = 8
 # A word with one or two letters masked: p*rn, n*de, s*x, p**n.
-_MASKED = re.compile(r"\b[a-z]+(?:[*#?%]{1,2}[a-z]*)+")
+_MASKED = re.compile(r"\b[a-z]+(?:[*#?%]{1,2}[a-z]+)+")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _VOWELS = "aeiouy"
 # Per word: misspelt entries (entry, which of its words) and joined-word hits.
