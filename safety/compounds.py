@@ -48,18 +48,14 @@ def segment(word: str, index: Index) -> list[tuple[Entry, bool, str]]:
     pieces = _term_pieces(word, index)
     if not pieces:
         return []
-    languages = {entry.term.lang for found in pieces.values() for entry, _u in found}
-    for lang in sorted(languages, key=lambda code: code != "en"):
-        path = _split(word, lang, pieces)
-        if path:
-            out = []
-            for i, j in path:
-                for entry, unclear in pieces.get((i, j), ()):
-                    if entry.term.lang == lang:
-                        out.append((entry, unclear, word[i:j]))
-            if out:
-                return out
-    return []
+    languages = sorted({entry.term.lang for found in pieces.values() for entry, _u in found})
+    out = []
+    for lang in languages:  # every language that splits the word wholly
+        for i, j in _split(word, lang, pieces) or ():
+            for entry, unclear in pieces.get((i, j), ()):
+                if entry.term.lang == lang:
+                    out.append((entry, unclear, word[i:j]))
+    return out
 
 
 def _split(

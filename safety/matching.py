@@ -12,6 +12,7 @@ import bisect
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 import regex
@@ -79,13 +80,24 @@ def _takes_es(word: str) -> bool:
     return word.endswith(("s", "x", "z", "ch", "sh"))
 
 
-def _keys(skeleton: str) -> set[str]:
-    keys = {skeleton}
+@lru_cache(maxsize=65536)
+def _keys(skeleton: str) -> tuple[str, ...]:
+    keys = [skeleton]
     if skeleton.endswith("s"):
-        keys.add(skeleton[:-1])
+        keys.append(skeleton[:-1])
     if skeleton.endswith("es"):
-        keys.add(skeleton[:-2])
-    return keys
+        keys.append(skeleton[:-2])
+    return tuple(keys)
+
+
+MAX_PHRASE_WORDS = 8  # longer phrases are not listed; bounds the window around re-joined words
+
+
+def near(merged: frozenset[int] | None, length: int) -> Iterable[int]:
+    """Start positions whose phrases can reach a re-joined word (all positions when ``None``)."""
+    if merged is None:
+        return range(length)
+    return sorted({p - k for p in merged for k in range(MAX_PHRASE_WORDS) if 0 <= p - k < length})
 
 
 class Budget:
@@ -139,27 +151,35 @@ class Index:
     def add_pattern(self, pattern: str, term: Term) -> None:
         self.patterns.append((regex.compile(pattern, regex.IGNORECASE), term))
 
-    def occurrences(self, words: tuple[str, ...]) -> Iterator[tuple[int, int, Entry, bool]]:
-        """``(start, end, entry, ambiguous)`` for every occurrence of an entry in ``words``."""
-        parsed = [runs(word) for word in words]
-        for i, token in enumerate(parsed):
+    def occurrences(
+        self, words: tuple[str, ...], starts: Iterable[int] | None = None
+    ) -> Iterator[tuple[int, int, Entry, bool]]:
+        """``(start, end, entry, ambiguous)`` for every occurrence of an entry in ``words``
+        (starting at one of ``starts``, default everywhere)."""
+        by_first = self.by_first
+        count = len(words)
+        for i in range(count) if starts is None else starts:
+            token = runs(words[i])
             for key in _keys(token.skeleton):
-                for entry, form, unclear in self.by_first.get(key, ()):
+                candidates = by_first.get(key)
+                if candidates is None:
+                    continue
+                for entry, form, unclear in candidates:
                     last = len(entry.words) - 1
-                    if i + last >= len(parsed):
+                    if i + last >= count:
                         continue
                     if not word_matches(token, form, last == 0):
                         continue
                     if all(
-                        any(word_matches(parsed[i + k], alt, k == last) for alt in entry.words[k])
-                        for k in range(1, last + 1)
+                        any(word_matches(runs(words[i + k]), alt, k == last) for alt in forms)
+                        for k, forms in enumerate(entry.words[1:], start=1)
                     ):
                         yield i, i + last + 1, entry, unclear
 
-    def covered(self, words: tuple[str, ...]) -> set[int]:
+    def covered(self, words: tuple[str, ...], starts: Iterable[int] | None = None) -> set[int]:
         """Positions of ``words`` inside an occurrence of one of this index's phrases."""
         positions: set[int] = set()
-        for i, j, _entry, _unclear in self.occurrences(words):
+        for i, j, _entry, _unclear in self.occurrences(words, starts):
             positions.update(range(i, j))
         return positions
 
@@ -186,7 +206,7 @@ class Index:
         use one count there (the words as written were matched, with their exemptions, already).
         """
         matched: set[int] = set()
-        for i, j, entry, unclear in self.occurrences(words):
+        for i, j, entry, unclear in self.occurrences(words, near(merged, len(words))):
             span = range(i, j)
             if merged is not None and not any(p in merged for p in span):
                 continue

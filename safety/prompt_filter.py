@@ -40,6 +40,7 @@ from safety.matching import (
     Positions,
     SubstringIndex,
     Term,
+    near,
     word_matches,
 )
 from safety.models import ChannelFlags, GuildSafety, mature_allowed
@@ -355,10 +356,11 @@ class _Scan:
         self.tokens.update(view.tokens)
         shipped = self.shipped
         for sequence, merged in view.sequences():
+            starts = list(near(merged, len(sequence)))
             positions = Positions(
-                skip=shipped.exempt.covered(sequence),
-                not_minor=shipped.not_minor.covered(sequence),
-                soft=self.guild_allow.covered(sequence) if self.guild_allow else set(),
+                skip=shipped.exempt.covered(sequence, starts),
+                not_minor=shipped.not_minor.covered(sequence, starts),
+                soft=self.guild_allow.covered(sequence, starts) if self.guild_allow else set(),
             )
             handled = shipped.latin.match_sequence(sequence, self.hits, positions, merged)
             if self.guild is not None:

@@ -61,17 +61,19 @@ def forms_of(lang: str, wanted: set[str]) -> dict[str, list[str]]:
     from simplemma.strategies.dictionaries import DefaultDictionaryFactory
 
     # Russian dictionaries write ё or е; look the lemma up both ways.
-    keys = {w.replace("ё", "е"): w for w in wanted}
+    keys: dict[str, list[str]] = {}
+    for w in sorted(wanted):
+        keys.setdefault(w.replace("ё", "е"), []).append(w)
     excluded = excluded_forms(lang)
     found: dict[str, set[str]] = {}
 
     def keep(form: str, lemma: str) -> None:
-        word = keys.get(lemma.casefold().replace("ё", "е"))
         form = form.casefold()
-        if word is None or form == word or form in excluded:
+        if form in excluded or not form.isalpha() or len(form) < 2:
             return
-        if form.isalpha() and len(form) >= 2:
-            found.setdefault(word, set()).add(form)
+        for word in keys.get(lemma.casefold().replace("ё", "е"), ()):
+            if form != word:
+                found.setdefault(word, set()).add(form)
 
     factory = DefaultDictionaryFactory(cache_max_size=1)
     for form, lemma in factory.get_dictionary(lang).items():
