@@ -212,3 +212,24 @@ async def test_health_of_a_bot_and_of_a_worker(
         client.close()
     finally:
         server.stop()
+
+
+async def test_doctor_on_a_worker_checks_the_gpu_and_the_models(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No CUDA here: a worker set to ``cuda`` is told so; the CUDA branch runs on a stand-in
+    of torch.cuda (its figures only: no GPU was available to these tests)."""
+    import torch
+
+    use(monkeypatch, settings, MURALIST_ENGINE__DEVICE="cuda")
+    assert await cli("doctor", "--role", "worker") == 1
+    out = capsys.readouterr().out
+    assert "✗ gpu: engine.device is 'cuda' but torch sees no CUDA GPU" in out
+    assert "discord" not in out and "database" not in out and "✓ model tiny" in out
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: "Stand-in GPU")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda index: (20 * 1024**3, 24 * 1024**3))
+    assert await cli("doctor", "--role", "worker") == 0
+    assert "✓ gpu: Stand-in GPU, 20.0 of 24.0 GiB free" in capsys.readouterr().out
