@@ -137,7 +137,7 @@ def help_embed() -> discord.Embed:
     embed.add_field(name="Wildcards", value=HELP_WILDCARDS, inline=False)
     embed.add_field(name="A worked example", value=HELP_EXAMPLE, inline=False)
     embed.add_field(name="The buttons", value=HELP_BUTTONS, inline=False)
-    embed.set_footer(text="Also: /styles, /queue, /cancel, /info")
+    embed.set_footer(text="Also: /styles, /queue, /cancel, /info, /history, /preferences")
     return embed
 
 
