@@ -154,6 +154,10 @@ def place_pipeline(pipe: Any, config: EngineConfig, placement: Placement) -> lis
     else:
         pipe.to(placement.device)
     if config.compile_unet:
-        pipe.unet = torch.compile(pipe.unet)
+        # Compiled lazily on the first call of each shape: the engine's warm_up makes those
+        # calls at start-up. "warmup" specialises a graph per shape (fastest kernels; the engine
+        # runs unwarmed shapes uncompiled), "dynamic" traces one graph with symbolic sizes.
+        dynamic = config.compile_shapes == "dynamic"
+        pipe.unet = torch.compile(pipe.unet, mode=config.compile_mode, dynamic=dynamic)
         applied.append("compile_unet")
     return applied

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import gc
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -21,3 +22,12 @@ async def loopback() -> AsyncIterator[LoopbackDiscord]:
         await server.stop()
     if server.violations:
         pytest.fail("the bot broke Discord's rules:\n" + "\n".join(server.violations))
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_the_heap() -> Iterator[None]:
+    """Loading a model freezes the heap (``engine.gc_freeze``), which suits a bot that keeps its
+    loader for good; tests drop loaders all the time, so their objects are handed back to the
+    collector after each test instead of staying frozen (and uncollectable) to the end."""
+    yield
+    gc.unfreeze()
