@@ -6,8 +6,10 @@ For each size, in one process and one run:
 
 1. **Fill** the queue through ``QueueService.submit`` (10 jobs per member, members in a shuffled
    order, 10 guilds; the default count of 4 images, 64², 2 steps) while the backend holds every
-   job back, each job followed by a listener as the bot's delivery follows it. Reports submit
-   p50/p99 over the whole fill and over its last tenth (the queue near full), and the fill time.
+   job back. Reports submit p50/p99 over the whole fill and over its last tenth (the queue near
+   full), the fill time, the objects the garbage collector tracks per waiting job and one full
+   collection's time; then every job gets a listener, as the bot's delivery follows each job,
+   and the objects and the full collection are measured again.
 2. **Look-ups**: a job's position (``ticket``), the ``/queue`` view of a member (their jobs in
    this guild with place and ETA, the guild's and the global waiting counts) and ``/cancel``'s
    autocomplete (the member's pending jobs), p50/p99 over 200 random members or jobs, done the
@@ -77,9 +79,22 @@ class GcPauses:
 
     def __init__(self) -> None:
         self.pauses: list[tuple[int, float]] = []
+        self.paused = False  # while the benchmark itself collects, to time a full collection
         self._started = 0.0
 
+    def full_collection(self) -> float:
+        """Seconds of one full collection now (not counted among the pauses)."""
+        self.paused = True
+        try:
+            started = time.perf_counter()
+            gc.collect()
+            return time.perf_counter() - started
+        finally:
+            self.paused = False
+
     def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if self.paused:
+            return
         if phase == "start":
             self._started = time.perf_counter()
         else:
@@ -282,6 +297,8 @@ async def one_size(
         rng.shuffle(order)
         submits: list[float] = []
         jobs: list[tuple[str, str, str]] = []
+        gc_log.full_collection()
+        objects_before = len(gc.get_objects())
         fill_started = time.perf_counter()
         for number, member in enumerate(order):
             user, guild = f"m{member}", f"g{member % GUILDS}"
@@ -291,16 +308,26 @@ async def one_size(
             )
             submits.append(time.perf_counter() - started)
             jobs.append((ticket.job_id, user, guild))
-            listeners.follow(ticket.job_id)
             if number % 64 == 0:
-                await asyncio.sleep(0)  # the listeners subscribe, as the bot's would
-        await asyncio.sleep(0.05)
+                await asyncio.sleep(0)
+        fill = time.perf_counter() - fill_started
+        queue_objects = len(gc.get_objects()) - objects_before
+        queue_collection = gc_log.full_collection()
+        for job_id, _user, _guild in jobs:
+            listeners.follow(job_id)
+        await asyncio.sleep(0.05)  # every listener subscribes and takes its first event
+        all_objects = len(gc.get_objects()) - objects_before
+        all_collection = gc_log.full_collection()
         tail = submits[-max(1, size // 10) :]
         figures |= {
-            "fill_s": round(time.perf_counter() - fill_started, 2),
+            "fill_s": round(fill, 2),
             "submit_p50_ms": ms(percentile(submits, 0.5)),
             "submit_p99_ms": ms(percentile(submits, 0.99)),
             "submit_full_p99_ms": ms(percentile(tail, 0.99)),
+            "gc_objects_per_job": round(queue_objects / size, 1),
+            "full_collection_ms": ms(queue_collection),
+            "gc_objects_per_job_with_listeners": round(all_objects / size, 1),
+            "full_collection_with_listeners_ms": ms(all_collection),
         }
         print(f"  {size}: filled in {figures['fill_s']} s", flush=True)
 
@@ -421,6 +448,12 @@ async def main() -> int:
             f"{label} queued from {f['members']} members (max_batch {f['max_batch']}): "
             f"submit p50 {f['submit_p50_ms']} ms, p99 {f['submit_p99_ms']} ms "
             f"(near full {f['submit_full_p99_ms']} ms; fill {f['fill_s']} s)"
+        )
+        print(
+            f"  GC: {f['gc_objects_per_job']} tracked objects per waiting job, a full collection "
+            f"{f['full_collection_ms']} ms; with a listener per job "
+            f"{f['gc_objects_per_job_with_listeners']} and "
+            f"{f['full_collection_with_listeners_ms']} ms"
         )
         print(
             f"  position look-up p99 {f['position_p99_ms']} ms; /queue view p99 "

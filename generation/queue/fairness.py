@@ -10,11 +10,17 @@ A job's tags never change while it waits, so the order is a sorted list of keys
 The same keys are also kept per model (the head a free slot may take), per user and per guild
 (counts and listings for the limits, ``/queue`` and ``/cancel``) and per shape (how much work of
 each kind waits ahead of a job, for its ETA), so nothing asks for a scan of the queue.
+
+A waiting job is kept as its JSON and the few plain values the order needs, not as a tree of
+pydantic objects: ten thousand waiting jobs then add some ten thousand objects to what each full
+garbage collection walks, not the 130,000 that ten thousand ``Job`` models are. A job is rebuilt
+from its JSON only when it leaves (a batch) or a member lists their own jobs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from sortedcontainers import SortedList
@@ -71,6 +77,23 @@ class _Groups(Generic[G]):
             yield group, keys[0]
 
 
+@dataclass(slots=True, frozen=True)
+class _Entry:
+    """A waiting job: its place, what the indexes and batching read, and the job as JSON."""
+
+    key: Key
+    model: str
+    user_id: str
+    guild_id: str
+    shape: Hashable
+    batch_key: tuple[object, ...]
+    count: int
+    payload: str
+
+    def job(self) -> Job:
+        return Job.model_validate_json(self.payload)
+
+
 class FairScheduler:
     """The queued jobs in fair order; the service decides when to take the next batch.
 
@@ -86,7 +109,7 @@ class FairScheduler:
         self._weights = dict(weights)
         self._shape = shape
         self._order = SortedList()
-        self._jobs: dict[str, tuple[Key, Job]] = {}
+        self._jobs: dict[str, _Entry] = {}
         self._last_finish: dict[str, float] = {}
         self._vtime = 0.0
         self._models: _Groups[str] = _Groups()
@@ -103,26 +126,38 @@ class FairScheduler:
     def add(self, job: Job) -> None:
         start = max(self._vtime, self._last_finish.get(job.user_id, 0.0))
         self._last_finish[job.user_id] = start + 1.0 / self.weight(job.priority)
-        key: Key = (start, job.seq, job.id)
-        self._jobs[job.id] = (key, job)
-        self._order.add(key)
-        self._models.add(job.request.model, key)
-        self._users.add(job.user_id, key)
-        self._guilds.add(job.guild_id, key)
-        self._shapes.add(self._shape(job), key)
+        entry = _Entry(
+            key=(start, job.seq, job.id),
+            model=job.request.model,
+            user_id=job.user_id,
+            guild_id=job.guild_id,
+            shape=self._shape(job),
+            batch_key=job.request.batch_key(),
+            count=job.request.count,
+            payload=job.model_dump_json(),
+        )
+        self._jobs[job.id] = entry
+        self._order.add(entry.key)
+        self._models.add(entry.model, entry.key)
+        self._users.add(entry.user_id, entry.key)
+        self._guilds.add(entry.guild_id, entry.key)
+        self._shapes.add(entry.shape, entry.key)
 
     def remove(self, job_id: str) -> Job | None:
-        found = self._jobs.pop(job_id, None)
-        if found is None:
+        entry = self._remove(job_id)
+        return None if entry is None else entry.job()
+
+    def _remove(self, job_id: str) -> _Entry | None:
+        entry = self._jobs.pop(job_id, None)
+        if entry is None:
             return None
-        key, job = found
-        self._order.remove(key)
-        self._models.remove(job.request.model, key)
-        self._users.remove(job.user_id, key)
-        self._guilds.remove(job.guild_id, key)
-        self._shapes.remove(self._shape(job), key)
+        self._order.remove(entry.key)
+        self._models.remove(entry.model, entry.key)
+        self._users.remove(entry.user_id, entry.key)
+        self._guilds.remove(entry.guild_id, entry.key)
+        self._shapes.remove(entry.shape, entry.key)
         self.removed += 1
-        return job
+        return entry
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -131,29 +166,34 @@ class FairScheduler:
         return job_id in self._jobs
 
     def get(self, job_id: str) -> Job | None:
-        found = self._jobs.get(job_id)
-        return None if found is None else found[1]
+        entry = self._jobs.get(job_id)
+        return None if entry is None else entry.job()
+
+    def shape_of(self, job_id: str) -> Hashable | None:
+        entry = self._jobs.get(job_id)
+        return None if entry is None else entry.shape
 
     def position(self, job_id: str) -> int | None:
         """Jobs ahead of this one in the fair order (0: next); None when it is not queued."""
-        found = self._jobs.get(job_id)
-        return None if found is None else self._order.index(found[0])
+        entry = self._jobs.get(job_id)
+        return None if entry is None else self._order.index(entry.key)
 
     def ahead_by_shape(self, job_id: str) -> Iterator[tuple[Hashable, int]]:
         """For each shape, how many queued jobs of that shape come before this one."""
-        found = self._jobs.get(job_id)
-        if found is not None:
-            yield from self._shapes.ahead(found[0])
+        entry = self._jobs.get(job_id)
+        if entry is not None:
+            yield from self._shapes.ahead(entry.key)
 
     def order(self) -> list[Job]:
         """Every queued job in fair order: O(n), for tests and tools, not for the bot's calls."""
-        return [self._jobs[key[2]][1] for key in self._order]
+        return [self._jobs[key[2]].job() for key in self._order]
 
     def jobs(self) -> list[Job]:
-        return [job for _key, job in self._jobs.values()]
+        return [entry.job() for entry in self._jobs.values()]
 
-    def first(self) -> Job | None:
-        return self._jobs[self._order[0][2]][1] if self._order else None
+    def first(self) -> str | None:
+        """The id of the job at the head of the fair order."""
+        return self._order[0][2] if self._order else None
 
     # --- per user and per guild -------------------------------------------------------------
 
@@ -165,15 +205,16 @@ class FairScheduler:
 
     def jobs_of_user(self, user_id: str) -> list[Job]:
         """The user's queued jobs in fair order (their next first)."""
-        return [self._jobs[key[2]][1] for key in self._users.keys(user_id)]
+        return [self._jobs[key[2]].job() for key in self._users.keys(user_id)]
 
-    def first_of_user(self, user_id: str) -> Job | None:
+    def first_of_user(self, user_id: str) -> str | None:
+        """The id of the user's job that runs first."""
         key = self._users.first(user_id)
-        return None if key is None else self._jobs[key[2]][1]
+        return None if key is None else key[2]
 
-    def first_of_guild(self, guild_id: str) -> Job | None:
+    def first_of_guild(self, guild_id: str) -> str | None:
         key = self._guilds.first(guild_id)
-        return None if key is None else self._jobs[key[2]][1]
+        return None if key is None else key[2]
 
     def guild_counts(self) -> dict[str, int]:
         return self._guilds.counts()
@@ -192,24 +233,22 @@ class FairScheduler:
         if not heads:
             return []
         first = min(heads)
-        head = self._jobs[first[2]][1]
+        head = self._jobs[first[2]]
         index = self._order.index(first)
-        key = head.request.batch_key()
-        batch, images = [head], head.request.count
+        batch, images = [head], head.count
         for candidate_key in self._order.islice(index + 1, index + max_images):
-            candidate = self._jobs[candidate_key[2]][1]
-            request = candidate.request
-            if request.batch_key() == key and images + request.count <= max_images:
+            candidate = self._jobs[candidate_key[2]]
+            if candidate.batch_key == head.batch_key and images + candidate.count <= max_images:
                 batch.append(candidate)
-                images += request.count
-        return batch
+                images += candidate.count
+        return [entry.job() for entry in batch]
 
     def take(self, batch: list[Job]) -> None:
         """Remove a batch that ``peek_batch`` returned: it is running now."""
         for job in batch:
-            key = self._jobs[job.id][0]
-            self.remove(job.id)
-            self._vtime = max(self._vtime, key[0])
+            entry = self._remove(job.id)
+            assert entry is not None
+            self._vtime = max(self._vtime, entry.key[0])
 
     def next_batch(self, max_images: int, can_run: Callable[[str], bool]) -> list[Job]:
         """Take the next batch (see ``peek_batch``)."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
 
 MAX_NOTICES = 4
 """The first place, two halvings, next in line."""
@@ -35,15 +34,12 @@ def milestones(first: int) -> list[int]:
     return sorted({m for m in (first // 2, first // 4, 0) if m < first}, reverse=True)
 
 
-@dataclass
-class _Watch:
-    left: list[int]  # milestones not yet crossed, descending
-    ticket: int  # tells current heap entries from stale ones
-
-
 class PositionNotices:
+    """Per watched job: (milestones not yet crossed, descending; the ticket of its heap entry).
+    Plain tuples of numbers, which the garbage collector does not track."""
+
     def __init__(self) -> None:
-        self._watches: dict[str, _Watch] = {}
+        self._watches: dict[str, tuple[tuple[int, ...], int]] = {}
         self._heap: list[tuple[int, int, str]] = []
         self._tickets = 0
 
@@ -52,14 +48,13 @@ class PositionNotices:
 
     def track(self, job_id: str, position: int, departed: int) -> None:
         """Start watching a job told ``position`` when ``departed`` jobs had left the queue."""
-        left = milestones(position)
+        left = tuple(milestones(position))
         if not left:
             self._watches.pop(job_id, None)
             return
         self._tickets += 1
-        watch = _Watch(left, self._tickets)
-        self._watches[job_id] = watch
-        self._push(job_id, watch, position, departed)
+        self._watches[job_id] = (left, self._tickets)
+        self._push(job_id, left, self._tickets, position, departed)
 
     def forget(self, job_id: str) -> None:
         """The job left the queue (its heap entry is dropped when it comes up)."""
@@ -71,21 +66,24 @@ class PositionNotices:
         while self._heap and self._heap[0][0] <= departed:
             _bound, ticket, job_id = heapq.heappop(self._heap)
             watch = self._watches.get(job_id)
-            if watch is None or watch.ticket != ticket:
+            if watch is None or watch[1] != ticket:
                 continue
             position = position_of(job_id)
             if position is None:
                 del self._watches[job_id]
                 continue
-            if position <= watch.left[0]:
+            left = watch[0]
+            if position <= left[0]:
                 told.append((job_id, position))
-                watch.left = [m for m in watch.left if m < position]
-                if not watch.left:
+                left = tuple(m for m in left if m < position)
+                if not left:
                     del self._watches[job_id]
                     continue
-            self._push(job_id, watch, position, departed)
+                self._watches[job_id] = (left, ticket)
+            self._push(job_id, left, ticket, position, departed)
         return told
 
-    def _push(self, job_id: str, watch: _Watch, position: int, departed: int) -> None:
-        bound = departed + position - watch.left[0]
-        heapq.heappush(self._heap, (bound, watch.ticket, job_id))
+    def _push(
+        self, job_id: str, left: tuple[int, ...], ticket: int, position: int, departed: int
+    ) -> None:
+        heapq.heappush(self._heap, (departed + position - left[0], ticket, job_id))

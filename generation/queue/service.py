@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, cast
@@ -115,6 +115,34 @@ class _Batch:
 _Shape = tuple[Key, int]
 
 
+class _Inbox:
+    """One listener's undelivered events: a deque and the future its reader waits on.
+
+    An ``asyncio.Queue`` is a dozen objects the garbage collector tracks; with a listener per
+    waiting job (the bot follows every job) ten thousand of them lengthen every full collection.
+    """
+
+    __slots__ = ("_events", "_waiter")
+
+    def __init__(self) -> None:
+        self._events: deque[QueueEvent] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, event: QueueEvent) -> None:
+        self._events.append(event)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> QueueEvent:
+        while not self._events:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._events.popleft()
+
+
 def _shape(job: Job) -> _Shape:
     """What a job's cost depends on: the estimator's key and the image count."""
     return (ThroughputEstimator.key(job.request), job.request.count)
@@ -142,7 +170,7 @@ class QueueService:
         self._hold_until: float | None = None
         self._last_submit: dict[str, float] = {}
         self._last_step: dict[str, float] = {}
-        self._subscribers: dict[str | None, set[asyncio.Queue[QueueEvent]]] = {}
+        self._subscribers: dict[str | None, set[_Inbox]] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -293,7 +321,7 @@ class QueueService:
 
     async def events(self, job_id: str) -> AsyncIterator[QueueEvent]:
         """A job's events from now on, starting with its current state; ends after the last."""
-        queue: asyncio.Queue[QueueEvent] = asyncio.Queue()
+        queue = _Inbox()
         self._subscribers.setdefault(job_id, set()).add(queue)
         try:
             first = self._snapshot(self.get(job_id))
@@ -310,7 +338,7 @@ class QueueService:
 
     async def all_events(self) -> AsyncIterator[QueueEvent]:
         """Every job's transitions (not per-step progress): for logs, dashboards, the bot."""
-        queue: asyncio.Queue[QueueEvent] = asyncio.Queue()
+        queue = _Inbox()
         self._subscribers.setdefault(None, set()).add(queue)
         try:
             while True:
@@ -376,12 +404,12 @@ class QueueService:
                 f"the queue is full ({pending} jobs); try again in about {wait:.0f} s",
             )
 
-    def _frees_up(self, match: Callable[[Job], bool], first_queued: Job | None) -> float:
+    def _frees_up(self, match: Callable[[Job], bool], first_queued: str | None) -> float:
         """Seconds until the first matching job finishes: a running one, else the first
         matching one in the queue (which finishes before any other matching queued job)."""
         waits = [self._remaining(b) for b in self._batches() if any(match(j) for j in b.jobs)]
         if first_queued is not None:
-            ticket = self._ticket(first_queued.id)
+            ticket = self._ticket(first_queued)
             if ticket is not None:
                 waits.append(ticket.eta_seconds)
         return min(waits, default=0.0)
@@ -400,18 +428,16 @@ class QueueService:
         The ETA is the running batches' remaining time plus the estimated cost of every job
         ahead, shared over the backend's slots, plus the job's own cost.
         """
-        job = self.scheduler.get(job_id)
-        if job is None:
-            return None
+        shape = self.scheduler.shape_of(job_id)
         position = self.scheduler.position(job_id)
-        assert position is not None
+        if shape is None or position is None:
+            return None
         slots = max(1, self.backend.capacity())
         busy = sorted(self._remaining(b) for b in self._batches())[:slots]
         ahead = 0.0
-        for shape, jobs in self.scheduler.ahead_by_shape(job_id):
-            key, count = cast(_Shape, shape)
-            ahead += self.estimator.seconds_for(key, count) * jobs
-        eta = (sum(busy) + ahead) / slots + self.estimator.estimate(job.request)
+        for other, jobs in self.scheduler.ahead_by_shape(job_id):
+            ahead += self.estimator.seconds_for(*cast(_Shape, other)) * jobs
+        eta = (sum(busy) + ahead) / slots + self.estimator.seconds_for(*cast(_Shape, shape))
         return Ticket(job_id=job_id, position=position, eta_seconds=eta)
 
     def _publish_positions(self) -> None:
@@ -606,12 +632,12 @@ class QueueService:
 
     def _emit(self, event: QueueEvent) -> None:
         for queue in self._subscribers.get(event.job_id, ()):
-            queue.put_nowait(event)
+            queue.put(event)
         if event.kind not in ("step", "preview"):
             for queue in self._subscribers.get(None, ()):
-                queue.put_nowait(event)
+                queue.put(event)
 
-    def _unsubscribe(self, key: str | None, queue: asyncio.Queue[QueueEvent]) -> None:
+    def _unsubscribe(self, key: str | None, queue: _Inbox) -> None:
         queues = self._subscribers.get(key)
         if queues is not None:
             queues.discard(queue)
