@@ -43,6 +43,11 @@ class EngineConfig(BaseModel):
         default="none", description="Move models to the GPU only when used (needs a GPU)."
     )
     channels_last: bool = Field(default=False, description="UNet in channels-last memory format.")
+    fuse_qkv: bool = Field(
+        default=False,
+        description="Fuse attention's query/key/value projections into one matmul "
+        "(diffusers' fuse_qkv_projections; see bench/gpu_engine.py).",
+    )
     compile_unet: bool = Field(
         default=False,
         description="torch.compile the UNet, at start-up (`muralist worker`, or the engine's "
@@ -82,6 +87,15 @@ class EngineConfig(BaseModel):
     default_scheduler: SchedulerName = Field(
         default="DPM++ 2M Karras", description="Sampler when none is given (`muralist schedulers`)."
     )
+
+    @model_validator(mode="after")
+    def _fusing_replaces_slicing(self) -> EngineConfig:
+        if self.fuse_qkv and self.attention_slicing:
+            raise ValueError(
+                "fuse_qkv and attention_slicing both replace the attention processors; "
+                "choose one"
+            )
+        return self
 
     @field_validator("warmup_sizes")
     @classmethod

@@ -153,6 +153,9 @@ def place_pipeline(pipe: Any, config: EngineConfig, placement: Placement) -> lis
         applied.append("sequential_cpu_offload")
     else:
         pipe.to(placement.device)
+    if config.fuse_qkv:
+        pipe.fuse_qkv_projections()
+        applied.append("fuse_qkv")
     if config.compile_unet:
         # Compiled lazily on the first call of each shape: the engine's warm_up makes those
         # calls at start-up. "warmup" specialises a graph per shape (fastest kernels; the engine

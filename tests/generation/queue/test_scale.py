@@ -8,7 +8,7 @@ from pathlib import Path
 from generation.queue import JobStatus, JobStore, QueueEvent, QueueService
 from generation.queue.notices import MAX_NOTICES
 from generation.queue.runner import InProcessRunner
-from tests.generation.queue.conftest import queue_config, request
+from tests.generation.queue.conftest import queue_config
 from tests.generation.queue.fakes import FakeEngine
 from tests.generation.queue.test_service import follow, submit
 
