@@ -92,8 +92,7 @@ class EngineConfig(BaseModel):
     def _fusing_replaces_slicing(self) -> EngineConfig:
         if self.fuse_qkv and self.attention_slicing:
             raise ValueError(
-                "fuse_qkv and attention_slicing both replace the attention processors; "
-                "choose one"
+                "fuse_qkv and attention_slicing both replace the attention processors; choose one"
             )
         return self
 
