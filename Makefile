@@ -33,6 +33,7 @@ bench: setup
 	$(BIN)/python -m bench.prompting --quick
 	$(BIN)/python -m bench.safety --quick
 	$(BIN)/python -m bench.queue --quick
+	$(BIN)/python -m bench.scale --quick
 	$(BIN)/python -m bench.bot --quick
 
 clean:

@@ -240,19 +240,17 @@ class DiffusersEngine:
         return made
 
     def _unet(self, batch: _Batch, pipe: Any) -> Any:
-        """The UNet for this batch: with ``compile_unet`` in "warmup" mode, a shape compiled at
-        start-up runs compiled and any other runs eager, so no request waits for a compile."""
+        """The UNet for this batch. With ``compile_unet``, what ``warm_up`` compiled runs
+        compiled (in "warmup" mode its shapes, in "dynamic" mode every shape of a warmed
+        model) and anything else runs eager, so no request waits for a compile."""
         model = batch.model
-        compiled = model.pipe.unet
-        if (
-            not self.config.compile_unet
-            or self.config.compile_shapes == "dynamic"
-            or self._warming
-            or batch.shape() in model.warm_shapes
-            or model.eager_unet is compiled
-        ):
+        if not self.config.compile_unet or self._warming or model.eager_unet is model.pipe.unet:
             return nullcontext()
-        return _swapped(pipe, "unet", model.eager_unet)
+        if self.config.compile_shapes == "dynamic":
+            warmed = bool(model.warm_shapes)
+        else:
+            warmed = batch.shape() in model.warm_shapes
+        return nullcontext() if warmed else _swapped(pipe, "unet", model.eager_unet)
 
     # 2–5. Scheduler, prompts, noise, denoising loop.
     def _denoise(

@@ -87,6 +87,9 @@ def test_dynamic_shapes_compile_once_for_every_size(
     for width, count in ((64, 1), (128, 2), (64, 3)):
         assert compiled.generate([request(width=width, count=count)])[0].images
     assert len(compiles.graphs) == at_start
+    cold = DiffusersEngine(PipelineLoader(config), config)  # loaded without a warm-up
+    assert cold.generate([request()])[0].images  # runs eager rather than compiling now
+    assert len(compiles.graphs) == at_start
 
 
 def test_without_compile_warm_up_loads_the_model_and_freezes_the_heap(tiny_cache: Path) -> None:
