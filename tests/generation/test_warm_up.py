@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from generation import engine as engine_module
 from generation.config import EngineConfig
@@ -120,3 +121,17 @@ def test_pngs_are_encoded_after_the_engine_lock_is_released(
     result = engine.generate([request(count=2)])[0]
     assert held == [False, False]
     assert all(np.asarray(pixels(i.png)).shape == (64, 64, 3) for i in result.images)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("warmup_sizes", ["512"], "WIDTHxHEIGHT"),
+        ("warmup_sizes", ["512x700"], "multiple of 8"),
+        ("warmup_images", [0], "outside 1..16"),
+    ],
+)
+def test_a_bad_warm_up_setting_is_refused_naming_it(field: str, value: Any, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        EngineConfig(**{field: value})
+    assert caught.value.errors()[0]["loc"][0] == field and message in str(caught.value)
