@@ -45,6 +45,7 @@ import uuid  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
+from bench.lag import LagProbe  # noqa: E402
 from generation.config import EngineConfig, QueueConfig  # noqa: E402
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback  # noqa: E402
 from generation.queue import JobStore, QueueService  # noqa: E402
@@ -312,25 +313,14 @@ async def loop_lag(engine: ImageEngine, folder: Path, burst: int) -> dict[str, f
     config = config_for(folder, progress_interval_seconds=0.0)
 
     async def body(service: QueueService) -> dict[str, float]:
-        lags: list[float] = []
-        stop = asyncio.Event()
-
-        async def probe() -> None:
-            while not stop.is_set():
-                before = time.perf_counter()
-                await asyncio.sleep(0.005)
-                lags.append(time.perf_counter() - before - 0.005)
-
-        prober = asyncio.create_task(probe())
-        for i in range(burst):
-            await service.submit(
-                guild_id="g", channel_id="c", user_id=f"u{i % 100}", request=request(i)
-            )
-            await asyncio.sleep(0)
-        await asyncio.sleep(1.0)  # engine still busy, progress flowing
-        stop.set()
-        await prober
-        lags.sort()
+        async with LagProbe() as probe:
+            for i in range(burst):
+                await service.submit(
+                    guild_id="g", channel_id="c", user_id=f"u{i % 100}", request=request(i)
+                )
+                await asyncio.sleep(0)
+            await asyncio.sleep(1.0)  # engine still busy, progress flowing
+        lags = sorted(probe.lags)
         return {
             "lag_p50_ms": round(lags[len(lags) // 2] * 1000, 2),
             "lag_p99_ms": round(lags[int(len(lags) * 0.99)] * 1000, 2),

@@ -50,6 +50,7 @@ import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
+from bench.lag import LagProbe  # noqa: E402
 from generation.config import EngineConfig, QueueConfig  # noqa: E402
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback  # noqa: E402
 from generation.queue import JobStatus, JobStore, QueueService  # noqa: E402
@@ -368,23 +369,13 @@ async def one_size(
         }
 
         # 4. Loop lag while the tiny engine drains the full queue.
-        lags: list[float] = []
-        stop = asyncio.Event()
-
-        async def probe() -> None:
-            while not stop.is_set():
-                started = time.perf_counter()
-                await asyncio.sleep(0.005)
-                lags.append(time.perf_counter() - started - 0.005)
-
         engine.engine = tiny
         done_before = len(listeners.final)
-        prober = asyncio.create_task(probe())
-        runner.open = True
-        service.wake()
-        await asyncio.sleep(lag_seconds)
-        stop.set()
-        await prober
+        async with LagProbe() as probe:
+            runner.open = True
+            service.wake()
+            await asyncio.sleep(lag_seconds)
+        lags = probe.lags
         figures |= {
             "lag_p50_ms": ms(percentile(lags, 0.5)),
             "lag_p99_ms": ms(percentile(lags, 0.99)),
