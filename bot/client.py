@@ -16,14 +16,17 @@ import discord
 from discord.ext import commands
 
 from bot import actions
+from bot.cogs.community import CommunityCog, StylesPageButton
 from bot.cogs.imagine import ImagineCog
-from bot.community import Community, install
+from bot.cogs.mod import ModCog
+from bot.cogs.settings import SettingsCog
 from bot.config import DiscordConfig
 from bot.delivery import Delivery, Target
 from bot.errors import MuralistTree
+from bot.modlog import ModButton, ModLogPoster
 from bot.render import DEFAULT_FILESIZE_LIMIT
 from bot.views import ResultButton
-from generation.studio_types import ImagineService, Submitted
+from studio import Studio, Submitted
 
 log = logging.getLogger(__name__)
 
@@ -35,36 +38,37 @@ def intents() -> discord.Intents:
 
 
 class MuralistBot(commands.Bot):
-    def __init__(
-        self,
-        service: ImagineService,
-        config: DiscordConfig,
-        *,
-        community: Community | None = None,
-        **options: Any,
-    ) -> None:
+    def __init__(self, studio: Studio, config: DiscordConfig, **options: Any) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
             tree_cls=MuralistTree,
             help_command=None,
+            # No send pings anyone unless it says so (the result post names its requester).
+            allowed_mentions=discord.AllowedMentions.none(),
+            # Every command says where it runs (contexts, integration_types), not only the
+            # deprecated dm_permission: installed to guilds, run in guilds unless it opts in.
+            allowed_installs=discord.app_commands.AppInstallationType(guild=True, user=False),
+            allowed_contexts=discord.app_commands.AppCommandContext(
+                guild=True, dm_channel=False, private_channel=False
+            ),
             **options,
         )
-        self.service = service
+        self.studio = studio
         self.config = config
         self._tasks: set[asyncio.Task[Any]] = set()
         self.synced: list[discord.app_commands.AppCommand] = []
         self._acks_pending = 0
         self._acks_done = asyncio.Event()
         self._acks_done.set()
-        self.community = community  # part 2: settings, moderation, community commands
-        self.modlog: Any = None
+        self._poster: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
-        await self.add_cog(ImagineCog())
-        self.add_dynamic_items(ResultButton)
-        if self.community is not None:
-            await install(self, self.community)
+        for cog in (ImagineCog(), CommunityCog(self), SettingsCog(), ModCog()):
+            await self.add_cog(cog)
+        self.add_dynamic_items(ResultButton, ModButton, StylesPageButton)
+        poster = ModLogPoster(self, self.studio)
+        self._poster = asyncio.create_task(poster.run(), name="moderators-log")
         await self._adopt_orphans()
         if self.config.sync_guild_id is not None:
             guild = discord.Object(self.config.sync_guild_id)
@@ -98,11 +102,11 @@ class MuralistBot(commands.Bot):
     async def _adopt_orphans(self) -> None:
         """Follow the jobs a previous run left, to their channels. Runs in ``setup_hook``,
         before any interaction of this run can create a job of its own."""
-        orphans = await self.service.orphans()
+        orphans = await self.studio.orphans()
         for orphan in orphans:
             target = Target(self, orphan.channel_id, orphan.user_id, DEFAULT_FILESIZE_LIMIT)
             submitted = Submitted(orphan.job_id, 0, 0.0)
-            delivery = Delivery(None, target, self.service, self.config, submitted, 0.0)
+            delivery = Delivery(None, target, self.studio, self.config, submitted, 0.0)
             self.track(asyncio.create_task(delivery.run(), name=f"deliver-{orphan.job_id}"))
         if orphans:
             log.info("delivering %d jobs left by the previous run", len(orphans))
@@ -123,6 +127,6 @@ class MuralistBot(commands.Bot):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
+        for task in [*self._tasks, *([self._poster] if self._poster else [])]:
             task.cancel()
         await super().close()

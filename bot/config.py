@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from generation.config import EngineConfig, QueueConfig
 from prompting.config import PromptingConfig
 from safety.config import SafetyConfig
+from studio.config import DefaultCount, ImageSide
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
@@ -33,15 +34,12 @@ class DiscordConfig(BaseModel):
     sync_guild_id: int | None = Field(
         default=None, description="Sync commands to this guild only (instant; for development)."
     )
-    image_side: int | None = Field(
+    image_side: ImageSide | None = Field(
         default=None,
-        ge=64,
-        le=2048,
-        multiple_of=8,
         description="Side of a 1:1 /imagine image (default: the model's native size); "
         "other aspects keep its pixel count.",
     )
-    default_count: int = Field(default=4, ge=1, le=4, description="Images per /imagine.")
+    default_count: DefaultCount = Field(default=4, description="Images per /imagine.")
     progress_edit_seconds: float = Field(
         default=3.0, ge=0.0, le=60.0, description="At most one progress edit this often."
     )

@@ -3,7 +3,7 @@
 The interaction's original response is edited as the job moves (queued → progress → result). The
 interaction token lives 15 minutes; past ``token_lifetime_seconds`` (or when Discord refuses the
 token) the result goes to the channel with a mention instead. A deleted channel or a missing
-permission is recorded on the job through the service, never raised.
+permission is recorded with the job by studio, never raised.
 """
 
 from __future__ import annotations
@@ -20,16 +20,7 @@ from bot.config import DiscordConfig
 from bot.errors import user_message
 from bot.render import MAX_CONTENT, OutFile, clip, progress_text, queued_text, render_result
 from bot.views import result_view
-from generation.studio_types import (
-    Blocked,
-    Failed,
-    Finished,
-    ImagineService,
-    JobRecord,
-    Progress,
-    Queued,
-    Submitted,
-)
+from studio import Blocked, Failed, Finished, JobRecord, Progress, Queued, Studio, Submitted
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +53,14 @@ class Delivery:
         self,
         interaction: discord.Interaction | None,
         target: Target,
-        service: ImagineService,
+        studio: Studio,
         config: DiscordConfig,
         submitted: Submitted,
         received: float,
     ) -> None:
         self.interaction = interaction
         self.target = target
-        self.service = service
+        self.studio = studio
         self.config = config
         self.submitted = submitted
         self.received = received
@@ -84,7 +75,7 @@ class Delivery:
     async def run(self) -> None:
         job_id = self.submitted.job_id
         try:
-            async for event in self.service.events(job_id):
+            async for event in self.studio.events(job_id):
                 if isinstance(event, Queued):
                     text = queued_text(event.position, event.eta_seconds, self.submitted.warnings)
                     await self._progress(text, None)
@@ -101,7 +92,7 @@ class Delivery:
         except Exception as exc:  # delivery must never take the bot down
             log.exception("delivering job %s failed", job_id)
             await self._tell_failure(exc)
-            await self.service.delivered(job_id, f"{type(exc).__name__}: {exc}")
+            await self.studio.undeliverable(job_id, f"{type(exc).__name__}: {exc}")
 
     async def _tell_failure(self, error: Exception) -> None:
         """Replace the progress message, which would otherwise stay forever (best effort)."""
@@ -136,7 +127,7 @@ class Delivery:
             text = f"<@{self.target.user_id}> {text}"
             if await self._to_channel(text, [], None, None) is None:
                 return
-        await self.service.delivered(self.submitted.job_id)
+        await self.studio.delivered(self.submitted.job_id)
 
     async def _result(self, job: JobRecord) -> None:
         files, embed = render_result(job, self.target.filesize_limit)
@@ -154,7 +145,7 @@ class Delivery:
             message = await self._to_channel(text, files, embed, view)
             if message is None:
                 return
-        await self.service.delivered(
+        await self.studio.delivered(
             job.job_id, channel_id=message.channel.id, message_id=message.id
         )
 
@@ -176,8 +167,11 @@ class Delivery:
                     embed=embed or discord.utils.MISSING,
                     files=[f.to_discord() for f in files],
                     view=view or discord.utils.MISSING,
-                    allowed_mentions=discord.AllowedMentions(
-                        users=[discord.Object(self.target.user_id)]
+                    allowed_mentions=discord.AllowedMentions(  # the requester only
+                        everyone=False,
+                        roles=False,
+                        replied_user=False,
+                        users=[discord.Object(self.target.user_id)],
                     ),
                 )
             problem = f"channel {channel_id} cannot receive messages"
@@ -185,5 +179,5 @@ class Delivery:
             problem = f"channel {channel_id} no longer exists"
         except discord.Forbidden:
             problem = f"missing permission to post in channel {channel_id}"
-        await self.service.delivered(self.submitted.job_id, problem)
+        await self.studio.undeliverable(self.submitted.job_id, problem)
         return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from bot.client import MuralistBot
 from bot.config import Settings
 from bot.endpoints import point_discord_py_at
-from bot.runtime import open_service
+from bot.wiring import open_studio
 from loopback import LoopbackDiscord, StoredMessage
 
 
@@ -24,6 +24,13 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
     transcript: Path | None = None
     violations: list[str] = field(default_factory=list)
+    requests: int = 0  # REST requests the bot made
+    validated: int = 0  # of them, checked against Discord's contract
+
+    @property
+    def contract_held(self) -> bool:
+        """No breach recorded, and the validator ran on every request (so none went unchecked)."""
+        return not self.violations and self.requests > 0 and self.validated == self.requests
 
 
 def _settled(message: StoredMessage) -> bool:
@@ -51,8 +58,8 @@ async def run_demo(
         point_discord_py_at(loopback.api_base, loopback.gateway_url)
         settings.discord.sync_guild_id = loopback.guild.id
         user = loopback.add_user("demo-user")
-        async with open_service(settings) as service:
-            bot = MuralistBot(service, settings.discord, guild_ready_timeout=0.1)
+        async with open_studio(settings) as studio:
+            bot = MuralistBot(studio, settings.discord, guild_ready_timeout=0.1)
             task = asyncio.create_task(bot.start(loopback.token))
             try:
                 await loopback.wait_until_ready(timeout=120)
@@ -76,6 +83,7 @@ async def run_demo(
             json.dumps(loopback.transcript_json(), indent=2, ensure_ascii=False), encoding="utf-8"
         )
         result.violations = list(loopback.violations)
+        result.requests, result.validated = loopback.requests, loopback.validated
     finally:
         await loopback.stop()
     return result

@@ -1,4 +1,4 @@
-"""One mapping from the packages' exceptions to short ephemeral messages that say what to change.
+"""One mapping from studio's errors to short ephemeral messages that say what to change.
 
 Used by the command tree, the buttons and the modals alike, so a user never sees "The application
 did not respond" and never a traceback; unexpected errors are logged with theirs.
@@ -12,18 +12,27 @@ import logging
 import discord
 from discord import app_commands
 
-from bot.guild_settings import InvalidSetting
-from bot.moderation import Refused
 from bot.render import MAX_CONTENT, clip
-from generation.errors import GenerationError, InvalidRequest, ModelLoadError
-from generation.queue import JobNotFound, NotAllowed, Refusal
-from generation.studio_types import PromptBlocked
-from prompting.errors import PromptError
-from safety.errors import InvalidSafetyInput
+from studio.errors import (
+    FIELD_ERRORS,
+    GenerationError,
+    JobNotFound,
+    NotAllowed,
+    PromptBlocked,
+    Refusal,
+    Refused,
+)
 
 log = logging.getLogger(__name__)
 
-_FIELD_ERRORS = (InvalidRequest, PromptError, InvalidSafetyInput, ModelLoadError, InvalidSetting)
+
+class Denied(app_commands.CheckFailure):
+    """Studio refused the member in a command's check (e.g. not a moderator): a check must raise
+    a ``CheckFailure`` for discord.py to hand it to the tree's error handler."""
+
+    def __init__(self, refused: Refused) -> None:
+        super().__init__(str(refused))
+        self.refused = refused
 
 
 def user_message(error: BaseException) -> str:
@@ -35,17 +44,17 @@ def user_message(error: BaseException) -> str:
 def _message(error: BaseException) -> str:
     if isinstance(error, app_commands.CommandInvokeError) and error.__cause__ is not None:
         return _message(error.__cause__)
+    if isinstance(error, Denied):
+        return _message(error.refused)
     if isinstance(error, PromptBlocked):
         return f"🚫 {error.reason}"
     if isinstance(error, Refusal):
         return f"⏳ {error.message}"
-    if isinstance(error, Refused):
-        return f"🚫 {error}"
-    if isinstance(error, NotAllowed):
+    if isinstance(error, Refused | NotAllowed):
         return f"🚫 {error}"
     if isinstance(error, JobNotFound):
         return "🗂️ That job is no longer stored (or never was)."
-    if isinstance(error, _FIELD_ERRORS):
+    if isinstance(error, FIELD_ERRORS):
         field = getattr(error, "field", "option")
         message = getattr(error, "message", None) or str(error)
         if message.startswith(f"{field}: "):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import datetime
 
 import discord
 from PIL import Image
 
-from generation.png import make_grid
-from generation.studio_types import JobRecord
+from studio import JobRecord, grid_png
 
 _FIELD = 1024
 MAX_CONTENT = 2000  # a message's text
@@ -61,13 +61,8 @@ def result_files(job: JobRecord, limit: int) -> list[OutFile]:
     spoiler = "SPOILER_" if any(image.spoiler for image in job.images) else ""
     if len(job.images) == 1:
         return [fit(f"{spoiler}muralist_{job.images[0].seed}", job.images[0].png, limit)]
-    pictures = []
-    for image in job.images:
-        with Image.open(io.BytesIO(image.png)) as opened:
-            pictures.append(opened.convert("RGB"))
-    buffer = io.BytesIO()
-    make_grid(pictures).save(buffer, format="PNG")
-    files = [fit(f"{spoiler}muralist_grid_{job.images[0].seed}", buffer.getvalue(), limit)]
+    grid = grid_png([image.png for image in job.images])
+    files = [fit(f"{spoiler}muralist_grid_{job.images[0].seed}", grid, limit)]
     used = len(files[0].data)
     for image in job.images:
         if used + len(image.png) > limit:
@@ -113,6 +108,11 @@ def result_embed(job: JobRecord, main_file: OutFile | None) -> discord.Embed:
         embed.set_image(url=f"attachment://{main_file.filename}")  # a spoiler stays a file
     embed.set_footer(text=f"job {job.job_id}")
     return embed
+
+
+def discord_time(when: datetime, style: str = "f") -> str:
+    """A timestamp every Discord client shows in the reader's own time zone."""
+    return f"<t:{int(when.timestamp())}:{style}>"
 
 
 def queued_text(position: int, eta_seconds: float, warnings: list[str]) -> str:

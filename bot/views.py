@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import discord
 
-from generation.studio_types import JobRecord
+from studio import JobRecord
 
 ACTIONS = ("upscale", "vary_subtle", "vary_strong", "reroll", "remix", "delete", "report")
 _PREFIX = "muralist"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -126,6 +126,13 @@ class EngineConfig(BaseModel):
         return [(int(width), int(height)) for width, _, height in pairs]
 
 
+# Limits a guild may override (``generation.queue.Limits``, studio's guild settings):
+# one range each, declared here.
+PerUserCap = Annotated[int, Field(ge=1, le=100)]
+PerGuildCap = Annotated[int, Field(ge=1, le=10_000)]
+CooldownSeconds = Annotated[float, Field(ge=0.0, le=3600.0)]
+
+
 class QueueConfig(BaseModel):
     """Fairness, limits, persistence and scale-out of the job queue."""
 
@@ -138,17 +145,17 @@ class QueueConfig(BaseModel):
     retention_days: int = Field(
         default=30, ge=0, description="Finished jobs and images are deleted after this (0: keep)."
     )
-    per_user_cap: int = Field(
-        default=3, ge=1, le=100, description="Jobs one user may have waiting or running."
+    per_user_cap: PerUserCap = Field(
+        default=3, description="Jobs one user may have waiting or running."
     )
-    per_guild_cap: int = Field(
-        default=50, ge=1, le=10_000, description="Jobs one server may have waiting or running."
+    per_guild_cap: PerGuildCap = Field(
+        default=50, description="Jobs one server may have waiting or running."
     )
     global_cap: int = Field(
         default=500, ge=1, le=100_000, description="Jobs waiting or running in all."
     )
-    cooldown_seconds: float = Field(
-        default=0.0, ge=0.0, le=3600.0, description="Minimum gap between one user's requests."
+    cooldown_seconds: CooldownSeconds = Field(
+        default=0.0, description="Minimum gap between one user's requests."
     )
     max_batch: int = Field(
         default=8,

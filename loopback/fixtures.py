@@ -54,22 +54,44 @@ class FakeUser:
             "global_name": self.username,
             "avatar": None,
             "bot": self.bot,
+            "public_flags": 0,
+            "flags": 0,
+            "primary_guild": None,
         }
+
+
+GUILD_TEXT = 0
+DM = 1
 
 
 @dataclass
 class FakeChannel:
+    """A guild text channel, or (``recipient`` set) the DM channel between the bot and a user."""
+
     id: int
     name: str
     nsfw: bool = False
     position: int = 0
     deleted: bool = False
     bot_can_send: bool = True
+    recipient: FakeUser | None = None
+
+    @property
+    def is_dm(self) -> bool:
+        return self.recipient is not None
 
     def payload(self, guild_id: int) -> dict[str, Any]:
+        if self.recipient is not None:
+            return {
+                "id": str(self.id),
+                "type": DM,
+                "last_message_id": None,
+                "recipients": [self.recipient.payload()],
+                "flags": 0,
+            }
         return {
             "id": str(self.id),
-            "type": 0,
+            "type": GUILD_TEXT,
             "guild_id": str(guild_id),
             "name": self.name,
             "position": self.position,

@@ -1,4 +1,9 @@
-"""Fixtures shared by every test folder: the loopback Discord with discord.py pointed at it."""
+"""Fixtures shared by every test folder: the loopback Discord with discord.py pointed at it.
+
+Strict: a test fails when the bot broke any rule of Discord's contract (the OpenAPI schema, the
+documented rules, the interaction rules) or when any request went unvalidated. The totals over
+the session are printed at the end of the run.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import pytest
 from bot.endpoints import point_discord_py_at
 from loopback import LoopbackDiscord
 
+_TOTALS = {"servers": 0, "requests": 0, "validated": 0, "rate_limited": 0}
+
 
 @pytest.fixture
 async def loopback() -> AsyncIterator[LoopbackDiscord]:
@@ -20,8 +27,23 @@ async def loopback() -> AsyncIterator[LoopbackDiscord]:
         yield server
     finally:
         await server.stop()
+    summary = server.contract_summary()
+    _TOTALS["servers"] += 1
+    for key in ("requests", "validated", "rate_limited"):
+        _TOTALS[key] += summary[key]
     if server.violations:
         pytest.fail("the bot broke Discord's rules:\n" + "\n".join(server.violations))
+    if server.validated != server.requests:
+        pytest.fail(f"only {server.validated} of {server.requests} requests were validated")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _TOTALS["servers"]:
+        terminalreporter.write_line(
+            f"loopback Discord: {_TOTALS['requests']} requests in {_TOTALS['servers']} tests, "
+            f"{_TOTALS['validated']} validated against Discord's contract, "
+            f"{_TOTALS['rate_limited']} answered 429"
+        )
 
 
 @pytest.fixture(autouse=True)

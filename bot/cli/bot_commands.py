@@ -43,7 +43,7 @@ def _logging(settings: Settings) -> None:
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.runtime import run_bot
+    from bot.wiring import run_bot
 
     if settings.discord.token is None:
         raise SettingsError(
@@ -71,5 +71,12 @@ def demo_command(args: argparse.Namespace, settings: Settings) -> int:
     if result.violations:
         print("the bot broke Discord's rules:\n" + "\n".join(result.violations))
         return 1
-    print("no breach of Discord's limits recorded")
+    if not result.contract_held:
+        print(
+            f"only {result.validated} of {result.requests} requests were checked against "
+            "Discord's contract: no claim made"
+        )
+        return 1
+    print(f"{result.validated} of {result.requests} requests validated against Discord's API")
+    print("no breach of Discord's contract recorded")
     return 0

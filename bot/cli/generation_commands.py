@@ -1,7 +1,8 @@
 """``muralist imagine`` and ``muralist schedulers``: the engine from a terminal.
 
-``imagine`` goes through the same ``DiffusersEngine`` the bot uses. Files are written to a
-temporary name and renamed, so an interrupted run never leaves a half-written PNG behind.
+``imagine`` plans its request with studio's planner, as ``/imagine`` does (the same options give
+the same request), and paints it with the same ``DiffusersEngine`` the bot uses. Files are written
+to a temporary name and renamed, so an interrupted run never leaves a half-written PNG behind.
 """
 
 from __future__ import annotations
@@ -10,43 +11,24 @@ import argparse
 import io
 import json
 import os
-import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from bot.config import Settings
+from bot.wiring import build_planner
 from generation.errors import InvalidRequest
-from generation.requests import (
-    MAX_GUIDANCE,
-    MAX_IMAGES,
-    MAX_SIDE,
-    MAX_STEPS,
-    MIN_SIDE,
-    SEED_MAX,
-    GenerationRequest,
-    GenerationResult,
-    StepProgress,
-)
+from generation.requests import GenerationRequest, GenerationResult, StepProgress
 from generation.schedulers import SCHEDULER_NAMES
-from generation.sizes import ASPECTS
+from generation.sizes import ASPECTS, parse_size
+from studio import ImagineOptions
+from studio.ranges import describe
 
-# The command-line name of each request field, and the range a user may give it.
-OPTION_NAMES = {"guidance": "cfg", "negative_prompt": "negative"}
-ALLOWED = {
-    "prompt": "a non-empty text of at most 20000 characters",
-    "negative_prompt": "at most 20000 characters",
-    "steps": f"1..{MAX_STEPS}",
-    "guidance": f"a number in 0..{MAX_GUIDANCE:g}",
-    "seed": f"0..{SEED_MAX}",
-    "count": f"1..{MAX_IMAGES}",
-    "width": f"{MIN_SIDE}..{MAX_SIDE} in steps of 8",
-    "height": f"{MIN_SIDE}..{MAX_SIDE} in steps of 8",
-}
+_STEPS, _CFG, _SEED, _COUNT = (
+    describe(ImagineOptions, name) for name in ("steps", "cfg", "seed", "count")
+)
 
 
 def register(subparsers: Any) -> None:
@@ -56,16 +38,28 @@ def register(subparsers: Any) -> None:
         description="Paint images from a prompt (A1111 or compel weights) with the local engine.",
     )
     imagine.add_argument("prompt", help="what to paint, e.g. 'a lighthouse at dusk, (fog:1.2)'")
-    imagine.add_argument("--negative", default="", help="what to avoid")
-    imagine.add_argument("--steps", help=f"denoising steps, 1..{MAX_STEPS} (default: config)")
-    imagine.add_argument("--cfg", help=f"guidance scale, 0..{MAX_GUIDANCE:g} (default: config)")
-    imagine.add_argument("--seed", help=f"0..{SEED_MAX}; drawn at random when left out")
+    imagine.add_argument("--negative", help="what to avoid (after the model's default negative)")
+    imagine.add_argument(
+        "--no-default-negative",
+        action="store_true",
+        help="leave the model's default negative out (only --negative)",
+    )
+    for name, example in (
+        ("medium", "oil painting"),
+        ("lighting", "golden hour"),
+        ("composition", "close-up"),
+        ("details", "freckles, rain on the window"),
+    ):
+        imagine.add_argument(f"--{name}", help=f"the {name}, e.g. {example}")
+    imagine.add_argument("--steps", help=f"denoising steps, {_STEPS} (default: config)")
+    imagine.add_argument("--cfg", help=f"guidance scale, {_CFG} (default: config)")
+    imagine.add_argument("--seed", help=f"{_SEED}; drawn at random when left out")
     imagine.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: model's native)")
     imagine.add_argument("--aspect", help=f"one of {', '.join(ASPECTS)} at the model's native size")
     imagine.add_argument("--scheduler", help="sampler name (see `muralist schedulers`)")
     imagine.add_argument("--model", help="catalog name or model folder (default: config)")
     imagine.add_argument("--style", help="a style preset (see `muralist styles`)")
-    imagine.add_argument("--count", default="1", help=f"images, 1..{MAX_IMAGES} (default 1)")
+    imagine.add_argument("--count", default="1", help=f"images, {_COUNT} (default 1)")
     imagine.add_argument("--out", type=Path, default=Path("out"), help="folder (default: out)")
     imagine.add_argument("--json", action="store_true", help="print one JSON object")
     imagine.set_defaults(handler=run_imagine)
@@ -88,69 +82,41 @@ def run_schedulers(args: argparse.Namespace, settings: Settings) -> int:
 def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
     from generation.engine import DiffusersEngine
     from generation.loading import PipelineLoader
-    from generation.schedulers import resolve
-    from generation.sizes import aspect_size, native_size, parse_size
-    from generation.studio import prompt_fields
-    from prompting import PromptError, PromptSpec, build, load_library
 
-    config = settings.engine
-    model = args.model or config.default_model
-    count = _number("count", args.count, int, 1)
-    steps = _number("steps", args.steps, int, config.default_steps)
-    # Drawn here, not by the engine, so the wildcard picks follow the printed seed too.
-    seed = _number("seed", args.seed, int, None)
-    if seed is None:
-        seed = random.randint(0, SEED_MAX)
-    loader = PipelineLoader(config)
-    # The same prompt handling as /imagine: A1111 weights translated to compel, wildcards, edits.
-    # The negative is yours alone here (no default negative), so the CLI stays comparable to a
-    # plain diffusers call.
-    try:
-        built = build(
-            PromptSpec(
-                subject=args.prompt,
-                negative=args.negative,
-                style=args.style,
-                use_default_negative=False,
-            ),
-            model_family=loader.catalog.resolve(model).family,
-            presets=load_library(settings.prompting.presets_file),
-            config=settings.prompting,
-            seed=seed,
-            count=count,
-            steps=steps,
-        )
-    except PromptError as exc:  # name the option the user typed, not the spec's field
-        field = {"subject": "prompt"}.get(exc.field, exc.field)
-        raise PromptError(field, exc.message, exc.code) from None
-    for warning in built.warnings:
-        print(f"muralist imagine: warning: {warning.message}", file=sys.stderr)
-    fields: dict[str, Any] = {
-        **prompt_fields(built),
-        "model": model,
-        "steps": steps,
-        "guidance": _number("cfg", args.cfg, float, config.default_guidance),
-        "seed": seed,
-        "count": count,
-        "scheduler": resolve(args.scheduler or config.default_scheduler).name,
-    }
     if args.size and args.aspect:
         raise InvalidRequest("size", "give either --size or --aspect, not both")
-    if args.size:
-        fields["width"], fields["height"] = parse_size(args.size)
-    build_request(**fields)  # every cheap check before the model loads
+    options = ImagineOptions.parse(
+        prompt=args.prompt,
+        negative=args.negative,
+        style=args.style,
+        medium=args.medium,
+        lighting=args.lighting,
+        composition=args.composition,
+        details=args.details,
+        aspect=args.aspect,
+        size=parse_size(args.size) if args.size else None,
+        count=_number("count", args.count, int),
+        steps=_number("steps", args.steps, int),
+        cfg=_number("cfg", args.cfg, float),
+        seed=_number("seed", args.seed, int),
+        scheduler=args.scheduler,
+        model=args.model,
+        default_negative=not args.no_default_negative,
+    )
+    # The same planning as /imagine (the operator may also name a model folder on this host);
+    # every cheap check runs before the model loads.
+    plan = build_planner(settings).plan(options, local_models=True)
+    for warning in plan.built.warnings:
+        print(f"muralist imagine: warning: {warning.message}", file=sys.stderr)
+    request = plan.request
 
     _quiet_libraries()
+    loader = PipelineLoader(settings.engine)
     loading = time.perf_counter()
-    family = loader.get(fields["model"]).family
+    loader.get(request.model)
     load_seconds = time.perf_counter() - loading
-    if args.aspect:
-        fields["width"], fields["height"] = aspect_size(family, args.aspect)
-    elif not args.size:
-        fields["width"], fields["height"] = native_size(family)
-    request = build_request(**fields)
 
-    engine = DiffusersEngine(loader, config)
+    engine = DiffusersEngine(loader, settings.engine)
     result = _generate_with_progress(engine, request)
     result.timings.load += load_seconds  # loaded above, before the engine saw the request
     result.timings.total += load_seconds
@@ -187,22 +153,9 @@ def _quiet_libraries() -> None:
         library.utils.logging.disable_progress_bar()
 
 
-def build_request(**fields: Any) -> GenerationRequest:
-    """A request, or ``InvalidRequest`` naming the option and its allowed range."""
-    try:
-        return GenerationRequest(**fields)
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        field = str(problem["loc"][0]) if problem["loc"] else "request"
-        message = str(problem["msg"]).removeprefix("Value error, ")
-        if field in ALLOWED and problem["type"] != "value_error":
-            message = f"{message} (allowed: {ALLOWED[field]}; got {problem['input']!r})"
-        raise InvalidRequest(OPTION_NAMES.get(field, field), message) from None
-
-
-def _number(option: str, text: str | None, kind: type, default: Any) -> Any:
+def _number(option: str, text: str | None, kind: type) -> Any:
     if text is None:
-        return default
+        return None
     try:
         return kind(text)
     except ValueError:

@@ -1,13 +1,12 @@
 """Members' commands beside ``/imagine``: ``/styles``, ``/queue``, ``/cancel``, ``/info``, ``/help``
 and the "Use these settings" message command on a result.
 
-Everything here reads: the presets (prompting), the queue (positions, ETAs, workers), the catalog
-and the guild's settings; ``/cancel`` and the modal act through the queue and the service.
+Everything here asks studio (presets, the queue's places and ETAs, the workers, the models the
+guild allows) and renders the answer; ``/cancel`` and the modal act through studio too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from importlib import metadata
@@ -17,19 +16,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import requester, start_and_follow
-from bot.community import Community
+from bot.actions import start_and_follow
+from bot.context import context, requester
 from bot.errors import report_error
-from generation.errors import InvalidRequest
-from generation.queue import Job, JobStatus, QueueService
-from generation.requests import MAX_GUIDANCE, MAX_STEPS, SEED_MAX
-from generation.sizes import ASPECTS
-from generation.studio_types import ImagineOptions
-from prompting import PresetLibrary, load_library
+from studio import ImagineOptions, WorkerInfo
+from studio.errors import InvalidRequest
+from studio.ranges import describe
 
 STYLES_PER_PAGE = 10
 _JOB_IN_ID = re.compile(r"^muralist:[a-z_]+:(?P<job>[0-9a-f]{32})")
-_PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 def version() -> str:
@@ -39,9 +34,8 @@ def version() -> str:
         return "development checkout"
 
 
-def styles_page(library: PresetLibrary, page: int) -> tuple[discord.Embed, int]:
+def styles_page(presets: list[Any], page: int) -> tuple[discord.Embed, int]:
     """One page of presets (1-based, clamped) and the number of pages."""
-    presets = list(library)
     pages = max(1, math.ceil(len(presets) / STYLES_PER_PAGE))
     page = min(max(page, 1), pages)
     shown = presets[(page - 1) * STYLES_PER_PAGE : page * STYLES_PER_PAGE]
@@ -75,11 +69,18 @@ class StylesPageButton(
         return cls(int(match["page"]), match["label"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: commands.Bot = interaction.client  # type: ignore[assignment]
-        cog = bot.get_cog("CommunityCog")
-        assert isinstance(cog, CommunityCog)
-        embed, view = cog.styles_message(self.page)
+        embed, view = styles_message(context(interaction).studio.styles(), self.page)
         await interaction.response.edit_message(embed=embed, view=view)
+
+
+def styles_message(presets: list[Any], page: int) -> tuple[discord.Embed, discord.ui.View]:
+    embed, pages = styles_page(presets, page)
+    page = min(max(page, 1), pages)
+    view = discord.ui.View(timeout=None)
+    if pages > 1:
+        view.add_item(StylesPageButton(max(1, page - 1), "prev", disabled=page <= 1))
+        view.add_item(StylesPageButton(min(pages, page + 1), "next", disabled=page >= pages))
+    return embed, view
 
 
 def _eta(seconds: float | None) -> str:
@@ -90,16 +91,6 @@ def _eta(seconds: float | None) -> str:
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def closest_aspect(width: int, height: int) -> str:
-    ratio = width / height
-
-    def distance(aspect: str) -> float:
-        w, h = (int(x) for x in aspect.split(":"))
-        return abs(math.log(ratio / (w / h)))
-
-    return min(ASPECTS, key=distance)
 
 
 HELP_PROMPTS = """\
@@ -150,78 +141,55 @@ def help_embed() -> discord.Embed:
     return embed
 
 
+def _bound(name: str) -> str:
+    return describe(ImagineOptions, name, "-")
+
+
 class SettingsModal(discord.ui.Modal, title="Use these settings"):
     """A result's prompt and settings, prefilled, to edit and paint again."""
 
-    def __init__(self, community: Community, job: Job) -> None:
-        super().__init__(custom_id=f"muralist:settings_modal:{job.id}", timeout=900)
-        self.community = community
-        self.job = job
-        request = job.request
+    def __init__(self, job_id: str, options: ImagineOptions) -> None:
+        super().__init__(custom_id=f"muralist:settings_modal:{job_id}", timeout=900)
+        self.base = options
 
         def field(
             label: str, value: str, key: str, *, long: bool = False, required: bool = True
         ) -> discord.ui.TextInput[SettingsModal]:
             item: discord.ui.TextInput[SettingsModal] = discord.ui.TextInput(
-                label=label,
                 default=value[:1500],
                 custom_id=key,
                 style=discord.TextStyle.paragraph if long else discord.TextStyle.short,
                 max_length=1500 if long else 20,
                 required=required,
             )
-            self.add_item(item)
+            self.add_item(discord.ui.Label(text=label, component=item))
             return item
 
-        self.prompt = field("Prompt", request.prompt, "prompt", long=True)
+        self.prompt = field("Prompt", options.prompt, "prompt", long=True)
         self.negative = field(
-            "Negative prompt", request.negative_prompt, "negative", long=True, required=False
+            "Negative prompt", options.negative or "", "negative", long=True, required=False
         )
-        self.steps = field(f"Steps (1-{MAX_STEPS})", str(request.steps), "steps")
-        self.cfg = field(f"CFG (0-{MAX_GUIDANCE:g})", f"{request.guidance:g}", "cfg")
-        seed = "" if request.seed is None else str(request.seed)
+        self.steps = field(f"Steps ({_bound('steps')})", str(options.steps), "steps")
+        self.cfg = field(f"CFG ({_bound('cfg')})", f"{options.cfg:g}", "cfg")
+        seed = "" if options.seed is None else str(options.seed)
         self.seed = field("Seed (empty: random)", seed, "seed", required=False)
 
     def options(self) -> ImagineOptions:
-        """The edited values, checked with the field named in any error."""
-        try:
-            steps = int(self.steps.value)
-        except ValueError:
-            raise InvalidRequest("steps", f"{self.steps.value!r} is not a whole number") from None
-        if not 1 <= steps <= MAX_STEPS:
-            raise InvalidRequest("steps", f"must be 1..{MAX_STEPS}, got {steps}")
-        try:
-            cfg = float(self.cfg.value)
-        except ValueError:
-            raise InvalidRequest("cfg", f"{self.cfg.value!r} is not a number") from None
-        if not 0.0 <= cfg <= MAX_GUIDANCE:
-            raise InvalidRequest("cfg", f"must be 0..{MAX_GUIDANCE:g}, got {cfg:g}")
-        seed: int | None = None
-        if self.seed.value.strip():
-            try:
-                seed = int(self.seed.value)
-            except ValueError:
-                raise InvalidRequest("seed", f"{self.seed.value!r} is not a whole number") from None
-            if not 0 <= seed <= SEED_MAX:
-                raise InvalidRequest("seed", f"must be 0..{SEED_MAX}, got {seed}")
-        request = self.job.request
-        return ImagineOptions(
-            prompt=self.prompt.value,
-            negative=self.negative.value,
-            steps=steps,
-            cfg=cfg,
-            seed=seed,
-            count=request.count,
-            model=request.model,
-            scheduler=request.scheduler,
-            aspect=closest_aspect(request.width, request.height),
-        )
+        """The edited values over the job's, checked with the option named in any error."""
+        edited: dict[str, Any] = {
+            "prompt": self.prompt.value,
+            "negative": self.negative.value,
+            "steps": _number("steps", self.steps.value, int),
+            "cfg": _number("cfg", self.cfg.value, float),
+            "seed": _number("seed", self.seed.value, int) if self.seed.value.strip() else None,
+        }
+        return ImagineOptions.parse(**{**self.base.model_dump(), **edited})
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         options = self.options()
+        studio = context(interaction).studio
         who = requester(interaction)
-        service = self.community.service
-        await start_and_follow(interaction, lambda: service.submit(options, who))
+        await start_and_follow(interaction, lambda target: studio.submit(options, who, target))
 
     async def on_error(  # type: ignore[override]
         self, interaction: discord.Interaction, error: Exception, /
@@ -229,11 +197,23 @@ class SettingsModal(discord.ui.Modal, title="Use these settings"):
         await report_error(interaction, error)
 
 
+def _number(option: str, text: str, kind: type) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        word = "a whole number" if kind is int else "a number"
+        raise InvalidRequest(option, f"{text!r} is not {word}") from None
+
+
+def _workers_summary(workers: list[WorkerInfo]) -> str:
+    busy = sum(w.busy for w in workers)
+    slots = sum(w.capacity for w in workers)
+    return f"{len(workers)} alive · {busy}/{slots} busy"
+
+
 class CommunityCog(commands.Cog):
-    def __init__(self, bot: commands.Bot, community: Community) -> None:
+    def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
-        self.community = community
-        self.library = load_library(community.settings.prompting.presets_file)
         self.use_settings = app_commands.ContextMenu(
             name="Use these settings", callback=self._use_settings
         )
@@ -245,107 +225,73 @@ class CommunityCog(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.use_settings.name, type=self.use_settings.type)
 
-    # -- helpers ----------------------------------------------------------------------------
-    @property
-    def queue(self) -> QueueService:
-        return self.community.queue_service.queue
-
-    def _pending(self) -> list[Job]:
-        return self.queue.store.by_status(*_PENDING)
-
-    def _workers_summary(self) -> str:
-        workers = self.queue.workers()
-        busy = sum(w.busy for w in workers)
-        slots = sum(w.capacity for w in workers)
-        return f"{len(workers)} alive · {busy}/{slots} busy"
-
-    def styles_message(self, page: int) -> tuple[discord.Embed, discord.ui.View]:
-        embed, pages = styles_page(self.library, page)
-        page = min(max(page, 1), pages)
-        view = discord.ui.View(timeout=None)
-        if pages > 1:
-            view.add_item(StylesPageButton(max(1, page - 1), "prev", disabled=page <= 1))
-            view.add_item(StylesPageButton(min(pages, page + 1), "next", disabled=page >= pages))
-        return embed, view
-
-    # -- commands ---------------------------------------------------------------------------
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     @app_commands.command(name="styles", description="The style presets, one line each")
     @app_commands.describe(page="Page to show")
     async def styles(
         self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 100] = 1
     ) -> None:
-        embed, view = self.styles_message(page)
+        embed, view = styles_message(context(interaction).studio.styles(), page)
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
     @app_commands.command(name="queue", description="Your jobs, the server's queue and the workers")
     @app_commands.guild_only()
     async def queue_command(self, interaction: discord.Interaction) -> None:
-        pending = await asyncio.to_thread(self._pending)
-        user, guild = str(interaction.user.id), str(interaction.guild_id or 0)
+        view = await context(interaction).studio.queue_view(requester(interaction))
         lines = []
-        for job in (j for j in pending if j.user_id == user and j.guild_id == guild):
-            ticket = self.queue.ticket(job.id)
+        for job in view.mine:
             where = (
                 "🎨 painting now"
-                if job.status is JobStatus.RUNNING
-                else f"#{ticket.position + 1}, ready in about {_eta(ticket.eta_seconds)}"
-                if ticket is not None
-                else job.status.value
+                if job.status == "running"
+                else f"#{job.position + 1}, ready in about {_eta(job.eta_seconds)}"
+                if job.position is not None
+                else job.status
             )
-            lines.append(f"• `{job.id[:8]}` {_short(job.request.prompt)} — {where}")
-        in_guild = sum(1 for j in pending if j.guild_id == guild and j.status is JobStatus.QUEUED)
+            lines.append(f"• `{job.job_id[:8]}` {_short(job.prompt)} — {where}")
         embed = discord.Embed(title="Queue")
         embed.add_field(name="Your jobs", value="\n".join(lines)[:1024] or "none", inline=False)
-        embed.add_field(name="Waiting in this server", value=str(in_guild), inline=True)
-        embed.add_field(name="Waiting in all", value=str(self.queue.queue_length()), inline=True)
-        embed.add_field(name="Workers", value=self._workers_summary(), inline=True)
+        embed.add_field(name="Waiting in this server", value=str(view.waiting_here), inline=True)
+        embed.add_field(name="Waiting in all", value=str(view.waiting), inline=True)
+        embed.add_field(name="Workers", value=_workers_summary(view.workers), inline=True)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @app_commands.command(name="cancel", description="Cancel one of your queued or running jobs")
     @app_commands.guild_only()
     @app_commands.describe(job="The job (default: your latest)")
     async def cancel(self, interaction: discord.Interaction, job: str | None = None) -> None:
-        user = str(interaction.user.id)
-        mine = [j for j in await asyncio.to_thread(self._pending) if j.user_id == user]
-        if job is None:
-            if not mine:
-                raise InvalidRequest("job", "you have no queued or running jobs")
-            job = mine[-1].id
-        matches = [j.id for j in mine if j.id.startswith(job.strip())] or [job.strip()]
-        status = await self.queue.cancel(
-            matches[0], user_id=user, is_moderator=requester(interaction).is_moderator
-        )
+        done = await context(interaction).studio.cancel(requester(interaction), job)
+        short = done.job_id[:8]
         text = {
-            JobStatus.CANCELLED: f"✅ Job `{matches[0][:8]}` cancelled.",
-            JobStatus.RUNNING: f"🛑 Job `{matches[0][:8]}` stops at its next step.",
-        }.get(status, f"Job `{matches[0][:8]}` had already finished ({status.value}).")
+            "cancelled": f"✅ Job `{short}` cancelled.",
+            "running": f"🛑 Job `{short}` stops at its next step.",
+        }.get(done.status, f"Job `{short}` had already finished ({done.status}).")
         await interaction.response.send_message(text, ephemeral=True)
 
     @cancel.autocomplete("job")
     async def _cancel_jobs(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        user = str(interaction.user.id)
-        mine = [j for j in await asyncio.to_thread(self._pending) if j.user_id == user]
+        mine = await context(interaction).studio.my_pending(requester(interaction))
         wanted = current.casefold()
         choices = []
         for job in reversed(mine):
-            name = f"{job.status.value}: {_short(job.request.prompt, 80)}"
-            if wanted in name.casefold() or job.id.startswith(wanted):
-                choices.append(app_commands.Choice(name=name[:100], value=job.id))
+            name = f"{job.status}: {_short(job.prompt, 80)}"
+            if wanted in name.casefold() or job.job_id.startswith(wanted):
+                choices.append(app_commands.Choice(name=name[:100], value=job.job_id))
         return choices[:25]
 
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     @app_commands.command(name="info", description="Models, devices, workers, queue and version")
     async def info(self, interaction: discord.Interaction) -> None:
-        settings = self.community.settings
-        guild = await asyncio.to_thread(self.community.guilds.get, interaction.guild_id or 0)
-        models = await self.community.service.choices("model", requester(interaction))
-        default = guild.default_model or settings.engine.default_model
-        workers = self.queue.workers()
+        shown = await context(interaction).studio.instance(requester(interaction))
+        workers = shown.workers
         embed = discord.Embed(title="Muralist")
         embed.add_field(
             name="Models",
-            value=", ".join(f"**{m}**" if m == default else m for m in models)[:1024] or "none",
+            value=", ".join(f"**{m}**" if m == shown.default_model else m for m in shown.models)[
+                :1024
+            ]
+            or "none",
             inline=False,
         )
         devices = sorted({w.device for w in workers})
@@ -356,14 +302,15 @@ class CommunityCog(commands.Cog):
             for w in workers
         ]
         embed.add_field(
-            name=f"Workers ({self._workers_summary()})",
+            name=f"Workers ({_workers_summary(workers)})",
             value="\n".join(lines)[:1024] or "none alive: jobs wait until one starts",
             inline=False,
         )
-        embed.add_field(name="Queue", value=f"{self.queue.queue_length()} waiting", inline=True)
+        embed.add_field(name="Queue", value=f"{shown.waiting} waiting", inline=True)
         embed.add_field(name="Version", value=version(), inline=True)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     @app_commands.command(name="help", description="How to write a good prompt, and the buttons")
     async def help(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(embed=help_embed(), ephemeral=True)
@@ -381,5 +328,5 @@ class CommunityCog(commands.Cog):
             raise InvalidRequest(
                 "message", "this is not a Muralist result; pick a picture's message"
             )
-        job = await asyncio.to_thread(self.queue.get, job_id)
-        await interaction.response.send_modal(SettingsModal(self.community, job))
+        options = await context(interaction).studio.reuse(job_id)
+        await interaction.response.send_modal(SettingsModal(job_id, options))

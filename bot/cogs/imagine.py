@@ -8,19 +8,25 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import context, requester, start_and_follow
-from generation.requests import MAX_GUIDANCE, MAX_IMAGES, MAX_STEPS, SEED_MAX
-from generation.studio_types import ChoiceField, ImagineOptions
+from bot.actions import start_and_follow
+from bot.context import context, requester
+from studio import ChoiceField, ImagineOptions, bounds
 
 Text = app_commands.Range[str, 1, 1500]
 Short = app_commands.Range[str, 1, 100]
+Count = app_commands.Range[int, *bounds(ImagineOptions, "count")]
+Steps = app_commands.Range[int, *bounds(ImagineOptions, "steps")]
+Cfg = app_commands.Range[float, *bounds(ImagineOptions, "cfg")]
+Seed = app_commands.Range[int, *bounds(ImagineOptions, "seed")]
 
 
-def _autocomplete(field: ChoiceField) -> Any:
+def autocomplete(field: ChoiceField) -> Any:
+    """Autocomplete for ``field`` from studio's allowed values (models: the guild's)."""
+
     async def complete(
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        values = await context(interaction).service.choices(field, requester(interaction))
+        values = await context(interaction).studio.choices(field, requester(interaction))
         wanted = current.casefold()
         matches = [v for v in values if wanted in v.casefold()][:25]
         return [app_commands.Choice(name=v[:100], value=v[:100]) for v in matches]
@@ -38,8 +44,9 @@ class ImagineCog(commands.Cog):
         medium="The medium, e.g. oil painting, watercolor, photograph",
         lighting="The light, e.g. golden hour, studio lighting, neon",
         composition="The framing, e.g. close-up, wide shot, from above",
+        details="More details, e.g. freckles, rain on the window",
         aspect="Shape of the picture, width:height",
-        count="How many pictures (1-4)",
+        count="How many pictures",
         steps="Denoising steps: more is slower and finer",
         cfg="How closely to follow the prompt (CFG scale)",
         seed="A seed to repeat a picture (random when left out)",
@@ -47,10 +54,10 @@ class ImagineCog(commands.Cog):
         model="The model to paint with",
     )
     @app_commands.autocomplete(
-        style=_autocomplete("style"),
-        aspect=_autocomplete("aspect"),
-        scheduler=_autocomplete("scheduler"),
-        model=_autocomplete("model"),
+        style=autocomplete("style"),
+        aspect=autocomplete("aspect"),
+        scheduler=autocomplete("scheduler"),
+        model=autocomplete("model"),
     )
     async def imagine(
         self,
@@ -61,21 +68,23 @@ class ImagineCog(commands.Cog):
         medium: Short | None = None,
         lighting: Short | None = None,
         composition: Short | None = None,
+        details: Short | None = None,
         aspect: Short | None = None,
-        count: app_commands.Range[int, 1, MAX_IMAGES] | None = None,
-        steps: app_commands.Range[int, 1, MAX_STEPS] | None = None,
-        cfg: app_commands.Range[float, 0.0, MAX_GUIDANCE] | None = None,
-        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+        count: Count | None = None,
+        steps: Steps | None = None,
+        cfg: Cfg | None = None,
+        seed: Seed | None = None,
         scheduler: Short | None = None,
         model: Short | None = None,
     ) -> None:
-        options = ImagineOptions(
+        options = ImagineOptions.parse(
             prompt=prompt,
             negative=negative,
             style=style,
             medium=medium,
             lighting=lighting,
             composition=composition,
+            details=details,
             aspect=aspect,
             count=count,
             steps=steps,
@@ -84,6 +93,6 @@ class ImagineCog(commands.Cog):
             scheduler=scheduler,
             model=model,
         )
-        service = context(interaction).service
+        studio = context(interaction).studio
         who = requester(interaction)
-        await start_and_follow(interaction, lambda: service.submit(options, who))
+        await start_and_follow(interaction, lambda target: studio.submit(options, who, target))

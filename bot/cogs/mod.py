@@ -12,10 +12,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.community import Community
-from bot.moderation import discord_time
-from bot.modlog import ban_member, jump_url
-from bot.permissions import require_moderator
+from bot.context import context, requester
+from bot.errors import Denied
+from bot.modlog import ban_text, jump_url
+from bot.render import discord_time
+from studio.errors import Refused
 
 _KIND_ICONS = {
     "blocked_prompt": "🚫",
@@ -41,12 +42,14 @@ class ModCog(commands.Cog):
         guild_only=True,
     )
 
-    def __init__(self, community: Community) -> None:
-        self.community = community
-        self.record = community.record
-
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
-        await asyncio.to_thread(require_moderator, interaction, self.community.guilds, "use /mod")
+        moderation = context(interaction).studio.moderation
+        try:
+            await asyncio.to_thread(
+                moderation.require_moderator, requester(interaction), "use /mod"
+            )
+        except Refused as refused:
+            raise Denied(refused) from None
         return True
 
     @mod.command(name="ban", description="Ban a member from generating images here")
@@ -62,18 +65,17 @@ class ModCog(commands.Cog):
         duration: app_commands.Range[str, 1, 10] | None = None,
         reason: app_commands.Range[str, 1, 500] = "banned by a moderator",
     ) -> None:
-        text = await ban_member(self.record, interaction, user.id, duration, reason)
+        moderation = context(interaction).studio.moderation
+        ban = await moderation.ban(requester(interaction), user.id, duration, reason)
         await interaction.response.send_message(
-            f"🔨 {text}", ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            f"🔨 {ban_text(ban)}", ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
 
     @mod.command(name="unban", description="Lift a member's ban")
     @app_commands.describe(user="The member")
     async def unban(self, interaction: discord.Interaction, user: discord.User) -> None:
-        guild_id = interaction.guild_id or 0
-        lifted = await asyncio.to_thread(
-            lambda: self.record.unban(guild_id, user.id, by=interaction.user.id)
-        )
+        moderation = context(interaction).studio.moderation
+        lifted = await moderation.unban(requester(interaction), user.id)
         text = (
             f"🕊️ {user.mention} may generate again." if lifted else f"{user.mention} was not banned."
         )
@@ -83,9 +85,7 @@ class ModCog(commands.Cog):
 
     @mod.command(name="bans", description="Members banned from generating here")
     async def bans(self, interaction: discord.Interaction) -> None:
-        guild_id = interaction.guild_id or 0
-
-        bans = await asyncio.to_thread(self.record.active_bans, guild_id)
+        bans = await context(interaction).studio.moderation.bans(requester(interaction))
         lines = [
             f"• <@{ban.user_id}> — "
             + (f"until {discord_time(ban.expires_at)}" if ban.expires_at else "no end")
@@ -103,9 +103,9 @@ class ModCog(commands.Cog):
         self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 25] = 10
     ) -> None:
         guild_id = interaction.guild_id or 0
-        entries = await asyncio.to_thread(self.record.recent, guild_id, count)
+        entries = await context(interaction).studio.moderation.recent(requester(interaction), count)
         lines = []
-        for entry in entries:
+        for entry, place in entries:
             parts = [
                 f"`#{entry.id}` {discord_time(entry.at, 'R')}",
                 f"{_KIND_ICONS.get(entry.kind, '•')} **{entry.kind}**",
@@ -115,7 +115,6 @@ class ModCog(commands.Cog):
             if entry.actor_id:
                 parts.append(f"by <@{entry.actor_id}>")
             if entry.job_id:
-                place = await self.community.service.result_message(entry.job_id)
                 job = f"job `{entry.job_id[:8]}`"
                 parts.append(f"[{job}]({jump_url(guild_id, *place)})" if place else job)
             if entry.reason:

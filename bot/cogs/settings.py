@@ -1,29 +1,24 @@
 """``/settings``: a guild's admins view and change its settings (Manage Server).
 
 Discord hides the group from members without Manage Server (``default_permissions``), but a guild
-can override that in its integration settings, so the bot checks the member's own permissions on
-every call too. Values are validated by ``bot.guild_settings``; errors name the setting and its
-range, and every change is stored with who made it and takes effect on the next command.
+can override that in its integration settings, so studio checks the member's own permission on
+every call too. Values are validated by studio; errors name the setting and its range, and every
+change is stored with who made it and takes effect on the next command.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable
 from typing import Any, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.community import Community
-from bot.guild_settings import SCALAR_SETTINGS, GuildSettings, InvalidSetting
-from bot.permissions import require_manage_guild
-from generation.requests import MAX_GUIDANCE, MAX_STEPS
-from generation.sizes import ASPECTS
+from bot.context import context, requester
+from studio import ASPECTS, RESETTABLE, GuildSettings, SettingsDesk, bounds
+from studio.ranges import describe
 
-# Every scalar setting but nsfw_policy, which has no "instance default" to go back to.
-RESETTABLE: tuple[str, ...] = tuple(name for name in SCALAR_SETTINGS if name != "nsfw_policy")
 ChannelPolicyChoice = Literal["withhold", "blur_spoiler", "allow", "inherit"]
 LIST_FIELD = 480  # blocked terms and exemptions in /settings view: 6 fields of 1024 are too many
 
@@ -96,6 +91,36 @@ def _channel(channel_id: int | None) -> str:
     return f"<#{channel_id}>" if channel_id else "*none*"
 
 
+Steps = app_commands.Range[int, *bounds(GuildSettings, "default_steps")]
+Cfg = app_commands.Range[float, *bounds(GuildSettings, "default_cfg")]
+Negative = app_commands.Range[str, 1, bounds(GuildSettings, "default_negative")[1]]
+PerUser = app_commands.Range[int, *bounds(GuildSettings, "per_user_cap")]
+PerGuild = app_commands.Range[int, *bounds(GuildSettings, "per_guild_cap")]
+Cooldown = app_commands.Range[float, *bounds(GuildSettings, "cooldown_seconds")]
+
+
+def _range(name: str) -> str:
+    return describe(GuildSettings, name, "-")
+
+
+def desk(interaction: discord.Interaction) -> SettingsDesk:
+    return context(interaction).studio.settings
+
+
+async def _done(interaction: discord.Interaction, what: str, change: Awaitable[Any]) -> None:
+    """Make the change (studio checks the member and the values), then ✅ ``what``."""
+    await change
+    await interaction.response.send_message(f"✅ {what}"[:2000], ephemeral=True)
+
+
+def _given(given: dict[str, tuple[str, Any]]) -> str:
+    return ", ".join(
+        f"{label} = {value:g}" if isinstance(value, float) else f"{label} = {value}"
+        for label, (_, value) in given.items()
+        if value is not None
+    )
+
+
 class SettingsCog(commands.Cog):
     settings = app_commands.Group(
         name="settings",
@@ -104,79 +129,52 @@ class SettingsCog(commands.Cog):
         guild_only=True,
     )
 
-    def __init__(self, community: Community) -> None:
-        self.community = community
-        self.store = community.guilds
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
-        require_manage_guild(interaction)
-        return True
-
-    async def _change(
-        self,
-        interaction: discord.Interaction,
-        what: str,
-        change: Callable[..., GuildSettings],
-        *args: Any,
-        **kwargs: Any,
-    ) -> None:
-        """``change(guild, actor, *args)`` (a store method), then ✅ ``what`` to the admin."""
-        guild_id = interaction.guild_id or 0
-        await asyncio.to_thread(change, guild_id, interaction.user.id, *args, **kwargs)
-        await interaction.response.send_message(f"✅ {what}", ephemeral=True)
-
-    async def _change_given(
+    async def _set_given(
         self, interaction: discord.Interaction, title: str, given: dict[str, tuple[str, Any]]
     ) -> None:
         """Set the options the admin gave (``label: (setting, value or None)``) together."""
-        values = {setting: value for setting, value in given.values() if value is not None}
-        if not values:
-            raise InvalidSetting(title.lower(), f"give at least one of {', '.join(given)}")
-        done = ", ".join(
-            f"{label} = {value:g}" if isinstance(value, float) else f"{label} = {value}"
-            for label, (_, value) in given.items()
-            if value is not None
+        values = {setting: value for setting, value in given.values()}
+        change = desk(interaction).set_many(
+            requester(interaction), values, field=title.lower(), labels=list(given)
         )
-        await self._change(interaction, f"{title} set: {done}"[:1900], self.store.set_many, values)
-
-    def _models(self) -> list[str]:
-        return self.community.queue_service.catalog.names()
+        await _done(interaction, f"{title} set: {_given(given)}", change)
 
     async def _model_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return [
             app_commands.Choice(name=m[:100], value=m[:100])
-            for m in self._models()
+            for m in context(interaction).studio.model_names()
             if current.casefold() in m.casefold()
         ][:25]
 
     @settings.command(name="view", description="Show every setting of this server")
     async def view(self, interaction: discord.Interaction) -> None:
-        current = await asyncio.to_thread(self.store.get, interaction.guild_id or 0)
+        current = await desk(interaction).view(requester(interaction))
+        models = context(interaction).studio.model_names()
         await interaction.response.send_message(
-            embed=settings_embed(current, self._models()), ephemeral=True
+            embed=settings_embed(current, models), ephemeral=True
         )
 
     @settings.command(name="defaults", description="Defaults for /imagine's left-out options")
     @app_commands.describe(
         model="Default model",
-        steps=f"Default steps (1-{MAX_STEPS})",
-        cfg=f"Default CFG scale (0-{MAX_GUIDANCE:g})",
+        steps=f"Default steps ({_range('default_steps')})",
+        cfg=f"Default CFG scale ({_range('default_cfg')})",
         aspect="Default aspect ratio",
-        negative="Negative prompt used when a member gives none",
+        negative="Negative prompt used before each member's own",
     )
     @app_commands.choices(aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS])
     async def defaults(
         self,
         interaction: discord.Interaction,
         model: str | None = None,
-        steps: app_commands.Range[int, 1, MAX_STEPS] | None = None,
-        cfg: app_commands.Range[float, 0.0, MAX_GUIDANCE] | None = None,
+        steps: Steps | None = None,
+        cfg: Cfg | None = None,
         aspect: str | None = None,
-        negative: app_commands.Range[str, 1, 1500] | None = None,
+        negative: Negative | None = None,
     ) -> None:
-        await self._change_given(
+        await self._set_given(
             interaction,
             "Defaults",
             {
@@ -198,33 +196,31 @@ class SettingsCog(commands.Cog):
     @app_commands.describe(setting="The setting to reset")
     @app_commands.choices(setting=[app_commands.Choice(name=n, value=n) for n in RESETTABLE])
     async def reset(self, interaction: discord.Interaction, setting: str) -> None:
-        await self._change(
-            interaction, f"`{setting}` restored to the default.", self.store.set, setting, None
-        )
+        change = desk(interaction).reset(requester(interaction), setting)
+        await _done(interaction, f"`{setting}` restored to the default.", change)
 
     @settings.command(name="models", description="Models members may use (comma-separated)")
     @app_commands.describe(allowed="Model names separated by commas, or 'all'")
     async def models(self, interaction: discord.Interaction, allowed: str) -> None:
         names = [] if allowed.strip().lower() == "all" else allowed.split(",")
         shown = ", ".join(n.strip() for n in names) or "all models"
-        await self._change(
-            interaction, f"Allowed models: {shown}"[:1900], self.store.set_allowed_models, names
-        )
+        change = desk(interaction).set_allowed_models(requester(interaction), names)
+        await _done(interaction, f"Allowed models: {shown}", change)
 
     @settings.command(name="limits", description="Queued jobs per member and server; cooldown")
     @app_commands.describe(
-        per_user="Queued jobs one member may have (1-100)",
-        per_guild="Queued jobs for the whole server (1-10000)",
-        cooldown="Seconds a member waits between commands (0-3600)",
+        per_user=f"Queued jobs one member may have ({_range('per_user_cap')})",
+        per_guild=f"Queued jobs for the whole server ({_range('per_guild_cap')})",
+        cooldown=f"Seconds a member waits between commands ({_range('cooldown_seconds')})",
     )
     async def limits(
         self,
         interaction: discord.Interaction,
-        per_user: app_commands.Range[int, 1, 100] | None = None,
-        per_guild: app_commands.Range[int, 1, 10_000] | None = None,
-        cooldown: app_commands.Range[float, 0.0, 3600.0] | None = None,
+        per_user: PerUser | None = None,
+        per_guild: PerGuild | None = None,
+        cooldown: Cooldown | None = None,
     ) -> None:
-        await self._change_given(
+        await self._set_given(
             interaction,
             "Limits",
             {
@@ -245,70 +241,42 @@ class SettingsCog(commands.Cog):
         policy: ChannelPolicyChoice,
         channel: discord.TextChannel | None = None,
     ) -> None:
-        if channel is None:
-            if policy == "inherit":
-                raise InvalidSetting("nsfw_policy", "'inherit' needs a channel")
-            await self._change(
-                interaction,
-                f"Server NSFW policy: `{policy}`",
-                self.store.set,
-                "nsfw_policy",
-                policy,
-            )
-            return
-        await self._change(
-            interaction,
-            f"NSFW policy in <#{channel.id}>: `{policy}`",
-            self.store.set_channel_nsfw,
-            channel.id,
-            None if policy == "inherit" else policy,
+        where = f"NSFW policy in <#{channel.id}>" if channel else "Server NSFW policy"
+        change = desk(interaction).set_policy(
+            requester(interaction), policy, channel.id if channel else None
         )
+        await _done(interaction, f"{where}: `{policy}`", change)
 
     @settings.command(name="approval", description="Approval mode: moderators approve first")
     @app_commands.describe(channel="The channel", enabled="On or off")
     async def approval(
         self, interaction: discord.Interaction, channel: discord.TextChannel, enabled: bool
     ) -> None:
-        await self._change(
-            interaction,
-            f"Approval mode in <#{channel.id}>: {'on' if enabled else 'off'}",
-            self.store.set_approval,
-            channel.id,
-            enabled,
-        )
+        change = desk(interaction).set_approval(requester(interaction), channel.id, enabled)
+        state = "on" if enabled else "off"
+        await _done(interaction, f"Approval mode in <#{channel.id}>: {state}", change)
 
     @settings.command(name="approval-target", description="Where results wait for approval")
     @app_commands.describe(channel="A moderators' channel (default: the log channel)")
     async def approval_target(
         self, interaction: discord.Interaction, channel: discord.TextChannel
     ) -> None:
-        await self._change(
-            interaction,
-            f"Results waiting for approval go to <#{channel.id}>",
-            self.store.set,
-            "approval_target",
-            channel.id,
-        )
+        change = desk(interaction).set_many(requester(interaction), {"approval_target": channel.id})
+        await _done(interaction, f"Results waiting for approval go to <#{channel.id}>", change)
 
     @settings.command(name="log-channel", description="The moderation log channel")
     @app_commands.describe(channel="Where blocked prompts, flagged images and reports go")
     async def log_channel(
         self, interaction: discord.Interaction, channel: discord.TextChannel
     ) -> None:
-        await self._change(
-            interaction,
-            f"Moderation log: <#{channel.id}>",
-            self.store.set,
-            "mod_log_channel",
-            channel.id,
-        )
+        change = desk(interaction).set_many(requester(interaction), {"mod_log_channel": channel.id})
+        await _done(interaction, f"Moderation log: <#{channel.id}>", change)
 
     @settings.command(name="moderator-role", description="A role that may use /mod")
     @app_commands.describe(role="Members with this role moderate Muralist")
     async def moderator_role(self, interaction: discord.Interaction, role: discord.Role) -> None:
-        await self._change(
-            interaction, f"Moderator role: <@&{role.id}>", self.store.set, "moderator_role", role.id
-        )
+        change = desk(interaction).set_many(requester(interaction), {"moderator_role": role.id})
+        await _done(interaction, f"Moderator role: <@&{role.id}>", change)
 
     @settings.command(name="term-add", description="Block a word, phrase or regex in prompts")
     @app_commands.describe(term="The word, phrase or pattern", regex="Treat it as a regex")
@@ -318,24 +286,20 @@ class SettingsCog(commands.Cog):
         term: app_commands.Range[str, 1, 200],
         regex: bool = False,
     ) -> None:
-        await self._change(
-            interaction,
-            f"Blocked {'pattern' if regex else 'term'} added.",
-            self.store.add_term,
-            term,
-            is_regex=regex,
-        )
+        change = desk(interaction).add_term(requester(interaction), term, regex=regex)
+        await _done(interaction, f"Blocked {'pattern' if regex else 'term'} added.", change)
 
     @settings.command(name="term-remove", description="Stop blocking a term of this server")
     @app_commands.describe(term="The term or pattern as listed")
     async def term_remove(
         self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 200]
     ) -> None:
-        await self._change(interaction, "Blocked term removed.", self.store.remove_term, term)
+        change = desk(interaction).remove_term(requester(interaction), term)
+        await _done(interaction, "Blocked term removed.", change)
 
     @settings.command(name="terms", description="List this server's blocked terms and exemptions")
     async def terms(self, interaction: discord.Interaction) -> None:
-        current = await asyncio.to_thread(self.store.get, interaction.guild_id or 0)
+        current = await desk(interaction).view(requester(interaction))
         lines = [f"• `{t.text}`{' (regex)' if t.regex else ''}" for t in current.terms]
         exempt = [f"• `{e}`" for e in current.exemptions]
         text = "**Blocked terms**\n" + ("\n".join(lines) or "none")
@@ -347,18 +311,20 @@ class SettingsCog(commands.Cog):
     async def exempt_add(
         self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 100]
     ) -> None:
-        await self._change(interaction, "Exemption added.", self.store.add_exemption, term)
+        change = desk(interaction).add_exemption(requester(interaction), term)
+        await _done(interaction, "Exemption added.", change)
 
     @settings.command(name="exempt-remove", description="Remove an exemption")
     @app_commands.describe(term="The exempted word or phrase")
     async def exempt_remove(
         self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 100]
     ) -> None:
-        await self._change(interaction, "Exemption removed.", self.store.remove_exemption, term)
+        change = desk(interaction).remove_exemption(requester(interaction), term)
+        await _done(interaction, "Exemption removed.", change)
 
     @settings.command(name="history", description="The latest changes to these settings")
     async def history(self, interaction: discord.Interaction) -> None:
-        changes = await asyncio.to_thread(self.store.history, interaction.guild_id or 0, 15)
+        changes = await desk(interaction).history(requester(interaction), 15)
         lines = [f"<t:{int(c.at)}:R> <@{c.actor_id}> {c.describe()}" for c in changes]
         text = "\n".join(lines) or "No changes yet."
         await interaction.response.send_message(

@@ -4,13 +4,12 @@ Redis and Prometheus are imported by their own modules only, so the embedded def
 """
 
 from generation.queue.jobs import (
-    DiscordRef,
     Job,
     JobNotFound,
     JobStatus,
+    MemberJob,
     NotAllowed,
     Origin,
-    PendingJob,
     QueueEvent,
     Refusal,
     Ticket,
@@ -20,15 +19,14 @@ from generation.queue.service import Limits, QueueService
 from generation.queue.store import JobStore, StoreCorrupt
 
 __all__ = [
-    "DiscordRef",
     "Job",
     "JobNotFound",
     "JobStatus",
     "JobStore",
     "Limits",
+    "MemberJob",
     "NotAllowed",
     "Origin",
-    "PendingJob",
     "QueueEvent",
     "QueueService",
     "Refusal",

@@ -45,19 +45,6 @@ class Origin(BaseModel):
     parent_job_id: str | None = None
 
 
-class DiscordRef(BaseModel):
-    """What the bot needs to deliver later, kept as plain strings (Discord ids exceed 2**53)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    interaction_token: str | None = None
-    application_id: str | None = None
-    message_id: str | None = None
-    """The message that shows the result, once delivered (moderators may remove it)."""
-    channel_id: str | None = None
-    """The channel of ``message_id``."""
-
-
 class Job(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -79,7 +66,6 @@ class Job(BaseModel):
     seeds: list[int] = Field(default_factory=list)
     delivered: bool = False
     attempts: int = 0
-    discord: DiscordRef = Field(default_factory=DiscordRef)
 
 
 class WorkerInfo(BaseModel):
@@ -105,7 +91,7 @@ class Ticket(BaseModel):
     """Estimated seconds until its images are ready."""
 
 
-class PendingJob(BaseModel):
+class MemberJob(BaseModel):
     """One of a member's unfinished jobs, for ``/queue`` and ``/cancel``: running, or waiting
     with its ticket (when asked for; the autocomplete does not need places)."""
 

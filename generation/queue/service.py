@@ -21,21 +21,20 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from generation.config import QueueConfig
+from generation.config import CooldownSeconds, PerGuildCap, PerUserCap, QueueConfig
 from generation.errors import InvalidRequest
 from generation.queue.eta import Key, ThroughputEstimator
 from generation.queue.fairness import FairScheduler
 from generation.queue.jobs import (
-    DiscordRef,
     EventKind,
     Job,
     JobNotFound,
     JobStatus,
+    MemberJob,
     NotAllowed,
     Origin,
-    PendingJob,
     QueueEvent,
     Refusal,
     Ticket,
@@ -88,13 +87,13 @@ class Backend(Protocol):
 
 
 class Limits(BaseModel):
-    """Per-guild overrides of the configured limits, passed by the bot with each submit."""
+    """Per-guild overrides of the configured limits, passed by the studio with each submit."""
 
     model_config = ConfigDict(extra="forbid")
 
-    per_user_cap: int | None = Field(default=None, ge=1, le=100)
-    per_guild_cap: int | None = Field(default=None, ge=1, le=10_000)
-    cooldown_seconds: float | None = Field(default=None, ge=0.0, le=3600.0)
+    per_user_cap: PerUserCap | None = None
+    per_guild_cap: PerGuildCap | None = None
+    cooldown_seconds: CooldownSeconds | None = None
 
 
 _FINAL_KINDS: dict[JobStatus, EventKind] = {
@@ -208,7 +207,6 @@ class QueueService:
         request: GenerationRequest,
         priority: str = "default",
         origin: Origin | None = None,
-        discord: DiscordRef | None = None,
         limits: Limits | None = None,
     ) -> Ticket:
         """Queue a job, or raise ``Refusal`` naming the limit and when it frees up."""
@@ -223,7 +221,6 @@ class QueueService:
             priority=priority,
             origin=origin or Origin(),
             request=request,
-            discord=discord or DiscordRef(),
         )
         # The request id doubles as the job id, so engine progress maps straight to jobs.
         job.request = request.model_copy(update={"request_id": job.id})
@@ -274,7 +271,7 @@ class QueueService:
 
     def user_jobs(
         self, user_id: str, guild_id: str | None = None, *, positions: bool = True
-    ) -> list[PendingJob]:
+    ) -> list[MemberJob]:
         """A member's unfinished jobs (in ``guild_id`` only, when given), oldest first.
 
         From memory, never the store: ``/queue`` (with places) and ``/cancel`` and its
@@ -289,7 +286,7 @@ class QueueService:
             key=lambda job: job.seq,
         )
         return [
-            PendingJob(
+            MemberJob(
                 job=job,
                 ticket=self._ticket(job.id) if positions and job.id in self.scheduler else None,
             )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.errors import GenerationError
-from generation.queue.jobs import DiscordRef, Job, JobNotFound, JobStatus, Origin
+from generation.queue.jobs import Job, JobNotFound, JobStatus, Origin
 from generation.requests import GenerationRequest, GenerationResult
 
 
@@ -69,12 +69,17 @@ def _v3(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
-"""Schema version N is reached by running MIGRATIONS[:N]; append, never edit."""
+"""Schema version N is reached by running MIGRATIONS[:N]; append, never edit.
+
+The Discord columns of versions 2 and 3 (``interaction_token``, ``application_id``,
+``message_id``, ``message_channel_id``) are no longer read or written: the queue knows nothing of
+Discord. Studio copies what they held into its own table (``studio.records``) when it first opens
+such a file, so they stay in place for that one read.
+"""
 
 _COLUMNS = (
     "seq, id, guild_id, channel_id, user_id, priority, origin, request, status, created_at, "
-    "started_at, finished_at, error, image_paths, seeds, delivered, attempts, "
-    "interaction_token, application_id, message_id, message_channel_id"
+    "started_at, finished_at, error, image_paths, seeds, delivered, attempts"
 )
 
 
@@ -128,8 +133,7 @@ class JobStore:
         """Insert a new job; returns it with its submission order ``seq``."""
         cursor = self._execute(
             "INSERT INTO jobs (id, guild_id, channel_id, user_id, priority, origin, request, "
-            "status, created_at, interaction_token, application_id, message_id, "
-            "message_channel_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "status, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 job.id,
                 job.guild_id,
@@ -140,10 +144,6 @@ class JobStore:
                 job.request.model_dump_json(),
                 job.status.value,
                 job.created_at,
-                job.discord.interaction_token,
-                job.discord.application_id,
-                job.discord.message_id,
-                job.discord.channel_id,
             ),
         )
         assert cursor.lastrowid is not None
@@ -204,13 +204,6 @@ class JobStore:
         if cursor.rowcount == 0 and self.get(job_id) is None:
             raise JobNotFound(job_id)
         return cursor.rowcount == 1
-
-    def set_discord(self, job_id: str, ref: DiscordRef) -> None:
-        self._execute(
-            "UPDATE jobs SET interaction_token=?, application_id=?, message_id=?, "
-            "message_channel_id=? WHERE id=?",
-            (ref.interaction_token, ref.application_id, ref.message_id, ref.channel_id, job_id),
-        )
 
     def recover(self) -> list[Job]:
         """After a restart: running jobs not delivered are queued again; returns queued jobs."""
@@ -315,10 +308,4 @@ def _job(row: Sequence[Any]) -> Job:
         seeds=json.loads(row[14]),
         delivered=bool(row[15]),
         attempts=row[16],
-        discord=DiscordRef(
-            interaction_token=row[17],
-            application_id=row[18],
-            message_id=row[19],
-            channel_id=row[20],
-        ),
     )

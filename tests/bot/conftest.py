@@ -31,7 +31,7 @@ def engine(tiny_cache: Path) -> ImageEngine:
     """
     import torch
 
-    from bot.runtime import build_engine
+    from bot.wiring import build_engine
 
     torch.set_num_threads(1)
 

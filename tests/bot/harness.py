@@ -11,11 +11,11 @@ from typing import Any
 
 from bot.client import MuralistBot
 from bot.config import Settings
-from bot.runtime import open_service
+from bot.wiring import open_studio
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
 from generation.requests import GenerationRequest, GenerationResult
-from generation.studio import Studio
 from loopback import LoopbackDiscord
+from studio import Studio
 
 
 def test_settings(tmp_path: Path, cache_dir: Path, **discord: Any) -> Settings:
@@ -60,9 +60,9 @@ class GatedEngine:
 
 
 class RunningBot:
-    def __init__(self, bot: MuralistBot, service: Studio, task: asyncio.Task[None]):
+    def __init__(self, bot: MuralistBot, studio: Studio, task: asyncio.Task[None]):
         self.bot = bot
-        self.service = service
+        self.studio = studio
         self.task = task
 
 
@@ -73,9 +73,10 @@ async def running_bot(
     """The bot logged in to the loopback Discord with its commands synced; on exit it lets
     the deliveries under way finish (``finish``) and closes."""
     settings.discord.sync_guild_id = loopback.guild.id
+    loopback.quiet_mentions = True  # no message of the bot may ping @everyone or a role
     async with AsyncExitStack() as stack:
-        service = await stack.enter_async_context(open_service(settings, engine))
-        bot = MuralistBot(service, settings.discord, guild_ready_timeout=0.1)
+        studio = await stack.enter_async_context(open_studio(settings, engine))
+        bot = MuralistBot(studio, settings.discord, guild_ready_timeout=0.1)
         synced = len(loopback.guild_commands.get(loopback.guild.id, []))
         ready = loopback.identifies
         task = asyncio.create_task(bot.start(loopback.token))
@@ -89,7 +90,7 @@ async def running_bot(
         if task.done():
             task.result()
         try:
-            yield RunningBot(bot, service, task)
+            yield RunningBot(bot, studio, task)
         finally:
             if finish:  # else stop as a crash would: jobs under way are left behind
                 await bot.idle()

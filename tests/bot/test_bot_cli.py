@@ -66,7 +66,10 @@ def test_bot_without_token_is_a_one_line_error(
 
 
 def test_demo_writes_images_and_transcript(
-    tmp_path: Path, tiny_cache: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    tiny_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("MURALIST_ENGINE__CACHE_DIR", str(tiny_cache))
     out = tmp_path / "demo"
@@ -76,4 +79,9 @@ def test_demo_writes_images_and_transcript(
     assert len(list((out / "v1").glob("*.png"))) == 1
     transcript = json.loads((out / "transcript.json").read_text())
     kinds = [entry["kind"] for entry in transcript]
-    assert kinds[0] == "commands" and "callback" in kinds and "edit_original" in kinds
+    assert kinds.index("commands") < kinds.index("callback") and "edit_original" in kinds
+    # The claim is made only when the validator ran on every request the bot made.
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == "no breach of Discord's contract recorded"
+    checked, _, total = lines[-2].split()[:3]
+    assert checked == total == str(len(transcript))

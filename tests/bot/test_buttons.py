@@ -45,11 +45,11 @@ async def test_reroll_variation_and_upscale(loopback: LoopbackDiscord, bot: Runn
 
     reroll = await _click(loopback, grid, "🔄", alice)
     assert _fields(reroll)["Seeds"] != "7, 8"
-    rerolled = bot.service.queue.get(_job(bot, reroll))
+    rerolled = bot.studio.queue.get(_job(bot, reroll))
     assert rerolled.request.prompt == "a red fox" and rerolled.request.count == 2
 
     vary = await _click(loopback, grid, "V2", alice)
-    varied = bot.service.queue.get(_job(bot, vary)).request
+    varied = bot.studio.queue.get(_job(bot, vary)).request
     assert (varied.seed, varied.count) == (8, 1)
     assert varied.subseed is not None and 0 < varied.subseed_strength < 0.5
     assert [c.get("label") for c in vary.components[0]["components"]] == [
@@ -58,13 +58,13 @@ async def test_reroll_variation_and_upscale(loopback: LoopbackDiscord, bot: Runn
         "Vary (strong)",
     ]
     strong = await _click(loopback, vary, "Vary (strong)", alice)
-    assert bot.service.queue.get(_job(bot, strong)).request.subseed_strength > 0.5
+    assert bot.studio.queue.get(_job(bot, strong)).request.subseed_strength > 0.5
 
     upscale = await _click(loopback, grid, "U1", alice)
     assert _fields(upscale)["Size"] == "128×128"
     with Image.open(io.BytesIO(upscale.attachments[0].data)) as picture:
         assert picture.size == (128, 128)
-    assert bot.service.queue.get(_job(bot, upscale)).request.mode == "upscale"
+    assert bot.studio.queue.get(_job(bot, upscale)).request.mode == "upscale"
 
 
 async def test_upscaling_a_two_step_image_works(loopback: LoopbackDiscord, bot: RunningBot) -> None:
@@ -74,7 +74,7 @@ async def test_upscaling_a_two_step_image_works(loopback: LoopbackDiscord, bot: 
     upscale = await _click(loopback, grid, "U1", ann)
     with Image.open(io.BytesIO(upscale.attachments[0].data)) as picture:
         assert picture.size == (128, 128)
-    request = bot.service.queue.get(_job(bot, upscale)).request
+    request = bot.studio.queue.get(_job(bot, upscale)).request
     assert request.mode == "upscale" and request.steps * request.strength >= 1
 
 
@@ -84,7 +84,7 @@ async def test_remix_opens_prefilled_modal(loopback: LoopbackDiscord, bot: Runni
     click = await loopback.click(grid, grid.button("✏️"), user=bob)
     await loopback.wait_for(lambda: click.modal is not None)
     assert click.modal is not None
-    prefilled = click.modal["components"][0]["components"][0]["value"]
+    prefilled = click.modal["components"][0]["component"]["value"]  # inside a Label
     assert prefilled.startswith("watercolor painting of a red fox, soft washes")
     edited = prefilled.replace("red fox", "blue fox")
     submitted = await loopback.submit_modal(click, {"prompt": edited})
@@ -131,5 +131,5 @@ async def test_reports_are_recorded_and_hide_at_the_threshold(
     assert not result.deleted
     assert "taken down" in await report(readers[2])
     assert result.deleted
-    state = bot.service.record.result_state(_job(bot, result))
+    state = bot.studio.record.result_state(_job(bot, result))
     assert state.reports == 2 + 1

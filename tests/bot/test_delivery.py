@@ -11,7 +11,7 @@ from bot.config import Settings
 from generation.engine_api import ImageEngine
 from generation.queue import JobStatus
 from loopback import LoopbackDiscord, StoredMessage
-from safety import GuildSafety
+from safety.config import SafetyConfig
 from tests.bot.harness import GatedEngine, RunningBot, running_bot
 
 
@@ -32,7 +32,7 @@ async def test_button_works_after_restart(
         click = await loopback.click(result, result.button("Vary (subtle)"), user=alice)
         varied = await loopback.wait_original(click, _done)
         job_id = varied.embeds[0]["footer"]["text"].removeprefix("job ")
-        job = second.service.queue.get(job_id)
+        job = second.studio.queue.get(job_id)
         assert job.origin.action == "vary_subtle"
         assert job.request.prompt == "a harbour"
     assert loopback.identifies == 2
@@ -72,6 +72,8 @@ async def test_expired_token_posts_to_channel_with_mention(
         await running.bot.idle()
     [posted] = loopback.channel_messages("art")
     assert posted.content.startswith(f"<@{carol.id}>") and posted.mentions == [carol.id]
+    # The requester only: the post could not ping @everyone, @here or a role.
+    assert not posted.may_ping_everyone_or_roles()
     assert posted.embeds and posted.attachments and posted.components
 
 
@@ -88,11 +90,16 @@ async def test_deleted_channel_and_missing_permission_are_recorded(
             "imagine", {"prompt": "y", "count": 1}, user=dave, channel="general"
         )
         loopback.delete_channel("art")
-        problems = running.service.delivery_problems
-        await loopback.wait_for(lambda: len(problems) == 2)
+        studio = running.studio
+
+        def problems() -> set[str]:
+            jobs = studio.queue.store.by_status(*JobStatus)
+            return {p for j in jobs if (p := studio.deliveries.notes(j.id).problem) is not None}
+
+        await loopback.wait_for(lambda: len(problems()) == 2)
         await running.bot.idle()
         assert running.bot.is_ready() and not running.task.done()
-    texts = set(problems.values())
+        texts = problems()
     assert any("missing permission" in text for text in texts)
     assert any("no longer exists" in text for text in texts)
     assert gone.response_type == denied.response_type == 5
@@ -159,7 +166,7 @@ async def test_banned_user_is_refused_with_reason_and_expiry(
     loopback: LoopbackDiscord, bot: RunningBot
 ) -> None:
     jay = loopback.add_user("jay")
-    bot.service.record.ban(
+    bot.studio.record.ban(
         loopback.guild.id,
         jay.id,
         by=loopback.owner.id,
@@ -185,13 +192,13 @@ async def test_flagged_images_are_withheld_and_recorded_on_the_job(
 ) -> None:
     from safety import ImageChecker
 
-    bot.service.image_checker = ImageChecker(bot.service.safety_config, _FlagEverything())
+    bot.studio.screener.image_checker = ImageChecker(SafetyConfig(), _FlagEverything())
     kim = loopback.add_user("kim")
     record = await loopback.slash("imagine", {"prompt": "a portrait", "count": 2}, user=kim)
     shown = await loopback.wait_original(record, lambda m: m.content.startswith("🚫"))
     assert not shown.attachments and not shown.embeds and "withheld" in shown.content
-    job_id = next(iter(j.id for j in bot.service.queue.store.by_status(JobStatus.BLOCKED)))
-    assert bot.service.queue.get(job_id).status is JobStatus.BLOCKED
+    job_id = next(iter(j.id for j in bot.studio.queue.store.by_status(JobStatus.BLOCKED)))
+    assert bot.studio.queue.get(job_id).status is JobStatus.BLOCKED
 
 
 async def test_blur_spoiler_posts_flagged_images_blurred(
@@ -199,8 +206,8 @@ async def test_blur_spoiler_posts_flagged_images_blurred(
 ) -> None:
     from safety import ImageChecker
 
-    bot.service.image_checker = ImageChecker(bot.service.safety_config, _FlagEverything())
-    bot.service.guild_safety = GuildSafety(sfw_action="blur_spoiler")
+    bot.studio.screener.image_checker = ImageChecker(SafetyConfig(), _FlagEverything())
+    bot.studio.guilds.set(loopback.guild.id, loopback.owner.id, "nsfw_policy", "blur_spoiler")
     lee = loopback.add_user("lee")
     record = await loopback.slash("imagine", {"prompt": "a portrait", "count": 1}, user=lee)
     shown = await loopback.wait_original(record, _done)
@@ -237,8 +244,8 @@ async def test_a_failure_while_posting_replaces_the_progress_message(
     await bot.bot.idle()
     assert told.content.startswith("⚠️ Something went wrong on our side")
     assert not told.embeds and not told.attachments and not told.components
-    problems = bot.service.delivery_problems.values()
-    assert any("the renderer broke" in problem for problem in problems)
+    [job] = bot.studio.queue.store.by_status(JobStatus.DONE)
+    assert "the renderer broke" in (bot.studio.deliveries.notes(job.id).problem or "")
 
 
 class LongFailureEngine:

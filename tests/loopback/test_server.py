@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import discord
 import pytest
 from discord import app_commands
 
 from loopback import LoopbackDiscord
+from tests.loopback.conftest import PlainClient
 
 
-class _Client(discord.Client):
-    def __init__(self) -> None:
-        super().__init__(intents=discord.Intents.default(), guild_ready_timeout=0.1)
-        self.tree = app_commands.CommandTree(self)
-        self.resumed = asyncio.Event()
-
-    async def on_resumed(self) -> None:
-        self.resumed.set()
-
-
-@pytest.fixture
-async def client(loopback: LoopbackDiscord) -> AsyncIterator[_Client]:
-    bot = _Client()
-    task = asyncio.create_task(bot.start(loopback.token))
-    await loopback.wait_until_ready()
-    await bot.wait_until_ready()
-    yield bot
-    await bot.close()
-    await asyncio.wait_for(task, 10)
-
-
-async def test_login_ready_and_guild(loopback: LoopbackDiscord, client: _Client) -> None:
+async def test_login_ready_and_guild(loopback: LoopbackDiscord, client: PlainClient) -> None:
     assert client.user is not None and client.user.id == loopback.bot_user.id
     guild = client.get_guild(loopback.guild.id)
     assert guild is not None
@@ -43,7 +22,7 @@ async def test_login_ready_and_guild(loopback: LoopbackDiscord, client: _Client)
 
 
 async def test_slash_defer_and_followup_with_file(
-    loopback: LoopbackDiscord, client: _Client
+    loopback: LoopbackDiscord, client: PlainClient
 ) -> None:
     @client.tree.command(name="paint", description="Paint something")
     @app_commands.describe(subject="What to paint", count="How many")
@@ -70,7 +49,9 @@ async def test_slash_defer_and_followup_with_file(
     assert original.attachments[0].data == f"a fox:3:{loopback.attachment_size_limit}".encode()
 
 
-async def test_button_modal_and_autocomplete(loopback: LoopbackDiscord, client: _Client) -> None:
+async def test_button_modal_and_autocomplete(
+    loopback: LoopbackDiscord, client: PlainClient
+) -> None:
     class Ask(discord.ui.Modal, title="Edit"):
         text: discord.ui.TextInput[Ask] = discord.ui.TextInput(label="Prompt", custom_id="p")
 
@@ -110,7 +91,7 @@ async def test_button_modal_and_autocomplete(loopback: LoopbackDiscord, client: 
 
 
 async def test_gateway_drop_resumes_and_delivers(
-    loopback: LoopbackDiscord, client: _Client
+    loopback: LoopbackDiscord, client: PlainClient
 ) -> None:
     seen: list[int] = []
 
@@ -128,7 +109,7 @@ async def test_gateway_drop_resumes_and_delivers(
     assert seen == [record.id]
 
 
-async def test_limits_are_enforced(loopback: LoopbackDiscord, client: _Client) -> None:
+async def test_limits_are_enforced(loopback: LoopbackDiscord, client: PlainClient) -> None:
     @client.tree.command(name="loud", description="Too much")
     async def loud(interaction: discord.Interaction) -> None:
         try:
@@ -159,7 +140,7 @@ async def test_limits_are_enforced(loopback: LoopbackDiscord, client: _Client) -
 
 
 async def test_bad_command_tree_and_expired_token(
-    loopback: LoopbackDiscord, client: _Client
+    loopback: LoopbackDiscord, client: PlainClient
 ) -> None:
     group = app_commands.Group(name="many", description="Too many options")
     client.tree.add_command(group)
@@ -174,7 +155,7 @@ async def test_bad_command_tree_and_expired_token(
     with pytest.raises(discord.HTTPException) as caught:
         await client.tree.sync()
     assert caught.value.code == 50035
-    assert any("at most 25 choices" in v for v in loopback.violations)
+    assert any("choices: at most 25 items, got 26" in v for v in loopback.violations)
     client.tree.remove_command("pick")
     client.tree.remove_command("many")
     loopback.violations.clear()
@@ -201,7 +182,7 @@ async def test_bad_command_tree_and_expired_token(
 
 
 async def test_component_updates_and_channel_messages(
-    loopback: LoopbackDiscord, client: _Client
+    loopback: LoopbackDiscord, client: PlainClient
 ) -> None:
     class Counter(discord.ui.View):
         @discord.ui.button(label="+1", custom_id="plus")
@@ -237,3 +218,25 @@ async def test_component_updates_and_channel_messages(
     await loopback.wait_for(lambda: any(s.kind == "delete_channel" for s in loopback.transcript))
     [channel_message] = [m for m in loopback.messages.values() if m.interaction_id is None]
     assert channel_message.deleted and channel_message.content == "edited in the channel"
+
+
+async def test_components_v2_message_from_discord_py_is_accepted(
+    loopback: LoopbackDiscord, client: PlainClient
+) -> None:
+    class Card(discord.ui.LayoutView):
+        container: discord.ui.Container[Card] = discord.ui.Container(
+            discord.ui.TextDisplay("## A lighthouse"),
+            discord.ui.Separator(),
+            discord.ui.ActionRow(discord.ui.Button(label="Again", custom_id="again")),
+            accent_colour=discord.Colour.blurple(),
+        )
+
+    @client.tree.command(name="card", description="A components v2 message")
+    async def card(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(view=Card())
+
+    await client.tree.sync()
+    record = await loopback.slash("card", user=loopback.add_user("gus"))
+    message = await loopback.wait_original(record, lambda m: bool(m.components))
+    assert message.flags & (1 << 15)  # IS_COMPONENTS_V2, set by discord.py
+    assert message.components[0]["type"] == 17 and not message.content

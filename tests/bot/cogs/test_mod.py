@@ -12,7 +12,7 @@ from bot.config import Settings
 from generation.engine_api import ImageEngine
 from loopback import LoopbackDiscord, StoredMessage
 from loopback.fixtures import ADMIN_PERMISSIONS, MEMBER_PERMISSIONS
-from tests.bot.community.helpers import (
+from tests.bot.cogs.helpers import (
     CommunityBot,
     answer,
     community_bot,
@@ -54,7 +54,7 @@ async def test_ban_refuses_with_reason_and_expiry_until_unbanned(
     until = datetime.fromtimestamp(expiry, UTC)
     assert refused.ephemeral and "banned from painting here" in refused.content
     assert f"until {until:%Y-%m-%d %H:%M} UTC: spamming the channel" in refused.content
-    assert cbot.community.queue_service.queue.queue_length() == 0
+    assert cbot.studio.queue.queue_length() == 0
 
     listed = await say(loopback, "mod bans", user=moderator)
     assert f"<@{carol.id}>" in listed.content and "spamming the channel" in listed.content
@@ -65,7 +65,7 @@ async def test_ban_refuses_with_reason_and_expiry_until_unbanned(
     lifted = await say(loopback, "mod unban", {"user": carol}, user=moderator)
     assert "may generate again" in lifted.content
     result = await loopback.wait_original(await imagine(loopback, carol), is_result)
-    kinds = [e.kind for e in cbot.community.record.recent(loopback.guild.id, 5)]
+    kinds = [e.kind for e in cbot.studio.record.recent(loopback.guild.id, 5)]
     assert kinds[:2] == ["unban", "ban"]
 
     recent = text_of(await say(loopback, "mod recent", {"count": 5}, user=moderator))
@@ -85,7 +85,7 @@ async def test_mod_needs_manage_messages_or_the_moderator_role(
     assert refused.ephemeral and "Only moderators can use /mod" in refused.content
 
     admin = loopback.add_user("admin", permissions=ADMIN_PERMISSIONS)
-    cbot.community.guilds.set(loopback.guild.id, admin.id, "moderator_role", 4242)
+    cbot.studio.guilds.set(loopback.guild.id, admin.id, "moderator_role", 4242)
     helper = loopback.add_user("helper", permissions=MEMBER_PERMISSIONS)
     loopback.guild.member_roles[helper.id] = [loopback.guild.moderator_role_id]
     still_refused = await say(loopback, "mod bans", user=helper)
@@ -93,7 +93,7 @@ async def test_mod_needs_manage_messages_or_the_moderator_role(
     role = loopback.guild.moderator_role_id
     set_role = await say(loopback, "settings moderator-role", {"role": role}, user=admin)
     assert set_role.content == f"✅ Moderator role: <@&{role}>"
-    assert cbot.community.guilds.get(loopback.guild.id).moderator_role == role
+    assert cbot.studio.guilds.get(loopback.guild.id).moderator_role == role
     allowed = await say(loopback, "mod bans", user=helper)
     assert allowed.content.startswith("**Banned from generating**")
 
@@ -128,7 +128,7 @@ async def test_flagged_image_withheld_logged_and_dismissed(
     await answer(loopback, click)
     await loopback.wait_for(lambda: log.content.startswith("👌 Dismissed"))
     assert log.components == []
-    entries = cbot.community.record.recent(loopback.guild.id, 3)
+    entries = cbot.studio.record.recent(loopback.guild.id, 3)
     assert [e.kind for e in entries[:2]] == ["dismiss", "flagged_image"]
     assert entries[0].actor_id == moderator.id
 
@@ -149,7 +149,7 @@ async def test_ban_button_opens_a_modal(loopback: LoopbackDiscord, cbot: Communi
     click = await loopback.click(log, log.button("Ban user"), user=moderator)
     done = await loopback.submit_modal(click, {"duration": "7d", "reason": "kraken again"})
     assert "kraken again" in (await answer(loopback, done)).content
-    ban = cbot.community.record.active_ban(loopback.guild.id, erin.id)
+    ban = cbot.studio.record.active_ban(loopback.guild.id, erin.id)
     assert ban is not None and ban.banned_by == moderator.id and ban.expires_at is not None
     refused = await answer(loopback, await imagine(loopback, erin, prompt="a boat"))
     assert "banned" in refused.content and "kraken again" in refused.content
@@ -175,7 +175,7 @@ async def test_report_reaches_the_log_and_remove_deletes_the_result(
     await loopback.wait_for(lambda: result.deleted)
     assert log.content.startswith("🗑️ Result removed")
     job_id = result.embeds[0]["footer"]["text"].removeprefix("job ")
-    assert cbot.community.record.result_state(job_id).status == "removed"
+    assert cbot.studio.record.result_state(job_id).status == "removed"
 
 
 async def test_blur_spoiler_policy_posts_blurred_spoilers(
@@ -189,7 +189,7 @@ async def test_blur_spoiler_policy_posts_blurred_spoilers(
     assert [a.filename for a in result.attachments] == ["SPOILER_muralist_5.png"]
     assert "image" not in result.embeds[0]
     job_id = result.embeds[0]["footer"]["text"].removeprefix("job ")
-    stored = cbot.community.queue_service.queue.get(job_id).image_paths[0].read_bytes()
+    stored = cbot.studio.queue.get(job_id).image_paths[0].read_bytes()
     assert result.attachments[0].data != stored  # the posted picture is the blurred one
     # Nobody reported it, yet the record links the flagged image to where it was posted.
     moderator = loopback.add_user("mod", moderator=True)
@@ -229,7 +229,7 @@ async def test_approval_mode_waits_for_a_moderator(
     assert posted.embeds[0]["description"] == "a lantern" and posted.components
     assert pending.content.startswith("✅ Approved by")
     job_id = posted.embeds[0]["footer"]["text"].removeprefix("job ")
-    place = await cbot.community.service.result_message(job_id)
+    place = await cbot.studio.result_message(job_id)
     assert place == (posted.channel_id, posted.id)  # the approved post, for a later Remove
 
 
@@ -248,7 +248,7 @@ async def test_enough_reports_hide_a_result_until_a_moderator_approves(
             await answer(loopback, await loopback.click(result, result.button("⚠️"), user=reporter))
             assert result.deleted == (reporter is two)
         job_id = result.embeds[0]["footer"]["text"].removeprefix("job ")
-        assert cbot.community.record.result_state(job_id).status == "hidden"
+        assert cbot.studio.record.result_state(job_id).status == "hidden"
 
         hidden = await wait_channel(loopback, "general", _has_button("Approve"))
         assert "hidden after reports" in text_of(hidden)
@@ -257,7 +257,7 @@ async def test_enough_reports_hide_a_result_until_a_moderator_approves(
         )
         back = await wait_channel(loopback, "art", lambda m: bool(m.attachments))
         assert back.embeds[0]["footer"]["text"] == f"job {job_id}"
-        assert cbot.community.record.result_state(job_id).status == "approved"
+        assert cbot.studio.record.result_state(job_id).status == "approved"
 
         recent = text_of(await say(loopback, "mod recent", {"count": 10}, user=moderator))
         assert "**approve**" in recent and "**hidden**" in recent and "**report**" in recent

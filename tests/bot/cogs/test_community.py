@@ -6,7 +6,7 @@ from __future__ import annotations
 from loopback import LoopbackDiscord
 from loopback.fixtures import MANAGE_GUILD, MANAGE_MESSAGES
 from prompting import load_library
-from tests.bot.community.helpers import (
+from tests.bot.cogs.helpers import (
     CommunityBot,
     answer,
     imagine,
@@ -63,7 +63,7 @@ async def test_queue_and_cancel_with_autocomplete(
     alice, bob = loopback.add_user("alice"), loopback.add_user("bob")
     cbot.engine.gate.clear()  # the engine holds the first job: the second waits in the queue
     await imagine(loopback, alice, prompt="a running fox")
-    queue = cbot.community.queue_service.queue
+    queue = cbot.studio.queue
     await loopback.wait_for(lambda: queue.backend.free_slots("tiny") == 0)
     await imagine(loopback, alice, prompt="a waiting owl")
     await loopback.wait_for(lambda: queue.queue_length() == 1)
@@ -90,7 +90,7 @@ async def test_queue_and_cancel_with_autocomplete(
 async def test_info_and_help(loopback: LoopbackDiscord, cbot: CommunityBot) -> None:
     alice = loopback.add_user("alice")
     info = text_of(await say(loopback, "info", user=alice))
-    worker = cbot.community.queue_service.queue.workers()[0]
+    worker = cbot.studio.queue.workers()[0]
     assert worker.device == "cpu"  # the engine's resolved device, not a placeholder
     assert "**tiny**" in info and f"Devices\n{worker.device}" in info and "Version" in info
     assert f"**in-process** · {worker.device} · 0/1 busy · any model" in info
@@ -110,12 +110,14 @@ async def test_use_these_settings_prefills_a_modal(
     opened = await loopback.message_command("Use these settings", result, user=alice)
     await loopback.wait_for(lambda: opened.modal is not None)
     assert opened.modal is not None
+    # The current layout: each text input inside a Label (type 18), not an action row.
+    assert {row["type"] for row in opened.modal["components"]} == {18}
     values = {
-        row["components"][0]["custom_id"]: row["components"][0].get("value")
+        row["component"]["custom_id"]: row["component"].get("value")
         for row in opened.modal["components"]
     }
     job_id = result.embeds[0]["footer"]["text"].removeprefix("job ")
-    negative = cbot.community.queue_service.queue.get(job_id).request.negative_prompt
+    negative = cbot.studio.queue.get(job_id).request.negative_prompt
     assert "blurry" in negative  # the member's, with the model's default negative
     assert values == {
         "prompt": "a quiet harbour",
@@ -131,7 +133,7 @@ async def test_use_these_settings_prefills_a_modal(
     edited = await loopback.submit_modal(again, {"prompt": "a stormy harbour", "steps": "2"})
     second = await loopback.wait_original(edited, is_result)
     job_id = second.embeds[0]["footer"]["text"].removeprefix("job ")
-    request = cbot.community.queue_service.queue.get(job_id).request
+    request = cbot.studio.queue.get(job_id).request
     assert (request.prompt, request.steps, request.guidance, request.seed) == (
         "a stormy harbour",
         2,

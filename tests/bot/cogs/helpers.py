@@ -11,27 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.client import MuralistBot
-from bot.community import Community, build_community
 from bot.config import Settings
-from bot.runtime import open_service
+from bot.wiring import open_studio
 from generation.engine_api import CancelCheck, ImageEngine, ProgressCallback
 from generation.requests import GenerationRequest, GenerationResult
 from loopback import FakeUser, LoopbackDiscord, StoredMessage
-from loopback.server import Interaction
+from loopback.state import Interaction
 from safety import ImageChecker
-
-
-class SwitchDetector:
-    """Stands in for NudeNet: the tiny model paints noise, which NudeNet rightly never flags,
-    so tests turn flagging on to reach the flagged-image paths."""
-
-    def __init__(self) -> None:
-        self.flag = False
-
-    def detect(self, image: Any) -> list[dict[str, Any]]:
-        if not self.flag:
-            return []
-        return [{"class": "FEMALE_BREAST_EXPOSED", "score": 0.93, "box": [0, 0, 8, 8]}]
+from studio import Studio
+from tests.stand_ins import SwitchDetector
 
 
 class GatedEngine:
@@ -60,27 +48,27 @@ class GatedEngine:
 @dataclass
 class CommunityBot:
     bot: MuralistBot
-    community: Community
+    studio: Studio
     detector: SwitchDetector
     engine: GatedEngine
 
 
 @asynccontextmanager
 async def community_bot(
-    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine
+    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine, *, globally: bool = False
 ) -> AsyncIterator[CommunityBot]:
-    """The bot as ``muralist bot`` builds it, logged in with its commands synced."""
-    settings.discord.sync_guild_id = loopback.guild.id
+    """The bot as ``muralist bot`` builds it, logged in with its commands synced to the guild
+    (or, ``globally``, as in production: global commands, the only ones DMs offer)."""
+    settings.discord.sync_guild_id = None if globally else loopback.guild.id
+    loopback.quiet_mentions = True  # no message of the bot may ping @everyone or a role
     detector = SwitchDetector()
     gated = GatedEngine(engine)
     async with AsyncExitStack() as stack:
-        service = await stack.enter_async_context(open_service(settings, gated))
-        service.image_checker = ImageChecker(settings.safety, detector=detector)
-        community = build_community(settings, service)
-        stack.callback(community.close)
-        bot = MuralistBot(
-            community.service, settings.discord, community=community, guild_ready_timeout=0.1
+        checker = ImageChecker(settings.safety, detector=detector)
+        studio = await stack.enter_async_context(
+            open_studio(settings, gated, image_checker=checker)
         )
+        bot = MuralistBot(studio, settings.discord, guild_ready_timeout=0.1)
         ready = loopback.identifies
         task = asyncio.create_task(bot.start(loopback.token))
         await loopback.wait_for(
@@ -89,7 +77,7 @@ async def community_bot(
         if task.done():
             task.result()
         try:
-            yield CommunityBot(bot, community, detector, gated)
+            yield CommunityBot(bot, studio, detector, gated)
         finally:
             gated.gate.set()
             await bot.idle()

@@ -1,113 +1,31 @@
-"""The studio's rules on the real queue, SQLite and the tiny engine: options → requests, the
+"""Studio's rules on the real queue, SQLite and the tiny engine: options → requests, the
 requests derived from a stored job, the ban, prompt and image checks, and delivery bookkeeping."""
 
 from __future__ import annotations
 
-import asyncio
 import io
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
 
-from generation.config import EngineConfig, QueueConfig
-from generation.engine import DiffusersEngine
-from generation.errors import InvalidRequest
 from generation.queue import JobStatus, NotAllowed
-from generation.queue.factory import open_queue
-from generation.studio import VARIATION_STRENGTH, Studio, StudioOptions, denoising_steps
-from generation.studio_types import (
+from studio import (
+    ApprovalNotice,
     Blocked,
     Failed,
-    Finished,
-    GuildRules,
     ImagineOptions,
-    JobEvent,
-    PromptBlocked,
+    LogNotice,
     Requester,
-    Submitted,
+    Studio,
 )
-from prompting.config import PromptingConfig
-from safety import GuildSafety, GuildTerm, ImageChecker, ModerationRecord
-from safety.config import SafetyConfig
+from studio.derivations import VARIATION_STRENGTH, denoising_steps
+from studio.errors import InvalidRequest, PromptBlocked, Refused
+from tests.stand_ins import SwitchDetector
+from tests.studio.conftest import finished, no_notice, notices, outcome
 
 ALICE = Requester(user_id=1, guild_id=10, channel_id=100)
 BOB = Requester(user_id=2, guild_id=10, channel_id=100)
-
-
-class SwitchDetector:
-    """Stands in for NudeNet, which rightly never flags the tiny model's noise, so a test can
-    reach the flagged-image paths."""
-
-    def __init__(self) -> None:
-        self.flag = False
-
-    def detect(self, image: Any) -> list[dict[str, Any]]:
-        if not self.flag:
-            return []
-        return [{"class": "FEMALE_BREAST_EXPOSED", "score": 0.93, "box": [0, 0, 8, 8]}]
-
-
-@pytest.fixture
-def detector() -> SwitchDetector:
-    return SwitchDetector()
-
-
-@pytest.fixture
-async def studio(
-    tmp_path: Path,
-    engine: DiffusersEngine,
-    engine_config: EngineConfig,
-    detector: SwitchDetector,
-) -> AsyncIterator[Studio]:
-    config = QueueConfig(
-        db_path=tmp_path / "state.db",
-        images_dir=tmp_path / "images",
-        progress_interval_seconds=0.0,
-    )
-    config.images_dir.mkdir()
-    queue = open_queue(config, engine)
-    record = ModerationRecord(config.db_path)
-    safety = SafetyConfig()
-    studio = Studio(
-        queue,
-        record,
-        engine=engine_config.model_copy(update={"default_steps": 2}),
-        prompting=PromptingConfig(),
-        safety=safety,
-        options=StudioOptions(image_side=64, default_count=2),
-        image_checker=ImageChecker(safety, detector=detector),
-    )
-    await queue.start()
-    try:
-        yield studio
-        # Let the jobs a test left behind finish: the runner's close does not wait for the
-        # engine's thread, and the next test's engine shares the loaded pipeline.
-        for _ in range(1200):
-            if not queue.store.by_status(JobStatus.QUEUED, JobStatus.RUNNING):
-                break
-            await asyncio.sleep(0.05)
-    finally:
-        await queue.close()
-        queue.store.close()
-        record.close()
-
-
-async def outcome(studio: Studio, submitted: Submitted) -> JobEvent:
-    """The job's last event: Finished, Failed or Blocked."""
-    last: JobEvent | None = None
-    async for event in studio.events(submitted.job_id):
-        last = event
-    assert last is not None
-    return last
-
-
-async def finished(studio: Studio, submitted: Submitted) -> Finished:
-    event = await outcome(studio, submitted)
-    assert isinstance(event, Finished), event
-    return event
+ADMIN = 99
 
 
 def size_of(png: bytes) -> tuple[int, int]:
@@ -141,8 +59,11 @@ async def test_an_unknown_model_is_refused_naming_the_field_and_the_choices(
 async def test_a_guilds_defaults_fill_what_the_user_left_out_and_its_models_are_enforced(
     studio: Studio,
 ) -> None:
-    rules = GuildRules(steps=3, cfg=4.5, aspect="16:9", negative="blurry")
-    house = Requester(user_id=1, guild_id=10, channel_id=100, rules=rules)
+    studio.guilds.set_many(
+        10, ADMIN, {"default_steps": 3, "default_cfg": 4.5, "default_aspect": "16:9"}
+    )
+    studio.guilds.set(10, ADMIN, "default_negative", "blurry")
+    house = ALICE
     submitted = await studio.submit(ImagineOptions(prompt="a red fox", count=1), house)
     request = studio.queue.get(submitted.job_id).request
     assert (request.steps, request.guidance, request.model) == (3, 4.5, "tiny")
@@ -151,12 +72,13 @@ async def test_a_guilds_defaults_fill_what_the_user_left_out_and_its_models_are_
     assert studio.queue.get(mine.job_id).request.steps == 2  # the user's choice wins
     job = (await finished(studio, mine)).job
 
-    other = next(name for name in studio.catalog.names() if name != "tiny")
-    only_other = Requester(
-        user_id=1, guild_id=10, channel_id=100, rules=GuildRules(allowed_models=(other,))
-    )
+    other = next(name for name in studio.model_names() if name != "tiny")
+    elsewhere = Requester(user_id=1, guild_id=11, channel_id=110)
+    assert "tiny" in await studio.choices("model", elsewhere)
+    studio.guilds.set_allowed_models(10, ADMIN, [other])
+    only_other = ALICE
     assert await studio.choices("model", only_other) == [other]
-    assert "tiny" in await studio.choices("model", ALICE)
+    assert "tiny" in await studio.choices("model", elsewhere)
     with pytest.raises(InvalidRequest) as caught:
         await studio.submit(ImagineOptions(prompt="a red fox", model="tiny"), only_other)
     assert caught.value.field == "model" and other in caught.value.message
@@ -168,16 +90,42 @@ async def test_a_guilds_defaults_fill_what_the_user_left_out_and_its_models_are_
     assert refused == []
 
 
-async def test_a_blocked_prompt_is_recorded_and_never_queued(studio: Studio) -> None:
-    strict = Requester(
-        user_id=1, guild_id=10, channel_id=100, safety=GuildSafety(terms=(GuildTerm(text="fox"),))
-    )
+async def test_a_blocked_prompt_is_recorded_told_to_the_log_and_never_queued(
+    studio: Studio,
+) -> None:
+    studio.guilds.add_term(10, ADMIN, "fox")
     with pytest.raises(PromptBlocked) as caught:
-        await studio.submit(ImagineOptions(prompt="a red fox"), strict)
+        await studio.submit(ImagineOptions(prompt="a red fox"), ALICE)
     assert studio.queue.queue_length() == 0
-    entries = studio.record.recent(10, 10)
+    entries = studio.record.recent(10, 10, ("blocked_prompt",))
     assert [(e.kind, e.user_id) for e in entries] == [("blocked_prompt", 1)]
-    assert caught.value.entry == entries[0]  # what the moderators' log is told
+    assert caught.value.entry == entries[0]
+    assert await no_notice(studio)  # no log channel set: nothing to post
+
+    studio.guilds.set(10, ADMIN, "mod_log_channel", 500)
+    with pytest.raises(PromptBlocked):
+        await studio.submit(ImagineOptions(prompt="a blue fox"), ALICE)
+    [told] = await notices(studio, 1)
+    assert isinstance(told, LogNotice) and told.channel_id == 500
+    assert told.entry.kind == "blocked_prompt" and told.entry.details["prompt"] == "a blue fox"
+
+
+async def test_every_wildcard_variant_is_checked_not_only_the_first(studio: Studio) -> None:
+    studio.guilds.add_term(10, ADMIN, "dragon")
+    hidden_later = 0
+    for seed in range(12):
+        options = ImagineOptions(prompt="a {cat|dragon} in a field", count=4, seed=seed)
+        built = studio.planner.plan(options).built
+        first, *others = built.per_image_texts or [built.positive_text]
+        painted = {first, *others}
+        hidden_later += "dragon" not in first and any("dragon" in o for o in others)
+        if any("dragon" in text for text in painted):
+            with pytest.raises(PromptBlocked):
+                await studio.submit(options, ALICE)
+        else:
+            await studio.queue.cancel((await studio.submit(options, ALICE)).job_id, user_id="1")
+    assert hidden_later  # the case that leaked: a cat first, a dragon in a later image
+    assert studio.queue.queue_length() == 0
 
 
 async def test_buttons_derive_requests_from_the_stored_job(studio: Studio) -> None:
@@ -233,14 +181,12 @@ async def test_a_derived_job_is_stopped_by_a_ban_or_a_term_added_since(studio: S
     job = (await finished(studio, first)).job
 
     studio.record.ban(10, 2, by=1, reason="spamming the channel")
-    with pytest.raises(NotAllowed, match="spamming the channel"):
+    with pytest.raises(Refused, match="spamming the channel"):
         await studio.derive(job.job_id, "reroll", None, BOB)
 
-    strict = Requester(
-        user_id=1, guild_id=10, channel_id=100, safety=GuildSafety(terms=(GuildTerm(text="fox"),))
-    )
+    studio.guilds.add_term(10, ADMIN, "fox")
     with pytest.raises(PromptBlocked):
-        await studio.derive(job.job_id, "vary_subtle", 0, strict)
+        await studio.derive(job.job_id, "vary_subtle", 0, ALICE)
     assert studio.queue.queue_length() == 0
     assert [e.kind for e in studio.record.recent(10, 10, ("blocked_prompt",))] == ["blocked_prompt"]
 
@@ -248,18 +194,16 @@ async def test_a_derived_job_is_stopped_by_a_ban_or_a_term_added_since(studio: S
 async def test_remix_keeps_the_settings_and_checks_the_new_prompt(studio: Studio) -> None:
     first = await studio.submit(ImagineOptions(prompt="a red fox", count=1, seed=3), ALICE)
     job = (await finished(studio, first)).job
-    assert studio.prompt_of(job).startswith("a red fox")
+    assert studio.remix_prompt(job).startswith("a red fox")
 
     remixed = await studio.remix(job.job_id, "a blue fox", ALICE)
     request = studio.queue.get(remixed.job_id).request
     assert request.prompt == "a blue fox" and request.seed is None
     assert (request.steps, request.count, request.model) == (2, 1, "tiny")
 
-    strict = Requester(
-        user_id=1, guild_id=10, channel_id=100, safety=GuildSafety(terms=(GuildTerm(text="blue"),))
-    )
+    studio.guilds.add_term(10, ADMIN, "blue")
     with pytest.raises(PromptBlocked):
-        await studio.remix(job.job_id, "a blue fox", strict)
+        await studio.remix(job.job_id, "a blue fox", ALICE)
 
 
 async def test_flagged_images_are_withheld_or_blurred_as_the_guild_chose(
@@ -272,15 +216,15 @@ async def test_flagged_images_are_withheld_or_blurred_as_the_guild_chose(
     assert studio.queue.get(withheld.job_id).status is JobStatus.BLOCKED
     flagged = studio.record.recent(10, 10, ("flagged_image",))
     assert [e.job_id for e in flagged] == [withheld.job_id]
-    assert event.logged == (flagged[0],)
 
-    lenient = Requester(
-        user_id=1, guild_id=10, channel_id=100, safety=GuildSafety(sfw_action="blur_spoiler")
-    )
-    blurred = await studio.submit(ImagineOptions(prompt="a red fox", count=1), lenient)
+    studio.guilds.set(10, ADMIN, "nsfw_policy", "blur_spoiler")
+    studio.guilds.set(10, ADMIN, "mod_log_channel", 500)
+    blurred = await studio.submit(ImagineOptions(prompt="a red fox", count=1), ALICE)
     done = await finished(studio, blurred)
     assert [image.spoiler for image in done.job.images] == [True]
-    assert [(e.kind, e.job_id) for e in done.logged] == [("flagged_image", blurred.job_id)]
+    [told] = await notices(studio, 1)
+    assert isinstance(told, LogNotice)
+    assert (told.entry.kind, told.entry.job_id) == ("flagged_image", blurred.job_id)
     original = studio.queue.get(blurred.job_id).image_paths[0].read_bytes()
     assert done.job.images[0].png != original
 
@@ -301,8 +245,8 @@ async def test_delivery_records_once_and_keeps_where_the_result_was_posted(
     assert await studio.delivered(job_id, channel_id=101, message_id=777) is False
     assert await studio.result_message(job_id) == (101, 777)
 
-    assert await studio.delivered(job_id, "channel 100 no longer exists") is False
-    assert studio.delivery_problems[job_id] == "channel 100 no longer exists"
+    await studio.undeliverable(job_id, "channel 100 no longer exists")
+    assert studio.deliveries.notes(job_id).problem == "channel 100 no longer exists"
     assert await studio.result_message("0" * 32) is None
 
 
@@ -312,22 +256,31 @@ async def test_only_the_requester_or_a_moderator_may_delete_and_reports_count_on
     submitted = await studio.submit(ImagineOptions(prompt="a red fox", count=1), ALICE)
     await finished(studio, submitted)
     await studio.delete(submitted.job_id, ALICE)
-    await studio.delete(submitted.job_id, Requester(2, 10, 100, is_moderator=True))
+    await studio.delete(submitted.job_id, Requester(2, 10, 100, manage_messages=True))
+    studio.guilds.set(10, ADMIN, "moderator_role", 77)
+    await studio.delete(submitted.job_id, Requester(2, 10, 100, role_ids=(5, 77)))
     with pytest.raises(NotAllowed):
         await studio.delete(submitted.job_id, BOB)
 
+    studio.guilds.set(10, ADMIN, "mod_log_channel", 500)
     first = await studio.report(submitted.job_id, BOB, "not nice")
+    [told] = await notices(studio, 1)
     again = await studio.report(submitted.job_id, BOB, "not nice")
-    assert first.accepted and not again.accepted and again.entries == ()
+    assert first.accepted and not again.accepted and await no_notice(studio)
     reports = studio.record.recent(10, 10, ("report",))
     assert [(e.job_id, e.actor_id, e.user_id) for e in reports] == [(submitted.job_id, 2, 1)]
-    assert first.entries == (reports[0],) and not first.hidden
+    assert isinstance(told, LogNotice) and told.entry == reports[0] and not first.hidden
 
     second = await studio.report(submitted.job_id, Requester(3, 10, 100), "no")
     third = await studio.report(submitted.job_id, Requester(4, 10, 100), "no")
     assert not second.hidden and third.hidden
-    assert [e.kind for e in third.entries] == ["report", "hidden"]
-    assert all(e.job_id == submitted.job_id for e in third.entries)
+    told_now = await notices(studio, 3)
+    assert [n.entry.kind for n in told_now if isinstance(n, LogNotice)] == [
+        "report",
+        "report",
+        "hidden",
+    ]
+    assert all(n.entry.job_id == submitted.job_id for n in told_now if isinstance(n, LogNotice))
 
 
 async def test_a_cancelled_job_leaves_nothing_behind_in_the_studio(studio: Studio) -> None:
@@ -336,4 +289,33 @@ async def test_a_cancelled_job_leaves_nothing_behind_in_the_studio(studio: Studi
     assert await studio.queue.cancel(waiting.job_id, user_id="2") is JobStatus.CANCELLED
     assert isinstance(await outcome(studio, waiting), Failed)
     await finished(studio, running)
-    assert studio._asked == {}  # what each job was asked with is kept until its last event
+
+
+async def test_approval_holds_a_result_until_a_moderator_decides_and_survives_restarts(
+    studio: Studio,
+) -> None:
+    studio.guilds.set_approval(10, ADMIN, 100, True)
+    first = await studio.submit(ImagineOptions(prompt="a red fox", count=1), ALICE)
+    event = await outcome(studio, first)
+    assert isinstance(event, Blocked) and "no moderators' channel" in event.message
+
+    studio.guilds.set(10, ADMIN, "mod_log_channel", 500)
+    held = await studio.submit(ImagineOptions(prompt="a red fox", count=1), ALICE)
+    event = await outcome(studio, held)
+    assert isinstance(event, Blocked) and "approval" in event.message
+    [approval] = await notices(studio, 1)
+    assert isinstance(approval, ApprovalNotice) and approval.channel_id == 500
+    assert approval.job.job_id == held.job_id and approval.entry.kind == "hidden"
+    assert studio.deliveries.notes(held.job_id).held  # persisted: a restart keeps it
+
+    moderator = Requester(9, 10, 100, manage_messages=True)
+    with pytest.raises(Refused):
+        await studio.decide(BOB, "approve", approval.entry.id, held.job_id, 1)
+    decided = await studio.decide(moderator, "approve", approval.entry.id, held.job_id, 1)
+    assert decided.post is not None and decided.post.job_id == held.job_id
+    assert len(decided.post.images) == 1 and not studio.deliveries.notes(held.job_id).held
+    assert studio.record.result_state(held.job_id).status == "approved"
+
+    rejected = await studio.decide(moderator, "reject", approval.entry.id, first.job_id, 1)
+    assert rejected.post is None and rejected.take_down is None  # never posted
+    assert studio.record.result_state(first.job_id).status == "removed"

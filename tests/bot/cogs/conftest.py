@@ -10,7 +10,7 @@ import pytest
 from bot.config import Settings
 from generation.engine_api import ImageEngine
 from loopback import LoopbackDiscord
-from tests.bot.community.helpers import CommunityBot, community_bot
+from tests.bot.cogs.helpers import CommunityBot, community_bot
 
 
 @pytest.fixture

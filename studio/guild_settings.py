@@ -1,13 +1,15 @@
-"""Per-guild settings: stored by the bot in the shared SQLite file, validated on every change.
+"""Per-guild settings: stored by studio in the shared SQLite file, validated on every change.
 
-The bot owns the ``bot_*`` tables and versions them in ``bot_meta`` (the file is shared with the
-job store and the moderation record, so ``PRAGMA user_version`` is not ours). A guild's settings
+Studio owns the ``bot_*`` tables (named when the bot held these rules; renaming them would buy
+nothing and stop an older Muralist from opening the file) and versions them in ``bot_meta`` (the
+file is shared with the job store and the moderation record, so ``PRAGMA user_version`` is not
+ours). A guild's settings
 are one JSON document validated by ``GuildSettings``; every change is validated before it is
 written, takes effect on the next call (reads go to the database, nothing is cached), and lands
 in the moderation record (kind ``setting``) with who, when, which setting, and the old and new
 values, beside the moderators' actions (``/mod recent``).
 
-Lower packages never read this: the bot turns a guild's settings into plain values per call
+Lower packages never read this: studio turns a guild's settings into plain values per call
 (``GuildSettings.safety_for``, ``GuildSettings.limits``, ``GuildSettings.rules``).
 """
 
@@ -25,13 +27,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from generation.config import CooldownSeconds, PerGuildCap, PerUserCap
 from generation.queue import Limits
 from generation.requests import MAX_GUIDANCE, MAX_STEPS
 from generation.sizes import ASPECTS
-from generation.studio_types import GuildRules
 from safety import GuildSafety, GuildTerm, ModerationEntry, ModerationRecord, validate_guild_term
 from safety.errors import InvalidSafetyInput
 from safety.schema import migrate_tables, open_shared, transaction
+from studio.errors import InvalidSetting, SettingsStoreError
+from studio.planning import GuildRules
+from studio.ranges import describe
 
 NsfwPolicy = Literal["withhold", "blur_spoiler", "allow"]
 NSFW_POLICIES: tuple[NsfwPolicy, ...] = ("withhold", "blur_spoiler", "allow")
@@ -68,19 +73,6 @@ _MIGRATIONS: dict[int, str] = {
 }
 
 
-class InvalidSetting(ValueError):
-    """A setting value that cannot be stored; ``field`` names the setting, ``message`` the range."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-class SettingsStoreError(RuntimeError):
-    """The settings tables cannot be opened (a newer schema, a broken file)."""
-
-
 class GuildSettings(BaseModel):
     """One guild's choices. ``None`` means "the instance's default" for every default."""
 
@@ -92,9 +84,9 @@ class GuildSettings(BaseModel):
     default_aspect: str | None = Field(default=None, description=f"One of {', '.join(ASPECTS)}.")
     default_negative: str | None = Field(default=None, max_length=MAX_NEGATIVE)
     allowed_models: tuple[str, ...] = Field(default=(), description="Empty: every model.")
-    per_user_cap: int | None = Field(default=None, ge=1, le=100)
-    per_guild_cap: int | None = Field(default=None, ge=1, le=10_000)
-    cooldown_seconds: float | None = Field(default=None, ge=0.0, le=3600.0)
+    per_user_cap: PerUserCap | None = None
+    per_guild_cap: PerGuildCap | None = None
+    cooldown_seconds: CooldownSeconds | None = None
     nsfw_policy: NsfwPolicy = Field(
         default="withhold",
         description="Flagged images: withhold, blur_spoiler, or allow (age-restricted only).",
@@ -167,18 +159,6 @@ SCALAR_SETTINGS: tuple[str, ...] = (
     "approval_target",
     "moderator_role",
 )
-
-
-def _range_of(name: str) -> str:
-    """The allowed values of a setting, as a user reads them in an error."""
-    field = GuildSettings.model_fields[name]
-    low = high = None
-    for meta in field.metadata:
-        low = getattr(meta, "ge", low)
-        high = getattr(meta, "le", high)
-    if low is not None and high is not None:
-        return f"{low:g}..{high:g}"
-    return field.description or "a valid value"
 
 
 class SettingChange(BaseModel):
@@ -325,7 +305,7 @@ class GuildSettingsStore:
                     problem = exc.errors()[0]
                     name = str(problem["loc"][0]) if problem["loc"] else names[0]
                     raise InvalidSetting(
-                        name, f"{problem['msg']} (allowed: {_range_of(name)})"
+                        name, f"{problem['msg']} (allowed: {describe(GuildSettings, name)})"
                     ) from exc
                 new = updated.model_dump(mode="json")
                 at = self._clock()

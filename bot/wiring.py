@@ -1,0 +1,105 @@
+"""Start-up wiring, the one place: settings → engine → queue → studio → client, and the orderly
+shutdown. The demo, the tests and production all build the bot here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from bot.config import Settings
+from bot.endpoints import apply_discord_config
+from generation.catalog import Catalog
+from generation.engine_api import ImageEngine
+from generation.queue.factory import open_queue
+from prompting import load_library
+from safety import ImageChecker, ModerationRecord, PromptFilter
+from studio import Planner, Studio, StudioOptions
+from studio.deliveries import DeliveryRecord
+from studio.guild_settings import GuildSettingsStore
+from studio.screening import Screener
+
+log = logging.getLogger(__name__)
+
+
+def build_engine(settings: Settings) -> ImageEngine:
+    """The in-process diffusers engine (heavy imports happen here, not at import time)."""
+    from generation.engine import DiffusersEngine
+    from generation.loading import PipelineLoader
+
+    return DiffusersEngine(
+        PipelineLoader(settings.engine),
+        settings.engine,
+        preview_every=settings.discord.preview_every,
+    )
+
+
+def build_planner(settings: Settings) -> Planner:
+    """The planning ``/imagine`` and ``muralist imagine`` share."""
+    return Planner(
+        Catalog.load(settings.engine.models_file),
+        load_library(settings.prompting.presets_file),
+        engine=settings.engine,
+        prompting=settings.prompting,
+        options=StudioOptions(
+            image_side=settings.discord.image_side, default_count=settings.discord.default_count
+        ),
+    )
+
+
+@asynccontextmanager
+async def open_studio(
+    settings: Settings,
+    engine: ImageEngine | None = None,
+    *,
+    image_checker: ImageChecker | None = None,
+) -> AsyncIterator[Studio]:
+    """Studio on the configured SQLite file: jobs run on ``engine`` in this process, or on
+    ``muralist worker`` processes when ``queue.redis_url`` is set. ``image_checker``: tests
+    pass one with a stand-in detector."""
+    config = settings.queue
+    config.images_dir.mkdir(parents=True, exist_ok=True)
+    if engine is None and not config.redis_url:
+        engine = build_engine(settings)
+    async with AsyncExitStack() as stack:
+        # Studio's table first: it adopts what an older job store kept of deliveries.
+        deliveries = DeliveryRecord(config.db_path)
+        stack.callback(deliveries.close)
+        queue = open_queue(config, engine)
+        stack.callback(queue.store.close)
+        record = ModerationRecord(config.db_path, reports_to_hide=settings.safety.reports_to_hide)
+        stack.callback(record.close)
+        planner = build_planner(settings)
+        guilds = GuildSettingsStore(config.db_path, planner.catalog.names, record)
+        stack.callback(guilds.close)
+        prompt_filter = PromptFilter(settings.safety)
+        screener = Screener(
+            prompt_filter, image_checker or ImageChecker(settings.safety), record, settings.safety
+        )
+        studio = Studio(
+            queue=queue,
+            planner=planner,
+            guilds=guilds,
+            record=record,
+            deliveries=deliveries,
+            prompt_filter=prompt_filter,
+            screener=screener,
+        )
+        await asyncio.to_thread(studio.warm_up)
+        await queue.start()
+        stack.push_async_callback(queue.close)
+        yield studio
+
+
+async def run_bot(settings: Settings) -> None:
+    """``muralist bot``: connect to Discord (or the configured endpoints) until stopped."""
+    from bot.client import MuralistBot
+
+    token = settings.discord.token
+    assert token is not None, "checked by the CLI"
+    apply_discord_config(settings.discord)
+    async with open_studio(settings) as studio:
+        bot = MuralistBot(studio, settings.discord)
+        async with bot:
+            await bot.start(token.get_secret_value())

@@ -1,0 +1,90 @@
+"""The application core: a member's ask → a planned, screened job → a screened result → a
+delivery; guild settings, the moderation workflow and the delivery record.
+
+Front ends (``bot/``, the CLI) use what this module exports; studio imports prompting, safety and
+generation, and nothing of Discord.
+"""
+
+from generation.queue import WorkerInfo
+from generation.requests import GenerationRequest
+from generation.sizes import ASPECTS
+from safety import Ban, ModerationEntry
+from studio.administration import RESETTABLE, SettingsDesk
+from studio.config import StudioOptions
+from studio.guild_settings import NSFW_POLICIES, GuildSettings, SettingChange
+from studio.moderation import Decision, ModerationDesk, parse_duration
+from studio.pictures import grid_png
+from studio.planning import GuildRules, Plan, Planner
+from studio.ranges import bounds
+from studio.service import Studio
+from studio.types import (
+    DERIVATIONS,
+    ApprovalNotice,
+    Blocked,
+    ChoiceField,
+    DeliveryTarget,
+    Derivation,
+    Failed,
+    Finished,
+    ImagineOptions,
+    JobEvent,
+    JobImage,
+    JobRecord,
+    LogNotice,
+    Notice,
+    Orphan,
+    Progress,
+    Queued,
+    Reported,
+    Requester,
+    Submitted,
+)
+from studio.views import Cancelled, Decided, InstanceView, PendingJob, QueueView
+
+__all__ = [
+    "ASPECTS",
+    "DERIVATIONS",
+    "NSFW_POLICIES",
+    "RESETTABLE",
+    "ApprovalNotice",
+    "Ban",
+    "Blocked",
+    "Cancelled",
+    "ChoiceField",
+    "Decided",
+    "Decision",
+    "DeliveryTarget",
+    "Derivation",
+    "Failed",
+    "Finished",
+    "GenerationRequest",
+    "GuildRules",
+    "GuildSettings",
+    "ImagineOptions",
+    "InstanceView",
+    "JobEvent",
+    "JobImage",
+    "JobRecord",
+    "LogNotice",
+    "ModerationDesk",
+    "ModerationEntry",
+    "Notice",
+    "Orphan",
+    "PendingJob",
+    "Plan",
+    "Planner",
+    "Progress",
+    "QueueView",
+    "Queued",
+    "Reported",
+    "Requester",
+    "SettingChange",
+    "SettingsDesk",
+    "Studio",
+    "StudioOptions",
+    "Submitted",
+    "WorkerInfo",
+    "bounds",
+    "grid_png",
+    "parse_duration",
+]

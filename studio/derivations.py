@@ -1,0 +1,83 @@
+"""Requests derived from a stored job: reroll, subtle and strong variations, upscale, remix.
+
+Pure functions over ``GenerationRequest``: the service reads the stored job and the image, these
+decide what the new request is. Each result is validated again as a new request.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from generation.errors import InvalidRequest
+from generation.requests import SEED_MAX, GenerationRequest
+from prompting import BuiltPrompt
+from studio.planning import prompt_fields
+
+VARIATION_STRENGTH: dict[str, float] = {"vary_subtle": 0.2, "vary_strong": 0.6}
+
+
+def denoising_steps(steps: int, strength: float) -> int:
+    """Steps for an img2img pass that runs at least one: diffusers runs int(steps × strength)
+    of them, none for a 2-step image upscaled at strength 0.35, which the engine refuses."""
+    return max(steps, math.ceil(1 / strength))
+
+
+def _fresh(request: GenerationRequest, **update: object) -> GenerationRequest:
+    """``request`` with ``update``, checked as a new request (a new id, no variation seed)."""
+    data = request.model_dump()
+    data.pop("request_id")
+    data.update({"subseed": None, "subseed_strength": 0.0})
+    data.update(update)
+    derived = GenerationRequest.model_validate(data)
+    if derived.mode != "txt2img":  # an upscale, or a job derived from one
+        steps = denoising_steps(derived.steps, derived.strength)
+        derived = derived.model_copy(update={"steps": steps})
+    return derived
+
+
+def check_index(seeds: list[int], index: int) -> None:
+    """Refuse an image number the stored job does not have."""
+    if not 0 <= index < len(seeds):
+        raise InvalidRequest("index", f"this job has no image {index + 1}")
+
+
+def _one_image(request: GenerationRequest, seeds: list[int], index: int) -> dict[str, object]:
+    """The fields that make image ``index`` of a stored job a job of its own: its seed and, for
+    a wildcard job, its own prompt."""
+    check_index(seeds, index)
+    prompts = request.per_image_prompts
+    prompt = prompts[index] if prompts and index < len(prompts) else request.prompt
+    return {"count": 1, "seed": seeds[index], "prompt": prompt, "per_image_prompts": None}
+
+
+def reroll(request: GenerationRequest) -> GenerationRequest:
+    """The same settings with a new seed (drawn by the engine)."""
+    return _fresh(request, seed=None)
+
+
+def variation(
+    request: GenerationRequest, seeds: list[int], index: int, strength: float
+) -> GenerationRequest:
+    """Image ``index`` again with A1111's variation seed at ``strength``."""
+    return _fresh(
+        request,
+        **_one_image(request, seeds, index),
+        subseed=random.randint(0, SEED_MAX),
+        subseed_strength=strength,
+    )
+
+
+def upscale(
+    request: GenerationRequest, seeds: list[int], index: int, png: bytes
+) -> GenerationRequest:
+    """Image ``index`` (``png``) upscaled ×2 by the hires-fix pass."""
+    return _fresh(request, **_one_image(request, seeds, index), mode="upscale", init_image=png)
+
+
+def remix(request: GenerationRequest, built: BuiltPrompt) -> GenerationRequest:
+    """The stored settings with an edited positive prompt (``built``) and a new seed; the
+    negative stays the stored one."""
+    fields = prompt_fields(built)
+    del fields["negative_prompt"]
+    return _fresh(request, seed=None, **fields)

@@ -1,0 +1,241 @@
+"""The one way options become a request: ``Planner.plan``, used by ``/imagine`` and the CLI alike.
+
+Defaults fill in this order: what the member typed, the guild's defaults, the model's catalog
+entry (scheduler, native size, default negative), the instance's settings. Wildcard picks follow
+the job's seed, so a seed drawn here reproduces them. Every bad value is an ``InvalidRequest`` (or
+``PromptError``) naming the option as the user typed it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from generation import sizes
+from generation.catalog import Catalog, ModelSpec
+from generation.config import EngineConfig
+from generation.errors import InvalidRequest
+from generation.requests import (
+    MAX_GUIDANCE,
+    MAX_IMAGES,
+    MAX_SIDE,
+    MAX_STEPS,
+    MIN_SIDE,
+    SEED_MAX,
+    GenerationRequest,
+    PromptEdit,
+)
+from generation.schedulers import resolve as resolve_scheduler
+from prompting import BuiltPrompt, PresetLibrary, PromptSpec, build, lint_built
+from prompting.config import PromptingConfig
+from prompting.errors import PromptError
+from studio.config import StudioOptions
+from studio.types import ImagineOptions
+
+# The option a user typed for each request field, and the range they may give it.
+OPTION_NAMES = {"guidance": "cfg", "negative_prompt": "negative"}
+ALLOWED = {
+    "prompt": "a non-empty text of at most 20000 characters",
+    "negative_prompt": "at most 20000 characters",
+    "steps": f"1..{MAX_STEPS}",
+    "guidance": f"a number in 0..{MAX_GUIDANCE:g}",
+    "seed": f"0..{SEED_MAX}",
+    "count": f"1..{MAX_IMAGES}",
+    "width": f"{MIN_SIDE}..{MAX_SIDE} in steps of 8",
+    "height": f"{MIN_SIDE}..{MAX_SIDE} in steps of 8",
+}
+# The prompt's fields as the user named them (the spec says "subject" for the prompt).
+SPEC_FIELD_NAMES = {"subject": "prompt"}
+
+
+class GuildRules(BaseModel):
+    """A community's defaults for the options a member leaves out, and the models it allows
+    (None or empty: the instance's own)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str | None = None
+    steps: int | None = None
+    cfg: float | None = None
+    aspect: str | None = None
+    negative: str | None = None
+    allowed_models: tuple[str, ...] = ()
+    """Empty: every model of the catalog."""
+
+    def allows(self, model: str) -> bool:
+        return not self.allowed_models or model in self.allowed_models
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request ready for the queue, the prompt it was built from, and what to tell the user."""
+
+    request: GenerationRequest
+    built: BuiltPrompt
+    warnings: list[str]
+
+    @property
+    def texts(self) -> list[str]:
+        """Every text that conditions an image (each wildcard variant), for the safety check."""
+        return list(dict.fromkeys([self.built.positive_text, *(self.built.per_image_texts or [])]))
+
+
+def prompt_fields(built: BuiltPrompt) -> dict[str, Any]:
+    """The ``GenerationRequest`` fields that carry a built prompt (compel text, wildcards and
+    edits)."""
+    return {
+        "prompt": built.positive,
+        "negative_prompt": built.negative,
+        "per_image_prompts": built.per_image_positives,
+        "prompt_edits": [PromptEdit(from_step=e.from_step, prompt=e.prompt) for e in built.edits],
+    }
+
+
+def make_request(**fields: Any) -> GenerationRequest:
+    """A request, or ``InvalidRequest`` naming the option the user typed and its allowed range."""
+    try:
+        return GenerationRequest(**fields)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = str(problem["loc"][0]) if problem["loc"] else "request"
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if field in ALLOWED and problem["type"] != "value_error":
+            message = f"{message} (allowed: {ALLOWED[field]}; got {problem['input']!r})"
+        raise InvalidRequest(OPTION_NAMES.get(field, field), message) from None
+
+
+class Planner:
+    """Options → ``Plan``, with the catalog, the presets and the instance's settings."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        presets: PresetLibrary,
+        *,
+        engine: EngineConfig,
+        prompting: PromptingConfig,
+        options: StudioOptions | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.presets = presets
+        self.engine = engine
+        self.prompting = prompting
+        self.options = options or StudioOptions()
+
+    def plan(
+        self,
+        options: ImagineOptions,
+        rules: GuildRules | None = None,
+        *,
+        local_models: bool = False,
+    ) -> Plan:
+        """The request for ``options`` under a guild's ``rules``.
+
+        ``local_models``: a model may also be the path of a folder or checkpoint on this host
+        (the CLI's operator owns the host; members in Discord never may).
+        """
+        options = self._with_rules(options, rules or GuildRules())
+        spec = self._model(options.model or self.engine.default_model, local_models)
+        steps = options.steps or self.engine.default_steps
+        count = options.count or self.options.default_count
+        # Drawn here, not by the engine, so the wildcard picks follow the job's seed too.
+        seed = options.seed if options.seed is not None else random.randint(0, SEED_MAX)
+        built = self.build_prompt(
+            PromptSpec(
+                subject=options.prompt,
+                style=options.style,
+                medium=options.medium or "",
+                lighting=options.lighting or "",
+                composition=options.composition or "",
+                details=options.details or "",
+                negative=options.negative or "",
+                use_default_negative=options.default_negative,
+            ),
+            spec,
+            guild_negative=rules.negative if rules else None,
+            seed=seed,
+            count=count,
+            steps=steps,
+        )
+        width, height = options.size or self.size(spec, options.aspect or "1:1")
+        scheduler = options.scheduler or spec.scheduler or self.engine.default_scheduler
+        request = make_request(
+            **prompt_fields(built),
+            model=spec.name,
+            width=width,
+            height=height,
+            steps=steps,
+            guidance=options.cfg if options.cfg is not None else self.engine.default_guidance,
+            seed=seed,
+            count=count,
+            scheduler=resolve_scheduler(scheduler).name,
+        )
+        return Plan(request, built, [w.message for w in lint_built(built)])
+
+    def build_prompt(
+        self,
+        prompt: PromptSpec,
+        spec: ModelSpec,
+        *,
+        guild_negative: str | None = None,
+        seed: int | None = None,
+        count: int = 1,
+        steps: int = 20,
+    ) -> BuiltPrompt:
+        """prompting's ``build`` for a model: the guild's default negative replaces the model's
+        (then the preset's extras and the member's own follow, each term once)."""
+        try:
+            return build(
+                prompt,
+                model_family=spec.family,
+                default_negative_prompt=guild_negative or spec.default_negative or None,
+                presets=self.presets,
+                config=self.prompting,
+                seed=seed,
+                count=count,
+                steps=steps,
+            )
+        except PromptError as exc:  # name the option the user typed, not the spec's field
+            field = SPEC_FIELD_NAMES.get(exc.field, exc.field)
+            raise PromptError(field, exc.message, exc.code) from None
+
+    def size(self, spec: ModelSpec, aspect: str) -> tuple[int, int]:
+        """The aspect at the model's native pixel count (or the configured square side's)."""
+        width, height = sizes.aspect_size(spec.family, aspect)
+        native = sizes.native_size(spec.family)[0]
+        side = self.options.image_side or spec.native_size[0]
+        scale = side / native
+        return max(64, round(width * scale / 8) * 8), max(64, round(height * scale / 8) * 8)
+
+    def model(self, name: str) -> ModelSpec:
+        """A catalog entry by name (never a path: members must not load files of the host)."""
+        return self._model(name, local=False)
+
+    def _model(self, name: str, local: bool) -> ModelSpec:
+        if name not in self.catalog and not local:
+            allowed = ", ".join(self.catalog.names())
+            raise InvalidRequest("model", f"unknown model {name!r}; choose one of: {allowed}")
+        return self.catalog.resolve(name)
+
+    @staticmethod
+    def _with_rules(options: ImagineOptions, rules: GuildRules) -> ImagineOptions:
+        """The guild's defaults for the options left out; only the models it allows."""
+        filled = options.model_copy(
+            update={
+                "model": options.model or rules.model,
+                "steps": options.steps or rules.steps,
+                "cfg": options.cfg if options.cfg is not None else rules.cfg,
+                "aspect": options.aspect or rules.aspect,
+            }
+        )
+        if filled.model is not None and not rules.allows(filled.model):
+            allowed = ", ".join(rules.allowed_models)
+            raise InvalidRequest(
+                "model", f"{filled.model!r} is not allowed here; use one of: {allowed}"
+            )
+        if filled.model is None and rules.allowed_models:
+            filled = filled.model_copy(update={"model": rules.allowed_models[0]})
+        return filled

@@ -1,0 +1,93 @@
+"""The safety policy on a finished job: post each image, blur it behind a spoiler, or withhold it.
+
+The prompt is checked again (a term added since, or the channel's policy), every image goes
+through the image classifier, and ``safety.decide`` combines them with the channel and the guild's
+choices. Flagged and uncheckable images are written to the moderation record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass, replace
+
+from safety import (
+    ChannelFlags,
+    GuildSafety,
+    ImageChecker,
+    ModerationEntry,
+    ModerationRecord,
+    PromptFilter,
+    blur_image,
+    decide,
+)
+from safety.config import SafetyConfig
+from studio.types import JobImage, JobRecord
+
+
+@dataclass(frozen=True)
+class Screened:
+    """``job`` with only the images that may be posted (blurred where the policy says), or
+    ``withheld`` (why nothing may be posted); ``logged``: what the record wrote of it."""
+
+    job: JobRecord
+    withheld: str | None
+    logged: tuple[ModerationEntry, ...]
+
+
+class Screener:
+    def __init__(
+        self,
+        prompt_filter: PromptFilter,
+        image_checker: ImageChecker,
+        record: ModerationRecord,
+        config: SafetyConfig,
+    ) -> None:
+        self.prompt_filter = prompt_filter
+        self.image_checker = image_checker
+        self.record = record
+        self.config = config
+
+    async def screen(
+        self,
+        job: JobRecord,
+        channel: ChannelFlags,
+        guild: GuildSafety,
+        *,
+        log_flagged: bool = True,
+    ) -> Screened:
+        """``log_flagged`` False: the job was screened (and recorded) before; this is again."""
+        prompt = await self.prompt_filter.check_async(
+            job.request.prompt, channel=channel, guild=guild
+        )
+        verdicts = await self.image_checker.check_batch_async([i.png for i in job.images])
+        decision = decide(prompt, verdicts, channel, guild)
+        logged = []
+        for verdict, choice in zip(verdicts, decision.images, strict=True):
+            if (
+                log_flagged and choice.log and not verdict.safe
+            ):  # flagged or uncheckable: for the moderators
+                entry = await asyncio.to_thread(
+                    functools.partial(
+                        self.record.record_image,
+                        verdict,
+                        guild_id=job.guild_id,
+                        channel_id=job.channel_id,
+                        user_id=job.user_id,
+                        job_id=job.job_id,
+                        action=choice.action,
+                    )
+                )
+                logged.append(entry)
+        kept = []
+        for image, choice in zip(job.images, decision.images, strict=True):
+            if choice.action == "post":
+                kept.append(image)
+            elif choice.action == "post_blurred":
+                fraction = self.config.blur_radius_fraction
+                blurred = await asyncio.to_thread(blur_image, image.png, fraction)
+                kept.append(JobImage(blurred, image.seed, spoiler=True))
+        withheld = None
+        if not kept:
+            withheld = next((d.reason for d in decision.images if d.reason), "withheld")
+        return Screened(replace(job, images=kept), withheld, tuple(logged))

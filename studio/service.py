@@ -1,0 +1,495 @@
+"""The studio: what a member asked, turned into queued jobs, and their screened results back.
+
+The front end (``bot/``) calls these methods with plain values and renders what comes back;
+every rule between "a member clicked" and "a job runs" and back is here or in the modules this
+composes: planning (``studio.planning``), derived requests (``studio.derivations``), guild
+settings (``studio.administration``), moderation (``studio.moderation``), screening
+(``studio.screening``) and the delivery record (``studio.deliveries``). Moderators' log messages
+leave through ``notices()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
+from generation.requests import GenerationRequest
+from generation.schedulers import SCHEDULER_NAMES
+from generation.sizes import ASPECTS
+from prompting import Preset, PromptSpec
+from safety import ChannelFlags, ModerationRecord, PromptFilter
+from studio import derivations
+from studio.administration import SettingsDesk
+from studio.deliveries import DeliveryRecord
+from studio.errors import InvalidRequest, PromptBlocked
+from studio.guild_settings import GuildSettings, GuildSettingsStore
+from studio.moderation import Decision, ModerationDesk
+from studio.planning import Planner
+from studio.screening import Screener
+from studio.types import (
+    ApprovalNotice,
+    Blocked,
+    ChoiceField,
+    DeliveryTarget,
+    Derivation,
+    Failed,
+    Finished,
+    ImagineOptions,
+    JobEvent,
+    JobImage,
+    JobRecord,
+    Notice,
+    Orphan,
+    Progress,
+    Queued,
+    Reported,
+    Requester,
+    Submitted,
+)
+from studio.views import (
+    Cancelled,
+    Decided,
+    InstanceView,
+    PendingJob,
+    QueueView,
+    closest_aspect,
+)
+
+log = logging.getLogger(__name__)
+
+_PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
+_NO_APPROVAL_CHANNEL = "This channel needs approval, but no moderators' channel is set."
+_WAITING_FOR_APPROVAL = (
+    "This channel needs a moderator's approval: your images were sent to the moderators and "
+    "will be posted here once approved."
+)
+
+
+class Studio:
+    """The application core the front ends call. Every collaborator comes in here, built once
+    by the start-up wiring (``bot.wiring``)."""
+
+    def __init__(
+        self,
+        *,
+        queue: QueueService,
+        planner: Planner,
+        guilds: GuildSettingsStore,
+        record: ModerationRecord,
+        deliveries: DeliveryRecord,
+        prompt_filter: PromptFilter,
+        screener: Screener,
+    ) -> None:
+        self.queue = queue
+        self.planner = planner
+        self.guilds = guilds
+        self.record = record
+        self.deliveries = deliveries
+        self.prompt_filter = prompt_filter
+        self.screener = screener
+        self._notices: asyncio.Queue[Notice] = asyncio.Queue()
+        self.settings = SettingsDesk(guilds)
+        self.moderation = ModerationDesk(record, guilds, deliveries, self._notices.put_nowait)
+
+    def warm_up(self) -> None:
+        """Build the prompt parser and the term index now (about a second, blocking), so the
+        first /imagine does not stall the event loop while other interactions wait."""
+        self.planner.plan(ImagineOptions(prompt="a (warm:1.1) [up|start]", count=1))
+        self.prompt_filter.check("a warm up")
+
+    async def notices(self) -> AsyncIterator[Notice]:
+        """What the moderators' channels should show, as it happens (one consumer)."""
+        while True:
+            yield await self._notices.get()
+
+    # ----------------------------------------------------------------- painting
+    async def submit(
+        self, options: ImagineOptions, who: Requester, target: DeliveryTarget | None = None
+    ) -> Submitted:
+        """Queue a job, or raise the error that says why not (bad option, limit, ban, prompt)."""
+        settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
+        plan = self.planner.plan(options, settings.rules())
+        await self._check_prompt(plan.texts, who, settings)
+        submitted = await self._queue(plan.request, who, settings, Origin(), target)
+        return Submitted(submitted.job_id, submitted.position, submitted.eta_seconds, plan.warnings)
+
+    async def derive(
+        self,
+        job_id: str,
+        action: Derivation,
+        index: int | None,
+        who: Requester,
+        target: DeliveryTarget | None = None,
+    ) -> Submitted:
+        """A new job from a stored one: reroll, subtle/strong variation or upscale of image
+        ``index`` (0-based; None for the whole job)."""
+        settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
+        job = self.queue.get(job_id)
+        self._still_allowed(job, settings)
+        position = index or 0
+        if action == "reroll":
+            request = derivations.reroll(job.request)
+        elif action == "upscale":
+            derivations.check_index(job.seeds, position)
+            png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
+            request = derivations.upscale(job.request, job.seeds, position, png)
+        else:
+            strength = derivations.VARIATION_STRENGTH[action]
+            request = derivations.variation(job.request, job.seeds, position, strength)
+        # A derived job reuses a stored prompt, but a ban, or a term added since, stops it too.
+        await self._check_prompt(_texts_of(request), who, settings)
+        origin = Origin(kind="button", action=action, parent_job_id=job_id)
+        return await self._queue(request, who, settings, origin, target)
+
+    async def remix(
+        self, job_id: str, prompt: str, who: Requester, target: DeliveryTarget | None = None
+    ) -> Submitted:
+        """The stored job's settings with an edited prompt (the whole positive prompt: no
+        preset and no default negative again)."""
+        settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
+        job = self.queue.get(job_id)
+        self._still_allowed(job, settings)
+        built = self.planner.build_prompt(
+            PromptSpec(subject=prompt, use_default_negative=False),
+            self.planner.model(job.request.model),
+            count=job.request.count,
+            steps=job.request.steps,
+        )
+        await self._check_prompt(
+            list(dict.fromkeys([built.positive_text, *(built.per_image_texts or [])])),
+            who,
+            settings,
+        )
+        origin = Origin(kind="button", action="remix", parent_job_id=job_id)
+        request = derivations.remix(job.request, built)
+        return await self._queue(request, who, settings, origin, target)
+
+    def remix_prompt(self, job: JobRecord) -> str:
+        """The prompt a member edits to remix a job."""
+        return job.request.prompt
+
+    async def reuse(self, job_id: str) -> ImagineOptions:
+        """A job's settings as options, for "Use these settings" to prefill."""
+        request = (await asyncio.to_thread(self.queue.get, job_id)).request
+        return ImagineOptions(
+            prompt=request.prompt,
+            negative=request.negative_prompt,
+            steps=request.steps,
+            cfg=request.guidance,
+            seed=request.seed,
+            count=request.count,
+            model=request.model,
+            scheduler=request.scheduler,
+            aspect=closest_aspect(request.width, request.height),
+        )
+
+    async def _check_prompt(
+        self, texts: list[str], who: Requester, settings: GuildSettings
+    ) -> None:
+        """Refuse a banned member, then every text that conditions an image that the channel's
+        policy does not allow (recorded for the moderators and told to the log)."""
+        await self.moderation.refuse_if_banned(who)
+        channel = ChannelFlags(nsfw=who.channel_nsfw)
+        guild = settings.safety_for(who.channel_id)
+        for text in texts:
+            verdict = await self.prompt_filter.check_async(text, channel=channel, guild=guild)
+            if verdict.allowed:
+                continue
+            entry = await asyncio.to_thread(
+                functools.partial(
+                    self.record.record_blocked_prompt,
+                    verdict,
+                    guild_id=who.guild_id,
+                    channel_id=who.channel_id,
+                    user_id=who.user_id,
+                    prompt=text,
+                )
+            )
+            await self.moderation.tell(entry, settings)
+            raise PromptBlocked(verdict.reason, entry)
+
+    async def _queue(
+        self,
+        request: GenerationRequest,
+        who: Requester,
+        settings: GuildSettings,
+        origin: Origin,
+        target: DeliveryTarget | None,
+    ) -> Submitted:
+        moderator = self.moderation.is_moderator(who, settings)
+        ticket = await self.queue.submit(
+            guild_id=str(who.guild_id),
+            channel_id=str(who.channel_id),
+            user_id=str(who.user_id),
+            request=request,
+            priority="moderator" if moderator else "default",
+            origin=origin,
+            limits=settings.limits(),
+        )
+        # No await between the submit and this note: the job's result cannot be screened first.
+        self.deliveries.asked(
+            ticket.job_id, channel_nsfw=who.channel_nsfw, target=target or DeliveryTarget()
+        )
+        return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds)
+
+    @staticmethod
+    def _still_allowed(job: Job, settings: GuildSettings) -> None:
+        if not settings.rules().allows(job.request.model):
+            raise InvalidRequest("model", f"{job.request.model!r} is no longer allowed here")
+
+    # ----------------------------------------------------------------- jobs and results
+    async def job(self, job_id: str) -> JobRecord:
+        """A stored job (``JobNotFound`` when it does not exist, e.g. expired)."""
+        return await self._record(self.queue.get(job_id))
+
+    async def _record(self, job: Job) -> JobRecord:
+        images = await asyncio.to_thread(lambda: [Path(p).read_bytes() for p in job.image_paths])
+        seconds = (
+            job.finished_at - job.started_at
+            if job.finished_at is not None and job.started_at is not None
+            else None
+        )
+        return JobRecord(
+            job_id=job.id,
+            user_id=int(job.user_id),
+            guild_id=int(job.guild_id),
+            channel_id=int(job.channel_id),
+            action=job.origin.action,
+            request=job.request,
+            status=job.status.value,
+            images=[JobImage(png, seed) for png, seed in zip(images, job.seeds, strict=False)],
+            seconds=seconds,
+            error=job.error,
+        )
+
+    async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
+        """The job's events from its current state on; ends after Finished, Failed or Blocked."""
+        step, total, place = 0, 0, -1
+        async for event in self.queue.events(job_id):
+            if event.kind == "queued":
+                if event.position != place:  # ETA-only updates: not worth a message edit
+                    place = event.position or 0
+                    yield Queued(place, event.eta_seconds or 0.0)
+            elif event.kind == "started":
+                yield Progress(0, total)
+            elif event.kind == "step":
+                step, total = event.step or 0, event.total_steps or 0
+                yield Progress(step, total)
+            elif event.kind == "preview":
+                yield Progress(step, total, event.preview)
+            elif event.kind == "done":
+                yield await self._outcome(self.queue.get(job_id))
+            else:
+                yield Failed(event.error or event.kind)
+
+    async def _outcome(self, job: Job) -> Finished | Blocked:
+        """A done job through the safety policy and, in approval channels, to the moderators."""
+        if job.status is JobStatus.BLOCKED:
+            return Blocked(job.error or "the images were withheld by the safety policy")
+        settings = await asyncio.to_thread(self.guilds.get, int(job.guild_id))
+        screened = await self._screen(await self._record(job), settings)
+        if isinstance(screened, Blocked):
+            return screened
+        if screened.channel_id not in settings.approval_channels:
+            return Finished(screened)
+        target = settings.approval_target or settings.mod_log_channel
+        if target is None:
+            return Blocked(_NO_APPROVAL_CHANNEL)
+        entry = await asyncio.to_thread(
+            lambda: self.record.log(
+                "hidden",
+                guild_id=screened.guild_id,
+                channel_id=screened.channel_id,
+                user_id=screened.user_id,
+                job_id=screened.job_id,
+                reason="waiting for a moderator's approval (approval mode)",
+            )
+        )
+        await asyncio.to_thread(self.deliveries.hold, screened.job_id, entry.id)
+        self._notices.put_nowait(ApprovalNotice(target, screened, entry))
+        return Blocked(_WAITING_FOR_APPROVAL)
+
+    async def _screen(
+        self, job: JobRecord, settings: GuildSettings, *, log_flagged: bool = True
+    ) -> JobRecord | Blocked:
+        """The images that may be posted in the job's channel, or why none may."""
+        notes = await asyncio.to_thread(self.deliveries.notes, job.job_id)
+        screened = await self.screener.screen(
+            job,
+            ChannelFlags(nsfw=notes.channel_nsfw),
+            settings.safety_for(job.channel_id),
+            log_flagged=log_flagged,
+        )
+        for entry in screened.logged:
+            await self.moderation.tell(entry, settings)
+        if screened.withheld is not None:
+            self.queue.block(job.job_id, screened.withheld)
+            return Blocked(f"The safety policy withheld these images. {screened.withheld}")
+        return screened.job
+
+    async def delete(self, job_id: str, who: Requester) -> None:
+        """Allow the deletion of a result (its requester or a moderator) or raise NotAllowed."""
+        job = self.queue.get(job_id)
+        if int(job.user_id) != who.user_id and not self.moderation.is_moderator(who):
+            raise NotAllowed(
+                "only the person who asked for this image or a moderator can delete it"
+            )
+
+    async def report(self, job_id: str, who: Requester, reason: str) -> Reported:
+        """A member's report of a result; enough reports hide it until a moderator decides."""
+        job = self.queue.get(job_id)
+        outcome = await asyncio.to_thread(
+            lambda: self.record.report(
+                job_id,
+                guild_id=who.guild_id,
+                channel_id=who.channel_id,
+                reporter_id=who.user_id,
+                author_id=int(job.user_id),
+                reason=reason,
+            )
+        )
+        entries = [outcome.entry] if outcome.entry is not None else []
+        if outcome.newly_hidden:  # the record does not return its "hidden" entry: find it
+            recent = await asyncio.to_thread(self.record.recent, who.guild_id, 10, ("hidden",))
+            entries += [e for e in recent if e.job_id == job_id][:1]
+        for entry in entries:
+            await self.moderation.tell(entry)
+        return Reported(outcome.accepted, outcome.newly_hidden)
+
+    async def decide(
+        self,
+        who: Requester,
+        decision: Decision,
+        entry_id: int,
+        job_id: str | None,
+        user_id: int | None,
+    ) -> Decided:
+        """A moderator's button on a log entry: dismiss it, take the result down, or approve it
+        (the result, checked again, is returned for the front end to post)."""
+        await asyncio.to_thread(self.moderation.require_moderator, who, "do this")
+        await self.moderation.close_entry(who, decision, entry_id, job_id, user_id)
+        if decision == "dismiss" or job_id is None:
+            return Decided(decision)
+        if decision in ("remove", "reject"):
+            await asyncio.to_thread(self.deliveries.release, job_id)
+            return Decided(decision, take_down=await self.result_message(job_id))
+        await asyncio.to_thread(self.deliveries.release, job_id)
+        job = await self.job(job_id)
+        settings = await asyncio.to_thread(self.guilds.get, job.guild_id)
+        screened = await self._screen(job, settings, log_flagged=False)
+        if isinstance(screened, Blocked):
+            return Decided(decision, problem=screened.message)
+        return Decided(decision, post=screened)
+
+    # ----------------------------------------------------------------- delivery record
+    async def delivered(
+        self, job_id: str, *, channel_id: int | None = None, message_id: int | None = None
+    ) -> bool:
+        """Record the result's delivery and, when given, the message that shows it (so
+        moderators can remove it later); True the first time only."""
+        if channel_id is not None and message_id is not None:
+            await asyncio.to_thread(self.deliveries.posted, job_id, channel_id, message_id)
+        return self.queue.mark_delivered(job_id)
+
+    async def undeliverable(self, job_id: str, problem: str) -> None:
+        """The result could not be delivered (a deleted channel, a missing permission)."""
+        log.warning("job %s could not be delivered: %s", job_id, problem)
+        await asyncio.to_thread(self.deliveries.failed, job_id, problem)
+
+    async def result_message(self, job_id: str) -> tuple[int, int] | None:
+        """Where the result was posted, ``(channel id, message id)``; None when unknown."""
+        return (await asyncio.to_thread(self.deliveries.notes, job_id)).result
+
+    async def orphans(self) -> list[Orphan]:
+        """Jobs no interaction follows any more (queued or finished before a restart)."""
+        store = self.queue.store
+
+        def read() -> list[Orphan]:
+            jobs = store.by_status(*_PENDING) + store.undelivered()
+            return [
+                Orphan(j.id, int(j.user_id), int(j.channel_id), self.deliveries.notes(j.id).target)
+                for j in jobs
+                if not j.delivered
+            ]
+
+        return await asyncio.to_thread(read)
+
+    # ----------------------------------------------------------------- what members look up
+    async def choices(self, field: ChoiceField, who: Requester) -> list[str]:
+        """Allowed values for an option (models: the ones the member's guild allows)."""
+        if field == "aspect":
+            return list(ASPECTS)
+        if field == "scheduler":
+            return list(SCHEDULER_NAMES)
+        if field == "model":
+            rules = (await asyncio.to_thread(self.guilds.get, who.guild_id)).rules()
+            return [name for name in self.planner.catalog.names() if rules.allows(name)]
+        return self.planner.presets.names()
+
+    def styles(self) -> list[Preset]:
+        return list(self.planner.presets)
+
+    def model_names(self) -> list[str]:
+        return self.planner.catalog.names()
+
+    async def queue_view(self, who: Requester) -> QueueView:
+        """The member's jobs with place and ETA, the queue here and in all, the workers."""
+        pending = await asyncio.to_thread(self.queue.store.by_status, *_PENDING)
+        user, guild = str(who.user_id), str(who.guild_id)
+        mine = [
+            self._pending(job) for job in pending if job.user_id == user and job.guild_id == guild
+        ]
+        here = sum(1 for j in pending if j.guild_id == guild and j.status is JobStatus.QUEUED)
+        return QueueView(mine, here, self.queue.queue_length(), self.queue.workers())
+
+    def _pending(self, job: Job) -> PendingJob:
+        ticket = self.queue.ticket(job.id) if job.status is JobStatus.QUEUED else None
+        return PendingJob(
+            job.id,
+            job.request.prompt,
+            job.status.value,
+            ticket.position if ticket else None,
+            ticket.eta_seconds if ticket else None,
+        )
+
+    async def my_pending(self, who: Requester) -> list[PendingJob]:
+        """The member's queued and running jobs, oldest first (for /cancel)."""
+        pending = await asyncio.to_thread(self.queue.store.by_status, *_PENDING)
+        user = str(who.user_id)
+        return [
+            PendingJob(j.id, j.request.prompt, j.status.value, None, None)
+            for j in pending
+            if j.user_id == user
+        ]
+
+    async def cancel(self, who: Requester, job: str | None) -> Cancelled:
+        """Cancel the member's job named by (a prefix of) its id, or their latest."""
+        mine = await self.my_pending(who)
+        if job is None:
+            if not mine:
+                raise InvalidRequest("job", "you have no queued or running jobs")
+            job = mine[-1].job_id
+        wanted = job.strip()
+        matches = [j.job_id for j in mine if j.job_id.startswith(wanted)] or [wanted]
+        status = await self.queue.cancel(
+            matches[0], user_id=str(who.user_id), is_moderator=self.moderation.is_moderator(who)
+        )
+        return Cancelled(matches[0], status.value)
+
+    async def instance(self, who: Requester) -> InstanceView:
+        """The models the member may use, the default one, the workers and the queue."""
+        settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
+        models = await self.choices("model", who)
+        default = settings.default_model or self.planner.engine.default_model
+        return InstanceView(models, default, self.queue.workers(), self.queue.queue_length())
+
+
+def _texts_of(request: GenerationRequest) -> list[str]:
+    """The compel texts that condition a stored request's images (each variant and edit)."""
+    texts = [request.prompt, *(request.per_image_prompts or [])]
+    texts += [edit.prompt for edit in request.prompt_edits]
+    return list(dict.fromkeys(texts))

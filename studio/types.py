@@ -1,0 +1,218 @@
+"""Studio's surface as plain data: what a front end passes in and what it gets back.
+
+A front end (the Discord bot, the CLI, a test) calls ``studio.Studio`` with what the user typed or
+clicked and who they are (``Requester``); studio decides models, sizes, seeds, derived requests,
+safety, moderation and delivery bookkeeping. Nothing here knows Discord: ids are plain integers,
+texts are for any front end to show, and a delivery's reply token is an opaque string.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from generation.errors import InvalidRequest
+from generation.requests import MAX_GUIDANCE, MAX_IMAGES, MAX_STEPS, SEED_MAX, GenerationRequest
+from safety import ModerationEntry
+from studio.ranges import describe
+
+Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
+DERIVATIONS: tuple[Derivation, ...] = ("reroll", "vary_subtle", "vary_strong", "upscale")
+ChoiceField = Literal["style", "aspect", "scheduler", "model"]
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asks, and where, as the front end knows it: studio derives every rule from these
+    (moderator or not, the guild's defaults, limits, safety settings, bans)."""
+
+    user_id: int
+    guild_id: int
+    channel_id: int
+    channel_nsfw: bool = False
+    """The channel is age-restricted."""
+    role_ids: tuple[int, ...] = ()
+    manage_messages: bool = False
+    """The member may manage messages in this channel (a moderator by permission)."""
+    manage_guild: bool = False
+    """The member may manage the server (may change its settings)."""
+
+
+class ImagineOptions(BaseModel):
+    """The options of ``/imagine`` and ``muralist imagine`` as the user gave them (None: the
+    defaults of the member's guild, the model and the instance, in that order).
+
+    Each range is declared here once; front ends read it (``studio.ranges.bounds``) for their
+    own option declarations, and ``ImagineOptions.parse`` turns any breach into one error that
+    names the option and the range.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    negative: str | None = None
+    style: str | None = None
+    medium: str | None = None
+    lighting: str | None = None
+    composition: str | None = None
+    details: str | None = None
+    aspect: str | None = None
+    size: tuple[int, int] | None = Field(
+        default=None, description="An explicit width × height (the CLI's --size)."
+    )
+    count: Annotated[int, Field(ge=1, le=MAX_IMAGES)] | None = None
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = None
+    cfg: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] | None = None
+    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
+    scheduler: str | None = None
+    model: str | None = None
+    default_negative: bool = Field(
+        default=True, description="Start the negative with the guild's or the model's default."
+    )
+
+    @field_validator("cfg")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @classmethod
+    def parse(cls, **values: Any) -> ImagineOptions:
+        """The options, or ``InvalidRequest`` naming the first bad one and its allowed range."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            name = str(problem["loc"][0]) if problem["loc"] else "options"
+            allowed = describe(cls, name) if name in cls.model_fields else "see /help"
+            got = problem.get("input")
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            raise InvalidRequest(name, f"{message} (allowed: {allowed}; got {got!r})") from None
+
+
+class DeliveryTarget(BaseModel):
+    """What the front end needs later to deliver a job's result, kept by studio with the job.
+
+    Opaque to studio: the Discord bot stores its interaction token here, so that after a restart
+    it can still edit the original message while the token is valid.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reply_token: str | None = Field(default=None, repr=False)
+    application_id: int | None = None
+    expires_at: float | None = Field(default=None, description="Unix time the token dies.")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A job accepted into the queue: its id, its place, and prompt warnings to show briefly."""
+
+    job_id: str
+    position: int
+    eta_seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A job no interaction follows any more (queued, running or finished before a restart)."""
+
+    job_id: str
+    user_id: int
+    channel_id: int
+    target: DeliveryTarget = field(default_factory=DeliveryTarget)
+
+
+@dataclass(frozen=True)
+class Reported:
+    """``accepted``: False when this user had reported it before; ``hidden``: this report was
+    the one that hides the result (the front end takes it down)."""
+
+    accepted: bool
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class JobImage:
+    png: bytes
+    seed: int
+    spoiler: bool = False
+    """Flagged and blurred by the safety policy: posted behind a spoiler."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A stored job, enough to render it and to act on its buttons after a restart."""
+
+    job_id: str
+    user_id: int
+    guild_id: int
+    channel_id: int
+    action: str
+    request: GenerationRequest
+    status: str
+    images: list[JobImage] = field(default_factory=list)
+    seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Queued:
+    position: int
+    eta_seconds: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total_steps: int
+    preview: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    job: JobRecord
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Nothing is posted: the safety policy withheld the images, or they wait for a moderator's
+    approval; ``message`` says which without showing them."""
+
+    message: str
+
+
+JobEvent = Queued | Progress | Finished | Failed | Blocked
+
+
+# --- what moderators hear: studio decides, the front end posts ------------------------------
+@dataclass(frozen=True)
+class LogNotice:
+    """Tell the guild's moderation log channel of a record entry (``place``: where the entry's
+    result is posted, ``(channel id, message id)``, when known)."""
+
+    channel_id: int
+    entry: ModerationEntry
+    place: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class ApprovalNotice:
+    """A result waits for a moderator in ``channel_id``; ``entry`` is its record entry."""
+
+    channel_id: int
+    job: JobRecord
+    entry: ModerationEntry
+
+
+Notice = LogNotice | ApprovalNotice
