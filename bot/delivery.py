@@ -81,7 +81,7 @@ class Delivery:
                         event.position,
                         event.eta_seconds,
                         self.submitted.warnings,
-                        self.submitted.lane,
+                        lane=self.submitted.lane,
                     )
                     await self._progress(text, None)
                 elif isinstance(event, Progress):
