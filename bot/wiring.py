@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.endpoints import apply_discord_config
@@ -18,12 +19,18 @@ from safety import ImageChecker, ModerationRecord, PromptFilter
 from studio import Planner, Studio, StudioOptions
 from studio.deliveries import DeliveryRecord
 from studio.guild_settings import GuildSettingsStore
+from studio.history import HistoryIndex
+from studio.preferences import PreferenceStore
+from studio.quotas import UsageLedger
 from studio.screening import Screener
+
+if TYPE_CHECKING:
+    from generation.engine import DiffusersEngine
 
 log = logging.getLogger(__name__)
 
 
-def build_engine(settings: Settings) -> ImageEngine:
+def build_engine(settings: Settings) -> DiffusersEngine:
     """The in-process diffusers engine (heavy imports happen here, not at import time)."""
     from generation.engine import DiffusersEngine
     from generation.loading import PipelineLoader
@@ -61,7 +68,11 @@ async def open_studio(
     config = settings.queue
     config.images_dir.mkdir(parents=True, exist_ok=True)
     if engine is None and not config.redis_url:
-        engine = build_engine(settings)
+        built = build_engine(settings)
+        # The default model loaded (and compiled, with compile_unet) before the first member
+        # waits for it; the loaded heap is then frozen out of the garbage collector's passes.
+        await asyncio.to_thread(built.warm_up)
+        engine = built
     async with AsyncExitStack() as stack:
         # Studio's table first: it adopts what an older job store kept of deliveries.
         deliveries = DeliveryRecord(config.db_path)
@@ -75,6 +86,12 @@ async def open_studio(
             config.db_path, planner.catalog.names, record, known_loras=planner.catalog.lora_names
         )
         stack.callback(guilds.close)
+        history = HistoryIndex(config.db_path)
+        stack.callback(history.close)
+        preferences = PreferenceStore(config.db_path)
+        stack.callback(preferences.close)
+        usage = UsageLedger(config.db_path)
+        stack.callback(usage.close)
         prompt_filter = PromptFilter(settings.safety)
         screener = Screener(
             prompt_filter, image_checker or ImageChecker(settings.safety), record, settings.safety
@@ -87,6 +104,9 @@ async def open_studio(
             deliveries=deliveries,
             prompt_filter=prompt_filter,
             screener=screener,
+            history=history,
+            preferences=preferences,
+            usage=usage,
         )
         await asyncio.to_thread(studio.warm_up)
         await queue.start()

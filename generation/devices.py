@@ -178,8 +178,15 @@ def place_pipeline(pipe: Any, config: EngineConfig, placement: Placement) -> lis
         applied.append("group_offload")
     else:
         pipe.to(placement.device)
+    if config.fuse_qkv:
+        pipe.fuse_qkv_projections()
+        applied.append("fuse_qkv")
     if config.compile_unet:
-        compiled = torch.compile(denoiser)
+        # Compiled lazily on the first call of each shape: the engine's warm_up makes those
+        # calls at start-up. "warmup" specialises a graph per shape (fastest kernels; the engine
+        # runs unwarmed shapes uncompiled), "dynamic" traces one graph with symbolic sizes.
+        dynamic = config.compile_shapes == "dynamic"
+        compiled = torch.compile(denoiser, mode=config.compile_mode, dynamic=dynamic)
         if getattr(pipe, "unet", None) is not None:
             pipe.unet = compiled
         else:

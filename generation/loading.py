@@ -55,6 +55,21 @@ class LoadedModel:
     device: str = "cpu"  # where the denoising runs (the offload target when offloading)
     dtype: Any = None  # the weights' torch dtype
     options: list[str] = field(default_factory=list)  # the memory/speed options applied
+    # With compile_unet in "warmup" mode: the (images, height, width, guided) shapes whose
+    # compiled graph was built at start-up; other shapes run the eager UNet (no compile stall).
+    # Shared by the catalog names that share the pipeline.
+    warm_shapes: set[tuple[int, int, int, bool]] = field(default_factory=set)
+
+    @property
+    def denoiser_name(self) -> str:
+        """``unet`` (SD 1.x/2.x/SDXL) or ``transformer`` (FLUX.1, SD 3.5)."""
+        return "unet" if getattr(self.pipe, "unet", None) is not None else "transformer"
+
+    @property
+    def eager_unet(self) -> Any:
+        """The UNet/transformer without torch.compile's wrapper (itself when not compiled)."""
+        denoiser = getattr(self.pipe, self.denoiser_name)
+        return getattr(denoiser, "_orig_mod", denoiser)
 
     def img2img(self) -> Any:
         """The image-to-image pipeline on the same weights (``from_pipe``: no second load)."""
@@ -125,11 +140,15 @@ class PipelineLoader:
             if loaded is None:
                 loaded = self._load(spec)
                 self._cache[key] = loaded
+                collected = False
+                while len(self._cache) > self.config.pipeline_cache_size:
+                    self._evict_oldest()  # collects, after the load
+                    collected = True
+                if self.config.gc_freeze:
+                    _freeze_heap(collect=not collected)
             self._cache.move_to_end(key)
             view = self._view(loaded, spec)
             self._views[model] = view
-            while len(self._cache) > self.config.pipeline_cache_size:
-                self._evict_oldest()
             return view
 
     @staticmethod
@@ -284,11 +303,28 @@ class PipelineLoader:
             del self._views[name]
         logger.info("unloading %s", evicted.name)
         del evicted
+        if self.config.gc_freeze:
+            gc.unfreeze()  # its objects were frozen with the rest: let the collector see them
         gc.collect()
         if self.placement.is_cuda:
             import torch
 
             torch.cuda.empty_cache()
+
+
+def _freeze_heap(*, collect: bool) -> None:
+    """Collect once (unless that just happened), then move every object now alive out of the
+    collector's sight.
+
+    A loaded pipeline (torch, diffusers, transformers and the model's modules) puts some 500k
+    tracked objects in the heap; each full collection walks them all, about 0.4 s during which
+    the process, event loop included, stands still. Frozen, they are skipped: a full collection
+    then walks only what is younger (the queue's jobs, the bot's caches). The collection before
+    costs that pause once, here at load time; an eviction unfreezes, collects and freezes again.
+    """
+    if collect:
+        gc.collect()
+    gc.freeze()
 
 
 @contextmanager

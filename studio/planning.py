@@ -21,7 +21,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generation import sizes
 from generation.catalog import Catalog, ModelSpec
@@ -45,7 +45,7 @@ from prompting.config import PromptingConfig
 from prompting.errors import PromptError
 from prompting.loras import parse_weight
 from studio.config import StudioOptions
-from studio.types import ImagineOptions
+from studio.types import Count, ImagineOptions, Steps
 
 # The option a user typed for each request field, and the range they may give it.
 OPTION_NAMES = {"guidance": "cfg", "negative_prompt": "negative"}
@@ -61,6 +61,8 @@ ALLOWED = {
 }
 # The prompt's fields as the user named them (the spec says "subject" for the prompt).
 SPEC_FIELD_NAMES = {"subject": "prompt"}
+MAX_NEGATIVE = 1500
+"""A default negative's characters: a guild's (``/settings``) and a member's (``/preferences``)."""
 
 
 class GuildRules(BaseModel):
@@ -86,6 +88,48 @@ class GuildRules(BaseModel):
         return not self.allowed_loras or lora in self.allowed_loras
 
 
+class Preferences(BaseModel):
+    """A member's defaults for the options they leave out (None: the guild's, then the
+    instance's). The ranges are /imagine's own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str | None = Field(default=None, max_length=100, description="A model's name.")
+    style: str | None = Field(default=None, max_length=100, description="A style preset.")
+    aspect: str | None = Field(default=None, description=f"One of {', '.join(sizes.ASPECTS)}.")
+    count: Count | None = None
+    steps: Steps | None = None
+    negative: str | None = Field(default=None, max_length=MAX_NEGATIVE)
+
+    @field_validator("aspect")
+    @classmethod
+    def _aspect(cls, value: str | None) -> str | None:
+        if value is not None and value not in sizes.ASPECTS:
+            raise ValueError(f"use one of {', '.join(sizes.ASPECTS)}")
+        return value
+
+    def given(self) -> dict[str, Any]:
+        """The preferences that are set."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+def conditioning_texts(built: BuiltPrompt, typed: str = "") -> list[str]:
+    """Every text that conditions an image of a built prompt, for the safety check: the prompt
+    as typed, the composed text and each wildcard variant, the compel texts, each prompt-editing
+    and alternation segment (the check joins words split across them)."""
+    texts = [typed, built.positive_text, *(built.per_image_texts or [])]
+    texts += [built.positive, *(built.per_image_positives or [])]
+    texts += [edit.prompt for edit in built.edits]
+    return list(dict.fromkeys(text for text in texts if text))
+
+
+def request_texts(request: GenerationRequest) -> list[str]:
+    """Every text that conditions a stored request's images (each variant and edit)."""
+    texts = [request.prompt, *(request.per_image_prompts or [])]
+    texts += [edit.prompt for edit in request.prompt_edits]
+    return list(dict.fromkeys(texts))
+
+
 @dataclass(frozen=True)
 class Plan:
     """A request ready for the queue, the prompt it was built from, and what to tell the user."""
@@ -93,13 +137,15 @@ class Plan:
     request: GenerationRequest
     built: BuiltPrompt
     warnings: list[str]
+    typed: str = ""
+    """The prompt as the member typed it."""
     notes: list[str] = field(default_factory=list)
-    """The family's rules at work (a value left out, and why); also among ``warnings``."""
+    """Planning's own remarks (a value left out, and why); also among ``warnings``."""
 
     @property
     def texts(self) -> list[str]:
-        """Every text that conditions an image (each wildcard variant), for the safety check."""
-        return list(dict.fromkeys([self.built.positive_text, *(self.built.per_image_texts or [])]))
+        """Every text that conditions an image, for the safety check."""
+        return conditioning_texts(self.built, self.typed)
 
 
 def prompt_fields(built: BuiltPrompt) -> dict[str, Any]:
@@ -150,20 +196,23 @@ class Planner:
         rules: GuildRules | None = None,
         *,
         local_models: bool = False,
+        preferences: Preferences | None = None,
     ) -> Plan:
-        """The request for ``options`` under a guild's ``rules``.
+        """The request for ``options`` under a guild's ``rules`` and the member's own
+        ``preferences`` (what they typed wins, then their preferences, then the guild's).
 
         ``local_models``: a model may also be the path of a folder or checkpoint on this host
         (the CLI's operator owns the host; members in Discord never may).
         """
         rules = rules or GuildRules()
         typed = options
+        options, notes = self._with_preferences(options, preferences, rules)
+        preferred_steps = options.steps if typed.steps is None else None
         options = self._with_rules(options, rules)
         spec = self._model(options.model or self.engine.default_model, local_models)
         if options.draft:
             spec = self.draft_for(spec, rules)
-        notes: list[str] = []
-        steps = self._steps(typed, rules, spec)
+        steps = self._steps(typed, rules, spec, preferred_steps)
         count = options.count or self.options.default_count
         # Drawn here, not by the engine, so the wildcard picks follow the job's seed too.
         seed = options.seed if options.seed is not None else random.randint(0, SEED_MAX)
@@ -197,7 +246,13 @@ class Planner:
             scheduler=self._scheduler(options.scheduler, spec),
             loras=self._loras(built.loras, options.lora, spec, rules),
         )
-        return Plan(request, built, notes + [w.message for w in lint_built(built)], notes)
+        return Plan(
+            request,
+            built,
+            [*notes, *(w.message for w in lint_built(built))],
+            options.prompt,
+            notes,
+        )
 
     def draft_for(self, spec: ModelSpec, rules: GuildRules) -> ModelSpec:
         """The fast entry for ``spec``: itself when it is one, else the draft made for it,
@@ -228,11 +283,18 @@ class Planner:
             self._scheduler(None, spec),
         )
 
-    def _steps(self, typed: ImagineOptions, rules: GuildRules, spec: ModelSpec) -> int:
+    def _steps(
+        self,
+        typed: ImagineOptions,
+        rules: GuildRules,
+        spec: ModelSpec,
+        preferred: int | None = None,
+    ) -> int:
         few = spec.max_steps is not None
         steps = (
             typed.steps
             or (spec.steps if few else None)
+            or preferred
             or rules.steps
             or spec.steps
             or self.engine.default_steps
@@ -358,6 +420,37 @@ class Planner:
             allowed = ", ".join(self.catalog.names())
             raise InvalidRequest("model", f"unknown model {name!r}; choose one of: {allowed}")
         return self.catalog.resolve(name)
+
+    def _with_preferences(
+        self, options: ImagineOptions, preferences: Preferences | None, rules: GuildRules
+    ) -> tuple[ImagineOptions, list[str]]:
+        """The member's own defaults for the options they left out, within the guild's rules
+        (a preferred model or style that no longer exists, or that the guild does not allow, is
+        skipped with a note)."""
+        if preferences is None or not preferences.given():
+            return options, []
+        notes: list[str] = []
+        model = preferences.model
+        if model is not None and (model not in self.catalog or not rules.allows(model)):
+            if options.model is None:
+                notes.append(f"your preferred model {model!r} is not available here: not used")
+            model = None
+        style = preferences.style
+        if style is not None and style not in self.presets.names():
+            if options.style is None:
+                notes.append(f"your preferred style {style!r} no longer exists: not used")
+            style = None
+        filled = options.model_copy(
+            update={
+                "model": options.model or model,
+                "style": options.style or style,
+                "aspect": options.aspect or preferences.aspect,
+                "count": options.count or preferences.count,
+                "steps": options.steps or preferences.steps,
+                "negative": options.negative if options.negative else preferences.negative,
+            }
+        )
+        return filled, notes
 
     @staticmethod
     def _with_rules(options: ImagineOptions, rules: GuildRules) -> ImagineOptions:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from generation.families import traits
 from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
+from generation.queue.jobs import MemberJob
 from generation.requests import GenerationRequest
 from generation.schedulers import SCHEDULER_NAMES
 from generation.sizes import ASPECTS
@@ -27,14 +28,19 @@ from studio import derivations
 from studio.administration import SettingsDesk
 from studio.deliveries import DeliveryRecord
 from studio.errors import InvalidRequest, PromptBlocked
+from studio.gallery import Gallery
 from studio.guild_settings import GuildSettings, GuildSettingsStore
+from studio.history import HistoryIndex
 from studio.moderation import Decision, ModerationDesk
-from studio.planning import Planner
+from studio.planning import Planner, conditioning_texts, request_texts
+from studio.preferences import PreferencesDesk, PreferenceStore
+from studio.quotas import LANE_PRIORITY, Quotas, UsageLedger
 from studio.screening import Screener
 from studio.types import (
     ApprovalNotice,
     Blocked,
     ChoiceField,
+    Deleted,
     DeliveryTarget,
     Derivation,
     Failed,
@@ -84,6 +90,9 @@ class Studio:
         deliveries: DeliveryRecord,
         prompt_filter: PromptFilter,
         screener: Screener,
+        history: HistoryIndex,
+        preferences: PreferenceStore,
+        usage: UsageLedger,
     ) -> None:
         self.queue = queue
         self.planner = planner
@@ -95,12 +104,25 @@ class Studio:
         self._notices: asyncio.Queue[Notice] = asyncio.Queue()
         self.settings = SettingsDesk(guilds)
         self.moderation = ModerationDesk(record, guilds, deliveries, self._notices.put_nowait)
+        self.gallery = Gallery(history, queue, record, self.moderation, self._record)
+        self.preferences = PreferencesDesk(preferences, planner, guilds)
+        self.quotas = Quotas(usage, queue.estimator.estimate, queue.store.get)
 
     def warm_up(self) -> None:
         """Build the prompt parser and the term index now (about a second, blocking), so the
         first /imagine does not stall the event loop while other interactions wait."""
         self.planner.plan(ImagineOptions(prompt="a (warm:1.1) [up|start]", count=1))
         self.prompt_filter.check("a warm up")
+        self._index_older_results()
+
+    def _index_older_results(self) -> None:
+        """Once per state file: the results delivered before the history index existed."""
+        if self.gallery.index.backfilled():
+            return
+        jobs = self.queue.store.by_status(JobStatus.DONE)
+        added = self.gallery.backfill(jobs, lambda job_id: self.deliveries.notes(job_id).held)
+        if added:
+            log.info("history: indexed %d results of earlier versions", added)
 
     async def notices(self) -> AsyncIterator[Notice]:
         """What the moderators' channels should show, as it happens (one consumer)."""
@@ -109,14 +131,36 @@ class Studio:
 
     # ----------------------------------------------------------------- painting
     async def submit(
-        self, options: ImagineOptions, who: Requester, target: DeliveryTarget | None = None
+        self,
+        options: ImagineOptions,
+        who: Requester,
+        target: DeliveryTarget | None = None,
+        *,
+        personal: bool = True,
     ) -> Submitted:
-        """Queue a job, or raise the error that says why not (bad option, limit, ban, prompt)."""
+        """Queue a job, or raise the error that says why not (bad option, limit, ban, prompt,
+        quota). ``personal``: apply the member's own defaults (not for "Use these settings",
+        whose options are a whole job's)."""
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
-        plan = self.planner.plan(options, settings.rules())
+        preferences = (
+            await asyncio.to_thread(self.preferences.store.get, who.guild_id, who.user_id)
+            if personal
+            else None
+        )
+        # Off the event loop: the A1111 parser and compel's grammar take milliseconds each, which a
+        # burst of hundreds of interactions would otherwise spend between Discord's answers.
+        plan = await asyncio.to_thread(
+            functools.partial(self.planner.plan, options, settings.rules(), preferences=preferences)
+        )
         await self._check_prompt(plan.texts, who, settings)
         submitted = await self._queue(plan.request, who, settings, Origin(), target)
-        return Submitted(submitted.job_id, submitted.position, submitted.eta_seconds, plan.warnings)
+        return Submitted(
+            submitted.job_id,
+            submitted.position,
+            submitted.eta_seconds,
+            plan.warnings,
+            submitted.lane,
+        )
 
     async def derive(
         self,
@@ -157,7 +201,7 @@ class Studio:
             strength = derivations.VARIATION_STRENGTH[action]
             request = derivations.variation(job.request, job.seeds, position, strength)
         # A derived job reuses a stored prompt, but a ban, or a term added since, stops it too.
-        await self._check_prompt(_texts_of(request), who, settings)
+        await self._check_prompt(request_texts(request), who, settings)
         origin = Origin(kind="button", action=action, parent_job_id=job_id)
         return await self._queue(request, who, settings, origin, target)
 
@@ -175,11 +219,7 @@ class Studio:
             count=job.request.count,
             steps=job.request.steps,
         )
-        await self._check_prompt(
-            list(dict.fromkeys([built.positive_text, *(built.per_image_texts or [])])),
-            who,
-            settings,
-        )
+        await self._check_prompt(conditioning_texts(built, prompt), who, settings)
         origin = Origin(kind="button", action="remix", parent_job_id=job_id)
         request = derivations.remix(job.request, built)
         return await self._queue(request, who, settings, origin, target)
@@ -211,27 +251,29 @@ class Studio:
     async def _check_prompt(
         self, texts: list[str], who: Requester, settings: GuildSettings
     ) -> None:
-        """Refuse a banned member, then every text that conditions an image that the channel's
-        policy does not allow (recorded for the moderators and told to the log)."""
+        """Refuse a banned member, then a request whose texts (every one that conditions an
+        image, checked together) the channel's policy does not allow; the refusal is recorded for
+        the moderators and told to the log."""
         await self.moderation.refuse_if_banned(who)
-        channel = ChannelFlags(nsfw=who.channel_nsfw)
-        guild = settings.safety_for(who.channel_id)
-        for text in texts:
-            verdict = await self.prompt_filter.check_async(text, channel=channel, guild=guild)
-            if verdict.allowed:
-                continue
-            entry = await asyncio.to_thread(
-                functools.partial(
-                    self.record.record_blocked_prompt,
-                    verdict,
-                    guild_id=who.guild_id,
-                    channel_id=who.channel_id,
-                    user_id=who.user_id,
-                    prompt=text,
-                )
+        verdict = await self.prompt_filter.check_many_async(
+            texts,
+            channel=ChannelFlags(nsfw=who.channel_nsfw),
+            guild=settings.safety_for(who.channel_id),
+        )
+        if verdict.allowed:
+            return
+        entry = await asyncio.to_thread(
+            functools.partial(
+                self.record.record_blocked_prompt,
+                verdict,
+                guild_id=who.guild_id,
+                channel_id=who.channel_id,
+                user_id=who.user_id,
+                prompt=texts[0],
             )
-            await self.moderation.tell(entry, settings)
-            raise PromptBlocked(verdict.reason, entry)
+        )
+        await self.moderation.tell(entry, settings)
+        raise PromptBlocked(verdict.reason, entry)
 
     async def _queue(
         self,
@@ -242,12 +284,13 @@ class Studio:
         target: DeliveryTarget | None,
     ) -> Submitted:
         moderator = self.moderation.is_moderator(who, settings)
+        lane = await asyncio.to_thread(self.quotas.admit, who, settings, request, moderator)
         ticket = await self.queue.submit(
             guild_id=str(who.guild_id),
             channel_id=str(who.channel_id),
             user_id=str(who.user_id),
             request=request,
-            priority="moderator" if moderator else "default",
+            priority="moderator" if moderator and lane == "fast" else LANE_PRIORITY[lane],
             origin=origin,
             limits=settings.limits(),
         )
@@ -255,7 +298,8 @@ class Studio:
         self.deliveries.asked(
             ticket.job_id, channel_nsfw=who.channel_nsfw, target=target or DeliveryTarget()
         )
-        return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds)
+        self.quotas.charge(ticket.job_id, who, request, lane)
+        return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds, lane=lane)
 
     @staticmethod
     def _still_allowed(job: Job, settings: GuildSettings) -> None:
@@ -282,7 +326,10 @@ class Studio:
             action=job.origin.action,
             request=job.request,
             status=job.status.value,
-            images=[JobImage(png, seed) for png, seed in zip(images, job.seeds, strict=False)],
+            images=[
+                JobImage(png, seed, model_nsfw=nsfw)
+                for png, seed, nsfw in zip(images, job.seeds, _padded(job), strict=False)
+            ],
             seconds=seconds,
             error=job.error,
         )
@@ -352,13 +399,16 @@ class Studio:
             return Blocked(f"The safety policy withheld these images. {screened.withheld}")
         return screened.job
 
-    async def delete(self, job_id: str, who: Requester) -> None:
-        """Allow the deletion of a result (its requester or a moderator) or raise NotAllowed."""
+    async def delete(self, job_id: str, who: Requester) -> Deleted:
+        """Delete a result (its requester or a moderator) or raise NotAllowed: it leaves the
+        history for good, and the front end deletes its message (``Deleted.place``)."""
         job = self.queue.get(job_id)
         if int(job.user_id) != who.user_id and not self.moderation.is_moderator(who):
             raise NotAllowed(
                 "only the person who asked for this image or a moderator can delete it"
             )
+        await asyncio.to_thread(self.gallery.index.mark, job_id, "deleted")
+        return Deleted(job_id, await self.result_message(job_id))
 
     async def report(self, job_id: str, who: Requester, reason: str) -> Reported:
         """A member's report of a result; enough reports hide it until a moderator decides."""
@@ -375,6 +425,7 @@ class Studio:
         )
         entries = [outcome.entry] if outcome.entry is not None else []
         if outcome.newly_hidden:  # the record does not return its "hidden" entry: find it
+            await asyncio.to_thread(self.gallery.index.mark, job_id, "hidden")
             recent = await asyncio.to_thread(self.record.recent, who.guild_id, 10, ("hidden",))
             entries += [e for e in recent if e.job_id == job_id][:1]
         for entry in entries:
@@ -397,6 +448,7 @@ class Studio:
             return Decided(decision)
         if decision in ("remove", "reject"):
             await asyncio.to_thread(self.deliveries.release, job_id)
+            await asyncio.to_thread(self.gallery.index.mark, job_id, "removed")
             return Decided(decision, take_down=await self.result_message(job_id))
         await asyncio.to_thread(self.deliveries.release, job_id)
         job = await self.job(job_id)
@@ -414,6 +466,7 @@ class Studio:
         moderators can remove it later); True the first time only."""
         if channel_id is not None and message_id is not None:
             await asyncio.to_thread(self.deliveries.posted, job_id, channel_id, message_id)
+            await asyncio.to_thread(self.gallery.delivered, job_id)
         return self.queue.mark_delivered(job_id)
 
     async def undeliverable(self, job_id: str, problem: str) -> None:
@@ -461,34 +514,18 @@ class Studio:
         return self.planner.catalog.names()
 
     async def queue_view(self, who: Requester) -> QueueView:
-        """The member's jobs with place and ETA, the queue here and in all, the workers."""
-        pending = await asyncio.to_thread(self.queue.store.by_status, *_PENDING)
-        user, guild = str(who.user_id), str(who.guild_id)
-        mine = [
-            self._pending(job) for job in pending if job.user_id == user and job.guild_id == guild
-        ]
-        here = sum(1 for j in pending if j.guild_id == guild and j.status is JobStatus.QUEUED)
-        return QueueView(mine, here, self.queue.queue_length(), self.queue.workers())
-
-    def _pending(self, job: Job) -> PendingJob:
-        ticket = self.queue.ticket(job.id) if job.status is JobStatus.QUEUED else None
-        return PendingJob(
-            job.id,
-            job.request.prompt,
-            job.status.value,
-            ticket.position if ticket else None,
-            ticket.eta_seconds if ticket else None,
+        """The member's jobs here with place and ETA, the queue here and in all, the workers."""
+        mine = self.queue.user_jobs(str(who.user_id), guild_id=str(who.guild_id))
+        return QueueView(
+            [_pending(entry) for entry in mine],
+            self.queue.waiting(str(who.guild_id)),
+            self.queue.waiting(),
+            self.queue.workers(),
         )
 
     async def my_pending(self, who: Requester) -> list[PendingJob]:
-        """The member's queued and running jobs, oldest first (for /cancel)."""
-        pending = await asyncio.to_thread(self.queue.store.by_status, *_PENDING)
-        user = str(who.user_id)
-        return [
-            PendingJob(j.id, j.request.prompt, j.status.value, None, None)
-            for j in pending
-            if j.user_id == user
-        ]
+        """The member's queued and running jobs, oldest first (for /cancel, per keystroke)."""
+        return [_pending(e) for e in self.queue.user_jobs(str(who.user_id), positions=False)]
 
     async def cancel(self, who: Requester, job: str | None) -> Cancelled:
         """Cancel the member's job named by (a prefix of) its id, or their latest."""
@@ -509,11 +546,26 @@ class Studio:
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
         models = await self.choices("model", who)
         default = settings.default_model or self.planner.engine.default_model
-        return InstanceView(models, default, self.queue.workers(), self.queue.queue_length())
+        allowance = None
+        if who.guild_id:
+            moderator = self.moderation.is_moderator(who, settings)
+            allowance = await asyncio.to_thread(self.quotas.allowance, who, settings, moderator)
+        return InstanceView(
+            models, default, self.queue.workers(), self.queue.queue_length(), allowance
+        )
 
 
-def _texts_of(request: GenerationRequest) -> list[str]:
-    """The compel texts that condition a stored request's images (each variant and edit)."""
-    texts = [request.prompt, *(request.per_image_prompts or [])]
-    texts += [edit.prompt for edit in request.prompt_edits]
-    return list(dict.fromkeys(texts))
+def _pending(entry: MemberJob) -> PendingJob:
+    ticket = entry.ticket
+    return PendingJob(
+        entry.job.id,
+        entry.job.request.prompt,
+        entry.job.status.value,
+        ticket.position if ticket else None,
+        ticket.eta_seconds if ticket else None,
+    )
+
+
+def _padded(job: Job) -> list[bool | None]:
+    """The model's verdict per image (None for images stored before it was kept)."""
+    return [*job.model_nsfw, *[None] * (len(job.seeds) - len(job.model_nsfw))]
