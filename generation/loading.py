@@ -151,6 +151,11 @@ class PipelineLoader:
             self._views[model] = view
             return view
 
+    def is_loaded(self, model: str) -> bool:
+        """Whether catalog name ``model`` has its pipeline in memory now (no load)."""
+        with self._lock:
+            return model in self._views
+
     @staticmethod
     def _view(loaded: LoadedModel, spec: ModelSpec) -> LoadedModel:
         """``loaded``'s pipeline under catalog entry ``spec`` (the family is the loaded one)."""

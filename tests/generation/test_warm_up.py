@@ -98,7 +98,7 @@ def test_without_compile_warm_up_loads_the_model_and_freezes_the_heap(tiny_cache
     config = EngineConfig(cache_dir=tiny_cache, device="cpu")
     fresh = DiffusersEngine(PipelineLoader(config), config)
     assert fresh.warm_up() == []
-    assert "tiny" in fresh.loader._cache
+    assert fresh.loader.is_loaded("tiny")
     frozen = gc.get_freeze_count()
     assert frozen > 100_000  # torch, diffusers and the model: out of the collector's way
     off = EngineConfig(cache_dir=tiny_cache, device="cpu", gc_freeze=False)
