@@ -11,6 +11,7 @@ scheduler, steps, guidance, size, prompts and generator produces.
 from __future__ import annotations
 
 import io
+import json
 import math
 import threading
 import time
@@ -25,7 +26,7 @@ from generation.config import EngineConfig
 from generation.engine_api import CancelCheck, ProgressCallback
 from generation.errors import InvalidRequest
 from generation.loading import LoadedModel, PipelineLoader
-from generation.png import encode_png, format_parameters
+from generation.png import COMPEL_KEY, encode_png, format_parameters
 from generation.preview import preview_png
 from generation.requests import (
     GeneratedImage,
@@ -34,8 +35,6 @@ from generation.requests import (
     StepProgress,
     Timings,
 )
-
-UPSCALE_FACTOR = 2
 
 
 @dataclass
@@ -46,6 +45,8 @@ class _Image:
     seed: int
     subseed: int | None
     prompt: str
+    source: str
+    """What the user wrote for this image (the PNG's ``parameters``); ``prompt`` is compel."""
 
     def positive_at(self, step: int, request: GenerationRequest) -> str:
         """The positive prompt in force at (0-based) ``step``, after the request's edits."""
@@ -120,9 +121,12 @@ class DiffusersEngine:
         model = self.loader.get(first.model)
         load_seconds = time.perf_counter() - started
         width, height = first.width, first.height
-        if first.mode == "upscale":
-            width, height = width * UPSCALE_FACTOR, height * UPSCALE_FACTOR
-        sizes.check_size(model.family, width, height, self.config.max_pixels)
+        if first.mode == "upscale":  # its own rule: the family's factor within its own limit
+            width, height = sizes.upscale_size(
+                model.family, width, height, self.config.max_upscale_pixels
+            )
+        else:
+            sizes.check_size(model.family, width, height, self.config.max_pixels)
         schedulers.resolve(first.scheduler)
         if first.mode != "txt2img" and int(first.steps * first.strength) < 1:
             least = math.ceil(1 / first.strength)
@@ -151,10 +155,15 @@ class DiffusersEngine:
             if request.subseed is not None and request.subseed_strength > 0:
                 subseeds = list(seeds.image_seeds(request.subseed, request.count))
             prompts = request.per_image_prompts or [request.prompt] * request.count
+            sources = (
+                request.per_image_source_prompts
+                or [request.source_prompt if request.source_prompt is not None else request.prompt]
+                * request.count
+            )
             images += [
-                _Image(number, image_seed, subseed, prompt)
-                for image_seed, subseed, prompt in zip(
-                    seeds.image_seeds(seed, request.count), subseeds, prompts, strict=True
+                _Image(number, image_seed, subseed, prompt, source)
+                for image_seed, subseed, prompt, source in zip(
+                    seeds.image_seeds(seed, request.count), subseeds, prompts, sources, strict=True
                 )
             ]
         batch = _Batch(requests, model, images, width, height, timings=Timings(load=load_seconds))
@@ -330,9 +339,10 @@ class DiffusersEngine:
             image = batch.images[index]
             request = batch.requests[image.request]
             parameters = self._parameters(request, image, batch)
+            compel = _compel_text(request, image)
             results[image.request].images.append(
                 GeneratedImage(
-                    png=encode_png(picture, parameters),
+                    png=encode_png(picture, parameters, {COMPEL_KEY: compel}),
                     seed=image.seed,
                     subseed=image.subseed,
                     subseed_strength=request.subseed_strength if image.subseed is not None else 0,
@@ -347,11 +357,13 @@ class DiffusersEngine:
         return results
 
     def _parameters(self, request: GenerationRequest, image: _Image, batch: _Batch) -> str:
+        """A1111's text with what the user wrote (A1111 and ComfyUI parse it as A1111 syntax)."""
         varied = image.subseed is not None
         edited = request.mode != "txt2img"
+        negative = request.source_negative
         return format_parameters(
-            image.prompt,
-            request.negative_prompt,
+            image.source,
+            negative if negative is not None else request.negative_prompt,
             {
                 "Steps": request.steps,
                 "Sampler": schedulers.resolve(request.scheduler).name,
@@ -362,13 +374,28 @@ class DiffusersEngine:
                 "Variation seed": image.subseed if varied else None,
                 "Variation seed strength": request.subseed_strength if varied else None,
                 "Denoising strength": request.strength if edited else None,
-                "Hires upscale": UPSCALE_FACTOR if request.mode == "upscale" else None,
+                "Hires upscale": (
+                    f"{batch.width / request.width:.3g}" if request.mode == "upscale" else None
+                ),
             },
         )
 
 
 def _never(request_id: str) -> bool:
     return False
+
+
+def _compel_text(request: GenerationRequest, image: _Image) -> str:
+    """What the model got, in compel syntax, as JSON under the PNG's ``compel`` key: the
+    positive at step 0, the negative, and the positive's edits (prompt editing, alternation)."""
+    return json.dumps(
+        {
+            "prompt": image.prompt,
+            "negative_prompt": request.negative_prompt,
+            "prompt_edits": [edit.model_dump() for edit in request.prompt_edits],
+        },
+        ensure_ascii=False,
+    )
 
 
 @contextmanager
