@@ -91,9 +91,10 @@ def test_2_every_default_size_of_every_family_can_be_upscaled(tmp_path: Path, mo
         )
         assert width > request.width and height > request.height
         factor = width / request.width
-        assert factor == pytest.approx(sizes.UPSCALE_FACTORS[family], abs=0.02) or max(
-            width, height
-        ) > sizes.MAX_UPSCALE_SIDE - 8 * factor
+        assert (
+            factor == pytest.approx(sizes.UPSCALE_FACTORS[family], abs=0.02)
+            or max(width, height) > sizes.MAX_UPSCALE_SIDE - 8 * factor
+        )
 
 
 async def test_2_an_upscale_follows_the_familys_rule_and_says_its_real_size(
@@ -129,9 +130,7 @@ def test_3_every_aspect_of_every_family_runs_with_default_settings(
         sizes.check_size(family, request.width, request.height, EngineConfig().max_pixels)
         if family == "sdxl":  # the buckets SDXL was trained on, each at most 1024² pixels
             trained = sizes.TRAINED_BUCKETS["sdxl"]
-            assert {(request.width, request.height), (request.height, request.width)} & set(
-                trained
-            )
+            assert {(request.width, request.height), (request.height, request.width)} & set(trained)
 
 
 # 4 ------------------------------------------------------------------------------------------
@@ -218,7 +217,9 @@ async def test_6_png_parameters_hold_what_the_user_wrote_and_compel_its_own_key(
     assert parameters.settings["Seed"] == "4"
     compel = json.loads(read_parameters(png, COMPEL_KEY) or "{}")
     assert compel["prompt"] == job.request.prompt and "(fog)1.2" in compel["prompt"]
-    assert compel["prompt_edits"] == [{"from_step": 1, "prompt": job.request.prompt_edits[0].prompt}]
+    assert compel["prompt_edits"] == [
+        {"from_step": 1, "prompt": job.request.prompt_edits[0].prompt}
+    ]
     assert "dog" in compel["prompt_edits"][0]["prompt"]
 
 
