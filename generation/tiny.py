@@ -135,23 +135,30 @@ def _vae() -> Any:
     )
 
 
-def build_tiny_sd(folder: Path) -> None:
-    """Build the SD 1.x-layout tiny pipeline and ``save_pretrained`` it into ``folder``."""
+def _unet(**family: Any) -> Any:
+    """The tiny two-block UNet every built-in shares, seeded, with a family's own settings."""
     import torch
-    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import UNet2DConditionModel
 
     torch.manual_seed(TINY_SEED)
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=2,
-        sample_size=8,
         in_channels=4,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
         norm_num_groups=32,
+        **family,
     )
+
+
+def build_tiny_sd(folder: Path) -> None:
+    """Build the SD 1.x-layout tiny pipeline and ``save_pretrained`` it into ``folder``."""
+    import torch
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+    unet = _unet(sample_size=8, cross_attention_dim=32)
     torch.manual_seed(TINY_SEED)
     vae = _vae()
     torch.manual_seed(TINY_SEED)
@@ -182,22 +189,14 @@ def build_tiny_sd2(folder: Path) -> None:
     in diffusers' configs (v-prediction, linear projections, per-block head dims, upcast
     attention, ``!`` padding), at tiny sizes."""
     import torch
-    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
 
-    torch.manual_seed(TINY_SEED)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
+    unet = _unet(
         sample_size=12,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         upcast_attention=True,
         cross_attention_dim=32,
-        norm_num_groups=32,
     )
     torch.manual_seed(TINY_SEED)
     vae = _vae()
@@ -228,17 +227,10 @@ def build_tiny_sd2(folder: Path) -> None:
 def build_tiny_sdxl(folder: Path) -> None:
     """Build the SDXL-layout tiny pipeline (two text encoders, pooled embeds) into ``folder``."""
     import torch
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
 
-    torch.manual_seed(TINY_SEED)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
+    unet = _unet(
         sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
@@ -246,7 +238,6 @@ def build_tiny_sdxl(folder: Path) -> None:
         transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=80,
         cross_attention_dim=64,
-        norm_num_groups=32,
     )
     torch.manual_seed(TINY_SEED)
     vae = _vae()
