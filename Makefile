@@ -33,6 +33,8 @@ bench: setup
 	$(BIN)/python -m bench.engine --quick
 	$(BIN)/python -m bench.prompting --quick
 	$(BIN)/python -m bench.safety --quick
+	$(BIN)/python -m bench.safety_eval --quick
+	$(BIN)/python -m bench.safety_images --quick
 	$(BIN)/python -m bench.queue --quick
 	$(BIN)/python -m bench.bot --quick
 

@@ -1,9 +1,9 @@
 """How much the safety checks cost next to the work they guard.
 
 Measures, in one run on this machine: one denoising step of the built-in model at 512×512, the
-prompt check per prompt (the evasion and benign test sets, and a 20,000-character prompt), and the
-image check per image (512×512 images from the built-in model, NudeNet on CPU). Prints each as
-milliseconds and as a ratio of one engine step; the last line is one JSON object.
+prompt check per prompt (the evaluation set of bench/safety_eval.py, and a 20,000-character
+prompt), and the image check per image (512×512 images from the built-in model, NudeNet on CPU).
+Prints each as milliseconds and as a ratio of one engine step; the last line is one JSON object.
 
     PYTHONPATH=. python bench/safety.py [--quick]
 """
@@ -22,12 +22,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.safety_eval import load as load_eval_set  # noqa: E402
 from generation.config import EngineConfig  # noqa: E402
 from generation.loading import PipelineLoader  # noqa: E402
 from safety.images import ImageChecker  # noqa: E402
 from safety.prompt_filter import PromptFilter  # noqa: E402
-
-DATA = ROOT / "tests" / "safety"
 
 
 def engine_step_seconds(pipe: Any, prompts: list[str], steps: int) -> tuple[float, list[Any]]:
@@ -67,13 +66,8 @@ def main() -> int:
     )
 
     prompt_filter = PromptFilter()
-    evasion = [item["prompt"] for item in json.loads((DATA / "evasion.json").read_text("utf-8"))]
-    benign = [
-        line
-        for line in (DATA / "benign.txt").read_text("utf-8").splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    prompts = evasion + benign
+    disguised, benign = load_eval_set()
+    prompts = [item["prompt"] for item in disguised + benign]
     prompt_filter.check("warm-up")
     started = time.perf_counter()
     for _ in range(repeats):

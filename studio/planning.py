@@ -83,6 +83,25 @@ class GuildRules(BaseModel):
         return not self.allowed_models or model in self.allowed_models
 
 
+def conditioning_texts(built: BuiltPrompt, typed: str = "") -> list[str]:
+    """Every text that conditions an image of a built prompt, for the safety check: the prompt
+    as typed, the composed text and each wildcard variant, the compel texts, each prompt-editing
+    and alternation segment (the check joins words split across them)."""
+    texts = [typed, built.positive_text, *(built.per_image_texts or [])]
+    texts += [built.positive, *(built.per_image_positives or [])]
+    texts += [edit.prompt for edit in built.edits]
+    return list(dict.fromkeys(text for text in texts if text))
+
+
+def request_texts(request: GenerationRequest) -> list[str]:
+    """Every text that conditions a stored request's images (each variant and edit), and the
+    text the member wrote for them (A1111 syntax, kept for the PNG's ``parameters``)."""
+    texts = [request.prompt, *(request.per_image_prompts or [])]
+    texts += [edit.prompt for edit in request.prompt_edits]
+    texts += [request.source_prompt or "", *(request.per_image_source_prompts or [])]
+    return list(dict.fromkeys(text for text in texts if text))
+
+
 @dataclass(frozen=True)
 class Plan:
     """A request ready for the queue, the prompt it was built from, and what to tell the user."""
@@ -90,11 +109,13 @@ class Plan:
     request: GenerationRequest
     built: BuiltPrompt
     warnings: list[str]
+    typed: str = ""
+    """The prompt as the member typed it."""
 
     @property
     def texts(self) -> list[str]:
-        """Every text that conditions an image (each wildcard variant), for the safety check."""
-        return list(dict.fromkeys([self.built.positive_text, *(self.built.per_image_texts or [])]))
+        """Every text that conditions an image, for the safety check."""
+        return conditioning_texts(self.built, self.typed)
 
 
 def prompt_fields(built: BuiltPrompt) -> dict[str, Any]:
@@ -204,7 +225,7 @@ class Planner:
             count=count,
             scheduler=resolve_scheduler(scheduler).name,
         )
-        return Plan(request, built, self.warnings(built, spec))
+        return Plan(request, built, self.warnings(built, spec), options.prompt)
 
     def warnings(self, built: BuiltPrompt, spec: ModelSpec) -> list[str]:
         """What to tell the user of a built prompt; tokens counted with the model's own

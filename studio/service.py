@@ -28,7 +28,7 @@ from studio.deliveries import DeliveryRecord
 from studio.errors import InvalidRequest, PromptBlocked
 from studio.guild_settings import GuildSettings, GuildSettingsStore
 from studio.moderation import Decision, ModerationDesk
-from studio.planning import Planner
+from studio.planning import Planner, conditioning_texts, request_texts
 from studio.screening import Screener
 from studio.types import (
     ApprovalNotice,
@@ -143,7 +143,7 @@ class Studio:
             strength = derivations.VARIATION_STRENGTH[action]
             request = derivations.variation(job.request, job.seeds, position, strength)
         # A derived job reuses a stored prompt, but a ban, or a term added since, stops it too.
-        await self._check_prompt(_texts_of(request), who, settings)
+        await self._check_prompt(request_texts(request), who, settings)
         origin = Origin(kind="button", action=action, parent_job_id=job_id)
         return await self._queue(request, who, settings, origin, target)
 
@@ -162,11 +162,7 @@ class Studio:
             count=job.request.count,
             steps=job.request.steps,
         )
-        await self._check_prompt(
-            list(dict.fromkeys([built.positive_text, *(built.per_image_texts or [])])),
-            who,
-            settings,
-        )
+        await self._check_prompt(conditioning_texts(built, prompt), who, settings)
         origin = Origin(kind="button", action="remix", parent_job_id=job_id)
         request = derivations.remix(job.request, built)
         queued = await self._queue(request, who, settings, origin, target)
@@ -198,27 +194,29 @@ class Studio:
     async def _check_prompt(
         self, texts: list[str], who: Requester, settings: GuildSettings
     ) -> None:
-        """Refuse a banned member, then every text that conditions an image that the channel's
-        policy does not allow (recorded for the moderators and told to the log)."""
+        """Refuse a banned member, then a request whose texts (every one that conditions an
+        image, checked together) the channel's policy does not allow; the refusal is recorded for
+        the moderators and told to the log."""
         await self.moderation.refuse_if_banned(who)
-        channel = ChannelFlags(nsfw=who.channel_nsfw)
-        guild = settings.safety_for(who.channel_id)
-        for text in texts:
-            verdict = await self.prompt_filter.check_async(text, channel=channel, guild=guild)
-            if verdict.allowed:
-                continue
-            entry = await asyncio.to_thread(
-                functools.partial(
-                    self.record.record_blocked_prompt,
-                    verdict,
-                    guild_id=who.guild_id,
-                    channel_id=who.channel_id,
-                    user_id=who.user_id,
-                    prompt=text,
-                )
+        verdict = await self.prompt_filter.check_many_async(
+            texts,
+            channel=ChannelFlags(nsfw=who.channel_nsfw),
+            guild=settings.safety_for(who.channel_id),
+        )
+        if verdict.allowed:
+            return
+        entry = await asyncio.to_thread(
+            functools.partial(
+                self.record.record_blocked_prompt,
+                verdict,
+                guild_id=who.guild_id,
+                channel_id=who.channel_id,
+                user_id=who.user_id,
+                prompt=texts[0],
             )
-            await self.moderation.tell(entry, settings)
-            raise PromptBlocked(verdict.reason, entry)
+        )
+        await self.moderation.tell(entry, settings)
+        raise PromptBlocked(verdict.reason, entry)
 
     async def _queue(
         self,
@@ -269,7 +267,10 @@ class Studio:
             action=job.origin.action,
             request=job.request,
             status=job.status.value,
-            images=[JobImage(png, seed) for png, seed in zip(images, job.seeds, strict=False)],
+            images=[
+                JobImage(png, seed, model_nsfw=nsfw)
+                for png, seed, nsfw in zip(images, job.seeds, _padded(job), strict=False)
+            ],
             seconds=seconds,
             error=job.error,
         )
@@ -501,8 +502,6 @@ class Studio:
         return InstanceView(models, default, self.queue.workers(), self.queue.queue_length())
 
 
-def _texts_of(request: GenerationRequest) -> list[str]:
-    """The compel texts that condition a stored request's images (each variant and edit)."""
-    texts = [request.prompt, *(request.per_image_prompts or [])]
-    texts += [edit.prompt for edit in request.prompt_edits]
-    return list(dict.fromkeys(texts))
+def _padded(job: Job) -> list[bool | None]:
+    """The model's verdict per image (None for images stored before it was kept)."""
+    return [*job.model_nsfw, *[None] * (len(job.seeds) - len(job.model_nsfw))]

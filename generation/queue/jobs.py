@@ -64,6 +64,8 @@ class Job(BaseModel):
     error: str | None = None
     image_paths: list[Path] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=list)
+    model_nsfw: list[bool | None] = Field(default_factory=list)
+    """The model's own safety checker's verdict per image (None: the model has none)."""
     delivered: bool = False
     attempts: int = 0
 

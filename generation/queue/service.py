@@ -465,7 +465,10 @@ class QueueService:
         batch.pending.discard(job_id)
         del self._running[job_id]
         self._last_step.pop(job_id, None)
-        self.store.finish(job_id, status, error=reason, image_paths=paths, seeds=seeds)
+        flags = [i.model_nsfw for i in result.images] if status is JobStatus.DONE and result else []
+        self.store.finish(
+            job_id, status, error=reason, image_paths=paths, seeds=seeds, model_nsfw=flags
+        )
         self._emit(
             QueueEvent(
                 job_id=job_id,
