@@ -172,8 +172,7 @@ class Studio:
     def remix_prompt(self, job: JobRecord) -> str:
         """The prompt a member edits to remix a job: what they wrote (A1111 syntax, the
         preset's words included), else the compel text of a job stored before that was kept."""
-        request = job.request
-        return request.source_prompt if request.source_prompt is not None else request.prompt
+        return _written(job.request)
 
     async def reuse(self, job_id: str) -> ImagineOptions:
         """A job's settings as options, for "Use these settings" to prefill."""
@@ -464,7 +463,7 @@ class Studio:
         ticket = self.queue.ticket(job.id) if job.status is JobStatus.QUEUED else None
         return PendingJob(
             job.id,
-            job.request.prompt,
+            _written(job.request),
             job.status.value,
             ticket.position if ticket else None,
             ticket.eta_seconds if ticket else None,
@@ -475,7 +474,7 @@ class Studio:
         pending = await asyncio.to_thread(self.queue.store.by_status, *_PENDING)
         user = str(who.user_id)
         return [
-            PendingJob(j.id, j.request.prompt, j.status.value, None, None)
+            PendingJob(j.id, _written(j.request), j.status.value, None, None)
             for j in pending
             if j.user_id == user
         ]
@@ -500,6 +499,11 @@ class Studio:
         models = await self.choices("model", who)
         default = settings.default_model or self.planner.engine.default_model
         return InstanceView(models, default, self.queue.workers(), self.queue.queue_length())
+
+
+def _written(request: GenerationRequest) -> str:
+    """The prompt as the member wrote it (the compel text of a job stored before it was kept)."""
+    return request.source_prompt if request.source_prompt is not None else request.prompt
 
 
 def _padded(job: Job) -> list[bool | None]:

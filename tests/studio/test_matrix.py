@@ -138,6 +138,9 @@ async def run_cell(studio: Studio, cell: Cell) -> str:
     assert isinstance(event, Finished), f"{cell}: the job ended in {event}"
     job = event.job
     assert len(job.images) == cell.count
+    if cell.options().style:  # the preset's own settings, below what the member typed
+        assert (job.request.steps, job.request.guidance) == (MATRIX_PRESET["steps"], 5.0)
+        assert job.request.scheduler == MATRIX_PRESET["scheduler"]
     action, index = ACTIONS[cell.action]
     if index == -1:
         index = cell.count - 1
