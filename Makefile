@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python -m bench.safety_eval --quick
 	$(BIN)/python -m bench.safety_images --quick
 	$(BIN)/python -m bench.queue --quick
+	$(BIN)/python -m bench.scale --quick
 	$(BIN)/python -m bench.bot --quick
 
 clean:

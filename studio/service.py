@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
+from generation.queue.jobs import MemberJob
 from generation.requests import GenerationRequest
 from generation.schedulers import SCHEDULER_NAMES
 from generation.sizes import ASPECTS
@@ -112,7 +113,9 @@ class Studio:
     ) -> Submitted:
         """Queue a job, or raise the error that says why not (bad option, limit, ban, prompt)."""
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
-        plan = self.planner.plan(options, settings.rules())
+        # Off the event loop: the A1111 parser and compel's grammar take milliseconds each, which a
+        # burst of hundreds of interactions would otherwise spend between Discord's answers.
+        plan = await asyncio.to_thread(self.planner.plan, options, settings.rules())
         await self._check_prompt(plan.texts, who, settings)
         submitted = await self._queue(plan.request, who, settings, Origin(), target)
         return Submitted(submitted.job_id, submitted.position, submitted.eta_seconds, plan.warnings)
@@ -450,34 +453,18 @@ class Studio:
         return self.planner.catalog.names()
 
     async def queue_view(self, who: Requester) -> QueueView:
-        """The member's jobs with place and ETA, the queue here and in all, the workers."""
-        pending = await asyncio.to_thread(self.queue.store.by_status, *_PENDING)
-        user, guild = str(who.user_id), str(who.guild_id)
-        mine = [
-            self._pending(job) for job in pending if job.user_id == user and job.guild_id == guild
-        ]
-        here = sum(1 for j in pending if j.guild_id == guild and j.status is JobStatus.QUEUED)
-        return QueueView(mine, here, self.queue.queue_length(), self.queue.workers())
-
-    def _pending(self, job: Job) -> PendingJob:
-        ticket = self.queue.ticket(job.id) if job.status is JobStatus.QUEUED else None
-        return PendingJob(
-            job.id,
-            _written(job.request),
-            job.status.value,
-            ticket.position if ticket else None,
-            ticket.eta_seconds if ticket else None,
+        """The member's jobs here with place and ETA, the queue here and in all, the workers."""
+        mine = self.queue.user_jobs(str(who.user_id), guild_id=str(who.guild_id))
+        return QueueView(
+            [_pending(entry) for entry in mine],
+            self.queue.waiting(str(who.guild_id)),
+            self.queue.waiting(),
+            self.queue.workers(),
         )
 
     async def my_pending(self, who: Requester) -> list[PendingJob]:
-        """The member's queued and running jobs, oldest first (for /cancel)."""
-        pending = await asyncio.to_thread(self.queue.store.by_status, *_PENDING)
-        user = str(who.user_id)
-        return [
-            PendingJob(j.id, _written(j.request), j.status.value, None, None)
-            for j in pending
-            if j.user_id == user
-        ]
+        """The member's queued and running jobs, oldest first (for /cancel, per keystroke)."""
+        return [_pending(e) for e in self.queue.user_jobs(str(who.user_id), positions=False)]
 
     async def cancel(self, who: Requester, job: str | None) -> Cancelled:
         """Cancel the member's job named by (a prefix of) its id, or their latest."""
@@ -504,6 +491,17 @@ class Studio:
 def _written(request: GenerationRequest) -> str:
     """The prompt as the member wrote it (the compel text of a job stored before it was kept)."""
     return request.source_prompt if request.source_prompt is not None else request.prompt
+
+
+def _pending(entry: MemberJob) -> PendingJob:
+    ticket = entry.ticket
+    return PendingJob(
+        entry.job.id,
+        _written(entry.job.request),
+        entry.job.status.value,
+        ticket.position if ticket else None,
+        ticket.eta_seconds if ticket else None,
+    )
 
 
 def _padded(job: Job) -> list[bool | None]:

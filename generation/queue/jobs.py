@@ -93,6 +93,18 @@ class Ticket(BaseModel):
     """Estimated seconds until its images are ready."""
 
 
+class MemberJob(BaseModel):
+    """One of a member's unfinished jobs, for ``/queue`` and ``/cancel``: running, or waiting
+    with its ticket (when asked for; the autocomplete does not need places)."""
+
+    job: Job
+    ticket: Ticket | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.job.status is JobStatus.RUNNING
+
+
 EventKind = Literal["queued", "started", "step", "preview", "done", "failed", "cancelled"]
 
 

@@ -72,7 +72,12 @@ def _v4(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN model_nsfw TEXT NOT NULL DEFAULT '[]'")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(db: sqlite3.Connection) -> None:
+    # A member's last submit (the cooldown after a restart) without scanning every job.
+    db.execute("CREATE INDEX jobs_user ON jobs (user_id, created_at)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 """Schema version N is reached by running MIGRATIONS[:N]; append, never edit.
 
 The Discord columns of versions 2 and 3 (``interaction_token``, ``application_id``,
