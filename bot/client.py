@@ -17,8 +17,10 @@ from discord.ext import commands
 
 from bot import actions
 from bot.cogs.community import CommunityCog, StylesPageButton
+from bot.cogs.history import HistoryCog, HistoryPageButton, UseSettingsButton
 from bot.cogs.imagine import ImagineCog
 from bot.cogs.mod import ModCog
+from bot.cogs.preferences import PreferencesCog
 from bot.cogs.settings import SettingsCog
 from bot.config import DiscordConfig
 from bot.delivery import Delivery, Target
@@ -64,9 +66,19 @@ class MuralistBot(commands.Bot):
         self._poster: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
-        for cog in (ImagineCog(), CommunityCog(self), SettingsCog(), ModCog()):
+        cogs = (
+            ImagineCog(),
+            CommunityCog(self),
+            SettingsCog(),
+            ModCog(),
+            HistoryCog(self),
+            PreferencesCog(),
+        )
+        for cog in cogs:
             await self.add_cog(cog)
-        self.add_dynamic_items(ResultButton, ModButton, StylesPageButton)
+        self.add_dynamic_items(
+            ResultButton, ModButton, StylesPageButton, HistoryPageButton, UseSettingsButton
+        )
         poster = ModLogPoster(self, self.studio)
         self._poster = asyncio.create_task(poster.run(), name="moderators-log")
         await self._adopt_orphans()

@@ -1,13 +1,14 @@
 """The one way options become a request: ``Planner.plan``, used by ``/imagine`` and the CLI alike.
 
-Defaults fill in this order: what the member typed, the style preset the member chose (its
-steps, cfg, scheduler and aspect), the guild's defaults, the model's catalog entry (scheduler,
-native size, default negative), the instance's settings. The preset sits above the guild's
-defaults because the member picked it for this job: it is the more specific wish. A guild's own
-presets (``/settings preset-add``) join the shipped ones and the operator's file for its members,
-winning by name. Wildcard picks follow the job's seed, so a seed drawn here reproduces them.
-Every bad value is an ``InvalidRequest`` (or ``PromptError``) naming the option as the user
-typed it.
+Defaults fill in this order: the member's own values (what they typed, else their preferences,
+``/preferences``), the style preset they chose (its steps, cfg, scheduler and aspect), the
+guild's defaults, the model's catalog entry (scheduler, native size, default negative), the
+instance's settings. The preset sits above the guild's defaults because the member picked it:
+it is the more specific wish; the member's own values, typed or kept as preferences, win. A
+guild's own presets (``/settings preset-add``) join the shipped ones and the operator's file for
+its members, winning by name. Wildcard picks follow the job's seed, so a seed drawn here
+reproduces them. Every bad value is an ``InvalidRequest`` (or ``PromptError``) naming the option
+as the user typed it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generation import sizes
 from generation.catalog import Catalog, ModelSpec
@@ -39,7 +40,7 @@ from prompting.config import PromptingConfig
 from prompting.errors import PromptError
 from prompting.tokens import TokenizerLike
 from studio.config import StudioOptions
-from studio.types import ImagineOptions
+from studio.types import Count, ImagineOptions, Steps
 
 T = TypeVar("T")
 NO_PRESET = Preset(name="none", positive="{prompt}")
@@ -61,6 +62,8 @@ ALLOWED = {
 }
 # The prompt's fields as the user named them (the spec says "subject" for the prompt).
 SPEC_FIELD_NAMES = {"subject": "prompt"}
+MAX_NEGATIVE = 1500
+"""A default negative's characters: a guild's (``/settings``) and a member's (``/preferences``)."""
 
 
 class GuildRules(BaseModel):
@@ -81,6 +84,31 @@ class GuildRules(BaseModel):
 
     def allows(self, model: str) -> bool:
         return not self.allowed_models or model in self.allowed_models
+
+
+class Preferences(BaseModel):
+    """A member's defaults for the options they leave out (None: the guild's, then the
+    instance's). The ranges are /imagine's own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str | None = Field(default=None, max_length=100, description="A model's name.")
+    style: str | None = Field(default=None, max_length=100, description="A style preset.")
+    aspect: str | None = Field(default=None, description=f"One of {', '.join(sizes.ASPECTS)}.")
+    count: Count | None = None
+    steps: Steps | None = None
+    negative: str | None = Field(default=None, max_length=MAX_NEGATIVE)
+
+    @field_validator("aspect")
+    @classmethod
+    def _aspect(cls, value: str | None) -> str | None:
+        if value is not None and value not in sizes.ASPECTS:
+            raise ValueError(f"use one of {', '.join(sizes.ASPECTS)}")
+        return value
+
+    def given(self) -> dict[str, Any]:
+        """The preferences that are set."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 def conditioning_texts(built: BuiltPrompt, typed: str = "") -> list[str]:
@@ -176,13 +204,18 @@ class Planner:
         rules: GuildRules | None = None,
         *,
         local_models: bool = False,
+        preferences: Preferences | None = None,
     ) -> Plan:
-        """The request for ``options`` under a guild's ``rules``.
+        """The request for ``options`` under a guild's ``rules`` and the member's own
+        ``preferences``: each option from what they typed, else their preferences, else the
+        preset they chose (typed or preferred), the guild's defaults, the model's, the
+        instance's.
 
         ``local_models``: a model may also be the path of a folder or checkpoint on this host
         (the CLI's operator owns the host; members in Discord never may).
         """
         rules = rules or GuildRules()
+        options, notes = self._with_preferences(options, preferences, rules)
         library = self.library(rules)
         preset = self.preset(library, options.style)
         model = self._allowed_model(options.model, rules)
@@ -225,7 +258,7 @@ class Planner:
             count=count,
             scheduler=resolve_scheduler(scheduler).name,
         )
-        return Plan(request, built, self.warnings(built, spec), options.prompt)
+        return Plan(request, built, [*notes, *self.warnings(built, spec)], options.prompt)
 
     def warnings(self, built: BuiltPrompt, spec: ModelSpec) -> list[str]:
         """What to tell the user of a built prompt; tokens counted with the model's own
@@ -292,6 +325,37 @@ class Planner:
             allowed = ", ".join(self.catalog.names())
             raise InvalidRequest("model", f"unknown model {name!r}; choose one of: {allowed}")
         return self.catalog.resolve(name)
+
+    def _with_preferences(
+        self, options: ImagineOptions, preferences: Preferences | None, rules: GuildRules
+    ) -> tuple[ImagineOptions, list[str]]:
+        """The member's own defaults for the options they left out, within the guild's rules
+        (a preferred model or style that no longer exists, or that the guild does not allow, is
+        skipped with a note)."""
+        if preferences is None or not preferences.given():
+            return options, []
+        notes: list[str] = []
+        model = preferences.model
+        if model is not None and (model not in self.catalog or not rules.allows(model)):
+            if options.model is None:
+                notes.append(f"your preferred model {model!r} is not available here: not used")
+            model = None
+        style = preferences.style
+        if style is not None and style not in self.library(rules):
+            if options.style is None:
+                notes.append(f"your preferred style {style!r} no longer exists: not used")
+            style = None
+        filled = options.model_copy(
+            update={
+                "model": options.model or model,
+                "style": options.style or style,
+                "aspect": options.aspect or preferences.aspect,
+                "count": options.count or preferences.count,
+                "steps": options.steps or preferences.steps,
+                "negative": options.negative if options.negative else preferences.negative,
+            }
+        )
+        return filled, notes
 
     @staticmethod
     def _allowed_model(model: str | None, rules: GuildRules) -> str | None:

@@ -1,4 +1,5 @@
-"""A throwaway ``redis-server`` on 127.0.0.1 for tests: no persistence, stopped by its pid."""
+"""A throwaway ``redis-server`` on 127.0.0.1 for tests, stopped by its pid: no persistence, or
+(``appendonly_dir``) an append-only file in that folder, as a production Redis should have."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -15,8 +17,9 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, appendonly_dir: Path | None = None) -> None:
         self.port = port or free_port()
+        self.appendonly_dir = appendonly_dir
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -32,7 +35,12 @@ class RedisServer:
             [
                 "redis-server",
                 *("--bind", "127.0.0.1", "--port", str(self.port)),
-                *("--save", "", "--appendonly", "no", "--loglevel", "warning"),
+                *("--save", "", "--loglevel", "warning"),
+                *(
+                    ("--appendonly", "yes", "--dir", str(self.appendonly_dir))
+                    if self.appendonly_dir is not None
+                    else ("--appendonly", "no")
+                ),
             ],
             stdout=subprocess.DEVNULL,
         )
