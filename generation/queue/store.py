@@ -99,7 +99,11 @@ class JobStore:
         self._lock = threading.Lock()
         db_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+            # As long as the other owners of the shared file wait for a write (30 s, see
+            # safety.schema.BUSY_TIMEOUT_SECONDS; generation does not import safety).
+            self._db = sqlite3.connect(
+                db_path, check_same_thread=False, isolation_level=None, timeout=30.0
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             row = self._db.execute("PRAGMA quick_check").fetchone()
