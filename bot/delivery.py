@@ -135,7 +135,7 @@ class Delivery:
         await self.studio.delivered(self.submitted.job_id)
 
     async def _result(self, job: JobRecord) -> None:
-        files, embed = render_result(job, self.target.filesize_limit)
+        files, embed = render_result(job, self.target.filesize_limit, self.submitted.warnings)
         view = result_view(job)
         message = None
         if self._token_alive:

@@ -132,8 +132,11 @@ class PromptEncoder:
         if wrapper is None:
             wrapper = _wrapper(model)
             for name in ("compel", "compel_1", "compel_2", "compel_3"):
-                if getattr(wrapper, name, None) is not None:
-                    getattr(wrapper, name).parse_prompt_string = parse_plain_or_compel
+                inner = getattr(wrapper, name, None)
+                if inner is not None:
+                    inner.parse_prompt_string = parse_plain_or_compel
+                    if inner.requires_pooled:
+                        inner.build_conditioning_tensor = _embeds_only_inside(inner)
             self._compel[model.pipe] = wrapper
         return wrapper
 
@@ -162,3 +165,18 @@ def _wrapper(model: LoadedModel) -> Any:
     provider = wrapper.compel_2.conditioning_provider
     provider.textual_inversion_manager = TokenizerInversionManager(pipe, pipe.tokenizer_2)
     return wrapper
+
+
+def _embeds_only_inside(compel: Any) -> Any:
+    """compel 2.5.1's weighted ``.and(1, 0.8)`` on SDXL fails ("'tuple' object has no attribute
+    'shape'"): it blends each part with ``build_conditioning_tensor("")``, which returns
+    (embeds, pooled) on the encoder that has pooled outputs. That internal call is the only one
+    without ``return_tokenization``; give it the embeds alone (the public path asks for
+    tokenization and keeps its pooled output)."""
+    original = compel.build_conditioning_tensor
+
+    def build(text: str, return_tokenization: bool = False) -> Any:
+        built = original(text, return_tokenization=return_tokenization)
+        return built if return_tokenization else built[0]
+
+    return build
