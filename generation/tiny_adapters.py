@@ -39,6 +39,7 @@ class TinyAdapter:
 ADAPTERS: dict[str, TinyAdapter] = {
     "tiny-lora": TinyAdapter("lora", "tiny", 1),
     "tiny-lcm-lora": TinyAdapter("lora", "tiny", 2),
+    "tiny-sd2-lora": TinyAdapter("lora", "tiny-sd2", 1),
     "tiny-xl-lora": TinyAdapter("lora", "tiny-xl", 1),
     "tiny-xl-lightning-lora": TinyAdapter("lora", "tiny-xl", 3),
     "tiny-flux-lora": TinyAdapter("lora", "tiny-flux", 1),

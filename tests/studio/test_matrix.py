@@ -4,13 +4,16 @@ Dimensions (``DIMENSIONS``; each value is the ``ImagineOptions`` it sets, so **a
 is one line**: a name and its values' options, e.g. ``"lora": {"none": {}, "ink": {"lora":
 "ink"}}``; a feature whose value is not an option also adds its own setup in ``_prepare``):
 
-- family: tiny SD 1.x, tiny SD 2.x (v-prediction, Euler a), tiny SDXL (Euler);
+- family: tiny SD 1.x, tiny SD 2.x (v-prediction, Euler a), tiny SDXL (Euler), tiny FLUX.1-dev
+  layout, tiny SD 3.5 layout;
 - prompt feature: plain, A1111 weights, wildcards, prompt editing, alternation, BREAK/AND, a
   100-word prompt (two CLIP windows), a guild preset with its own steps, cfg, scheduler and aspect;
 - count 1 or 4; aspect 1:1, 16:9 (landscape), 2:3 (portrait);
+- adapter: none, the family's built-in LoRA (``lora`` option), ``draft`` (the family's few-step
+  entry; its U buttons repaint with the full model; SD 2.x has no draft: a refusal on ``draft``);
 - the button (``ACTIONS``): U1–U4, V subtle, V strong (of the last image), reroll, remix.
 
-The full product is 3 × 8 × 2 × 3 × 8 = 1152 cells; ``CELLS`` samples it deterministically: an
+The full product is 5 × 8 × 2 × 3 × 3 × 8 = 5760 cells; ``CELLS`` samples it deterministically: an
 all-pairs covering design (allpairspy: every pair of values of any two dimensions occurs in some
 cell; 64 cells) plus ``RANDOM_CELLS`` more drawn from the full product with a fixed seed, so a
 failure names a cell that fails again on every run. Each cell runs through studio (submit, then
@@ -55,6 +58,8 @@ DIMENSIONS: dict[str, dict[str, dict[str, Any]]] = {
         "sd1": {"model": "tiny"},
         "sd2-v": {"model": "tiny-sd2"},
         "sdxl": {"model": "tiny-xl"},
+        "flux": {"model": "tiny-flux"},
+        "sd3": {"model": "tiny-sd3"},
     },
     "feature": {
         "plain": {"prompt": "a lighthouse on a cliff"},
@@ -68,6 +73,14 @@ DIMENSIONS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "count": {"1": {"count": 1}, "4": {"count": 4}},
     "aspect": {"1:1": {"aspect": "1:1"}, "16:9": {"aspect": "16:9"}, "2:3": {"aspect": "2:3"}},
+    "adapter": {"none": {}, "lora": {}, "draft": {"draft": True}},  # lora: FAMILY_LORA's
+}
+FAMILY_LORA = {
+    "sd1": "tiny-lora",
+    "sd2-v": "tiny-sd2-lora",
+    "sdxl": "tiny-xl-lora",
+    "flux": "tiny-flux-lora",
+    "sd3": "tiny-sd3-lora",
 }
 ACTIONS: dict[str, tuple[str, int | None]] = {
     "U1": ("upscale", 0),
@@ -93,10 +106,15 @@ class Cell:
     def __str__(self) -> str:
         return "-".join([*self.values, self.action])
 
+    def value(self, dimension: str) -> str:
+        return self.values[list(DIMENSIONS).index(dimension)]
+
     def options(self) -> ImagineOptions:
         fields: dict[str, Any] = {"seed": self.seed}
         for dimension, value in zip(DIMENSIONS.values(), self.values, strict=True):
             fields.update(dimension[value])
+        if self.value("adapter") == "lora":
+            fields["lora"] = FAMILY_LORA[self.value("family")]
         return ImagineOptions(**fields)
 
     @property
@@ -120,10 +138,17 @@ def sample() -> list[Cell]:
 CELLS = sample()
 
 
+def submit_refusal(cell: Cell) -> str | None:
+    """The field a cell's /imagine must be refused on (no SD 2.x draft), or None."""
+    no_draft = cell.value("adapter") == "draft" and cell.value("family") == "sd2-v"
+    return "draft" if no_draft else None
+
+
 def expected_refusal(cell: Cell) -> str | None:
     """The field a cell must be refused on, or None when it must deliver."""
     _, index = ACTIONS[cell.action]
-    return "index" if index is not None and index >= cell.count else None
+    button = "index" if index is not None and index >= cell.count else None
+    return submit_refusal(cell) or button
 
 
 async def prepare(studio: Studio) -> None:
@@ -133,14 +158,26 @@ async def prepare(studio: Studio) -> None:
 
 async def run_cell(studio: Studio, cell: Cell) -> str:
     """The cell's job and its button; "delivered" or "refused:<field>" (anything else fails)."""
-    base = await studio.submit(cell.options(), MEMBER)
+    try:
+        base = await studio.submit(cell.options(), MEMBER)
+    except FIELD_ERRORS as exc:
+        field, message = getattr(exc, "field", ""), getattr(exc, "message", "")
+        assert field and message, f"{cell}: a refusal without a field or a reason: {exc!r}"
+        return f"refused:{field}"
     event = await outcome(studio, base)
     assert isinstance(event, Finished), f"{cell}: the job ended in {event}"
     job = event.job
     assert len(job.images) == cell.count
-    if cell.options().style:  # the preset's own settings, below what the member typed
-        assert (job.request.steps, job.request.guidance) == (MATRIX_PRESET["steps"], 5.0)
-        assert job.request.scheduler == MATRIX_PRESET["scheduler"]
+    full = studio.planner.full_model(job.request)  # a draft's full model
+    assert (full is not None) == (cell.value("adapter") == "draft")
+    if cell.value("adapter") == "lora":
+        assert [lora.name for lora in job.request.loras] == [FAMILY_LORA[cell.value("family")]]
+    unet = cell.value("family") in ("sd1", "sd2-v", "sdxl")
+    if cell.options().style and full is None:  # the preset's own settings, below the member's
+        assert job.request.steps == MATRIX_PRESET["steps"]
+        if unet:  # FLUX.1 has no CFG scale; flow models sample with Euler only
+            assert job.request.guidance == 5.0
+            assert job.request.scheduler == MATRIX_PRESET["scheduler"]
     action, index = ACTIONS[cell.action]
     if index == -1:
         index = cell.count - 1
@@ -158,7 +195,10 @@ async def run_cell(studio: Studio, cell: Cell) -> str:
     assert isinstance(event, Finished), f"{cell}: the {cell.action} ended in {event}"
     made = event.job
     assert made.images, f"{cell}: nothing delivered"
-    if action == "upscale":
+    if action == "upscale" and full is not None:  # a draft: repainted by the full model
+        assert made.request.mode == "txt2img" and made.request.model == full.name
+        assert made.images[0].seed == job.images[index or 0].seed
+    elif action == "upscale":
         assert made.request.mode == "upscale" and len(made.images) == 1
     if action.startswith("vary"):
         assert made.images[0].seed == job.images[index or 0].seed
