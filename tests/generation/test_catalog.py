@@ -208,7 +208,7 @@ def test_the_catalog_names_real_checkpoints_for_every_family_and_draft() -> None
     assert catalog.lora("sdxl-lightning-4step").hub == "ByteDance/SDXL-Lightning"
     assert catalog.lora("lcm-lora-sdxl").hub == "latent-consistency/lcm-lora-sdxl"
     families = {spec.family for spec in catalog if spec.builtin}
-    assert families == {"sd1", "sdxl", "flux", "sd3"}  # a stand-in for each family we ship
+    assert families == {"sd1", "sd2", "sdxl", "flux", "sd3"}  # a stand-in for each family
     for draft in catalog.drafts():
         full = catalog.resolve(draft.draft_of or "")
         assert full.family == draft.family and draft.max_steps and not full.draft_of

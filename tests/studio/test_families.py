@@ -178,7 +178,7 @@ async def test_a_full_models_u_button_still_upscales(studio: Studio) -> None:
     upscale = await studio.derive(painted.job_id, "upscale", 0, ALICE)
     assert studio.queue.get(upscale.job_id).request.mode == "upscale"
     done = (await finished(studio, upscale)).job
-    assert _pixels(done.images[0].png).shape == (128, 128, 3)
+    assert _pixels(done.images[0].png).shape == (96, 96, 3)  # ×1.5 for the 1024² families
 
 
 async def test_lora_choices_follow_the_guilds_allowed_list(studio: Studio) -> None:
