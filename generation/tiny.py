@@ -120,20 +120,23 @@ def _text_encoder(with_projection: bool) -> Any:
     return CLIPTextModelWithProjection(config) if with_projection else CLIPTextModel(config)
 
 
-def _vae() -> Any:
+def _vae(**changes: Any) -> Any:
+    """The tiny VAE with the real scale factor of 8 (``changes``: FLUX's and SD3's 16 latent
+    channels and factors)."""
     from diffusers import AutoencoderKL
 
-    return AutoencoderKL(
-        block_out_channels=(8, 16, 32, 32),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=8,
-        sample_size=64,
-    )
+    config: dict[str, Any] = {
+        "block_out_channels": (8, 16, 32, 32),
+        "in_channels": 3,
+        "out_channels": 3,
+        "down_block_types": ("DownEncoderBlock2D",) * 4,
+        "up_block_types": ("UpDecoderBlock2D",) * 4,
+        "latent_channels": 4,
+        "layers_per_block": 1,
+        "norm_num_groups": 8,
+        "sample_size": 64,
+    }
+    return AutoencoderKL(**(config | changes))
 
 
 def _unet(**family: Any) -> Any:

@@ -19,7 +19,7 @@ import string
 from pathlib import Path
 from typing import Any
 
-from generation.tiny import TINY_SEED, clip_tokenizer
+from generation.tiny import TINY_SEED, _vae, clip_tokenizer
 from generation.tiny import _text_encoder as _clip_encoder
 
 T5_MAX_LENGTH = 256
@@ -105,18 +105,8 @@ def _t5_encoder(vocab_size: int, width: int) -> Any:
 
 def _flow_vae(shift_factor: float, scaling_factor: float) -> Any:
     """16 latent channels and a scale factor of 8, as FLUX's and SD3's VAEs have."""
-    from diffusers import AutoencoderKL
-
-    return AutoencoderKL(
-        block_out_channels=(8, 16, 32, 32),
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
+    return _vae(
         latent_channels=16,
-        layers_per_block=1,
-        norm_num_groups=8,
-        sample_size=64,
         use_quant_conv=False,
         use_post_quant_conv=False,
         shift_factor=shift_factor,
