@@ -15,6 +15,7 @@ import discord
 from bot.context import context, delivery_target, requester
 from bot.delivery import Delivery, Target
 from bot.errors import report_error
+from bot.replies import OriginalReply
 from studio import DERIVATIONS, DeliveryTarget, Submitted
 
 
@@ -26,11 +27,19 @@ async def start_and_follow(
     received = time.monotonic()
     bot = context(interaction)
     with bot.acknowledging():
-        await interaction.response.defer(thinking=True)
+        response = await interaction.response.defer(thinking=True)
     await bot.acks_first()
-    submitted = await submit(delivery_target(interaction, received))
-    target = Target.of(interaction)
-    delivery = Delivery(interaction, target, bot.studio, bot.config, submitted, received)
+    # The reply's id too: once the token is gone, the channel can still reach the reply.
+    target = delivery_target(interaction, received, response.message_id if response else None)
+    submitted = await submit(target)
+    reply = OriginalReply(
+        interaction.client,
+        interaction.channel_id or 0,
+        target,
+        usable_for=bot.config.token_lifetime_seconds,
+        interaction=interaction,
+    )
+    delivery = Delivery(reply, Target.of(interaction), bot.studio, bot.config, submitted)
     bot.track(asyncio.create_task(delivery.run(), name=f"deliver-{submitted.job_id}"))
 
 

@@ -25,6 +25,7 @@ from bot.delivery import Delivery, Target
 from bot.errors import MuralistTree
 from bot.modlog import ModButton, ModLogPoster
 from bot.render import DEFAULT_FILESIZE_LIMIT
+from bot.replies import OriginalReply
 from bot.views import ResultButton
 from studio import Studio, Submitted
 
@@ -100,13 +101,23 @@ class MuralistBot(commands.Bot):
             await asyncio.wait_for(self._acks_done.wait(), patience)
 
     async def _adopt_orphans(self) -> None:
-        """Follow the jobs a previous run left, to their channels. Runs in ``setup_hook``,
-        before any interaction of this run can create a job of its own."""
+        """Follow the jobs a previous run left: their original replies are finished through
+        the tokens studio kept (or the channel), and a result posted just before the restart
+        is found, not posted again. Runs in ``setup_hook``, before any interaction of this run
+        can create a job of its own."""
         orphans = await self.studio.orphans()
         for orphan in orphans:
             target = Target(self, orphan.channel_id, orphan.user_id, DEFAULT_FILESIZE_LIMIT)
+            reply = OriginalReply(
+                self,
+                orphan.channel_id,
+                orphan.target,
+                usable_for=self.config.token_lifetime_seconds,
+            )
             submitted = Submitted(orphan.job_id, 0, 0.0)
-            delivery = Delivery(None, target, self.studio, self.config, submitted, 0.0)
+            delivery = Delivery(
+                reply, target, self.studio, self.config, submitted, ended_before=orphan.ended
+            )
             self.track(asyncio.create_task(delivery.run(), name=f"deliver-{orphan.job_id}"))
         if orphans:
             log.info("delivering %d jobs left by the previous run", len(orphans))

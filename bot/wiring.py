@@ -12,6 +12,7 @@ from bot.config import Settings
 from bot.endpoints import apply_discord_config
 from generation.catalog import Catalog
 from generation.engine_api import ImageEngine
+from generation.queue import check_images_folder, check_state_file
 from generation.queue.factory import open_queue
 from prompting import load_library
 from safety import ImageChecker, ModerationRecord, PromptFilter
@@ -59,15 +60,19 @@ async def open_studio(
     ``muralist worker`` processes when ``queue.redis_url`` is set. ``image_checker``: tests
     pass one with a stand-in detector."""
     config = settings.queue
-    config.images_dir.mkdir(parents=True, exist_ok=True)
+    # Storage first, before an engine loads or any table is opened: a refused state file stays
+    # as it was, and a read-only or full disk is named at start-up.
+    check_state_file(config.db_path)
+    check_images_folder(config.images_dir)
     if engine is None and not config.redis_url:
         engine = build_engine(settings)
     async with AsyncExitStack() as stack:
-        # Studio's table first: it adopts what an older job store kept of deliveries.
-        deliveries = DeliveryRecord(config.db_path)
-        stack.callback(deliveries.close)
+        # The job store opens the file first; studio's table then adopts what an older job
+        # store kept of deliveries (its old columns stay in place).
         queue = open_queue(config, engine)
         stack.callback(queue.store.close)
+        deliveries = DeliveryRecord(config.db_path)
+        stack.callback(deliveries.close)
         record = ModerationRecord(config.db_path, reports_to_hide=settings.safety.reports_to_hide)
         stack.callback(record.close)
         planner = build_planner(settings)

@@ -106,6 +106,10 @@ class DeliveryTarget(BaseModel):
     reply_token: str | None = Field(default=None, repr=False)
     application_id: int | None = None
     expires_at: float | None = Field(default=None, description="Unix time the token dies.")
+    message_id: int | None = Field(
+        default=None,
+        description="The reply's own message id, to reach it once the token is gone.",
+    )
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,8 @@ class Orphan:
     user_id: int
     channel_id: int
     target: DeliveryTarget = field(default_factory=DeliveryTarget)
+    ended: bool = False
+    """The job had ended before the restart: its result may already be posted."""
 
 
 @dataclass(frozen=True)
