@@ -16,16 +16,18 @@ import discord
 from discord.ext import commands
 
 from bot import actions
-from bot.cogs.community import CommunityCog, StylesPageButton
+from bot.actions import RemixModal
+from bot.cogs.community import CommunityCog, SettingsModal, StylesPageButton
 from bot.cogs.imagine import ImagineCog
 from bot.cogs.mod import ModCog
 from bot.cogs.settings import SettingsCog
 from bot.config import DiscordConfig
 from bot.delivery import Delivery, Target
 from bot.errors import MuralistTree
-from bot.modlog import ModButton, ModLogPoster
+from bot.modlog import BanModal, ModButton, ModLogPoster
 from bot.render import DEFAULT_FILESIZE_LIMIT
 from bot.replies import OriginalReply
+from bot.routing import Router
 from bot.views import ResultButton
 from studio import Studio, Submitted
 
@@ -36,6 +38,12 @@ def intents() -> discord.Intents:
     wanted = discord.Intents.none()
     wanted.guilds = True
     return wanted
+
+
+BUTTONS = (ResultButton, ModButton, StylesPageButton)
+"""Every kind of button the bot sends: each survives restarts (its custom_id says it all)."""
+FORMS = (RemixModal, SettingsModal, BanModal)
+"""Every form the bot shows: answered by ``bot.routing`` from the custom_id and the fields."""
 
 
 class MuralistBot(commands.Bot):
@@ -63,11 +71,12 @@ class MuralistBot(commands.Bot):
         self._acks_done = asyncio.Event()
         self._acks_done.set()
         self._poster: asyncio.Task[None] | None = None
+        self.router = Router(BUTTONS, FORMS)
 
     async def setup_hook(self) -> None:
         for cog in (ImagineCog(), CommunityCog(self), SettingsCog(), ModCog()):
             await self.add_cog(cog)
-        self.add_dynamic_items(ResultButton, ModButton, StylesPageButton)
+        self.add_dynamic_items(*BUTTONS)
         poster = ModLogPoster(self, self.studio)
         self._poster = asyncio.create_task(poster.run(), name="moderators-log")
         await self._adopt_orphans()
@@ -121,6 +130,10 @@ class MuralistBot(commands.Bot):
             self.track(asyncio.create_task(delivery.run(), name=f"deliver-{orphan.job_id}"))
         if orphans:
             log.info("delivering %d jobs left by the previous run", len(orphans))
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """After discord.py's own dispatch: forms, and clicks nothing else answers."""
+        await self.router.route(interaction)
 
     def track(self, task: asyncio.Task[Any]) -> None:
         """Keep a background task alive until it ends (and cancel it on close)."""

@@ -88,9 +88,6 @@ class ResultButton(
         index = match["index"]
         return cls(match["action"], match["job"], int(index) if index is not None else None)
 
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        return self.action in ACTIONS
-
     async def callback(self, interaction: discord.Interaction) -> None:
         router: ButtonRouter = interaction.client  # type: ignore[assignment]
         await router.on_result_button(interaction, self.action, self.job_id, self.index)

@@ -44,7 +44,9 @@ def build_planner(settings: Settings) -> Planner:
         engine=settings.engine,
         prompting=settings.prompting,
         options=StudioOptions(
-            image_side=settings.discord.image_side, default_count=settings.discord.default_count
+            image_side=settings.discord.image_side,
+            default_count=settings.discord.default_count,
+            models_here=not settings.queue.redis_url,
         ),
     )
 

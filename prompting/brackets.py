@@ -46,3 +46,21 @@ def escape_unbalanced(text: str, pairs: dict[str, str]) -> tuple[str, list[Promp
         detail={"positions": [i for i, _ in found], "characters": [c for _, c in found]},
     )
     return escaped, [warning]
+
+
+def nesting_depth(text: str, openers: str = "([", closers: str = ")]") -> int:
+    """How deep unescaped brackets nest in ``text`` (``(a (b)1.1)`` is 2)."""
+    depth = deepest = 0
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char in openers:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in closers:
+            depth = max(0, depth - 1)
+        index += 1
+    return deepest

@@ -23,3 +23,8 @@ class StudioOptions(BaseModel):
         "its pixel count.",
     )
     default_count: DefaultCount = Field(default=4, description="Images per request.")
+    models_here: bool = Field(
+        default=True,
+        description="Models load in this process (no Redis workers): one that cannot load "
+        "here offline is refused before its job is queued.",
+    )

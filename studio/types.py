@@ -22,6 +22,10 @@ from studio.ranges import describe
 Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
 DERIVATIONS: tuple[Derivation, ...] = ("reroll", "vary_subtle", "vary_strong", "upscale")
 ChoiceField = Literal["style", "aspect", "scheduler", "model"]
+MAX_PROMPT_CHARS = 1500
+"""The longest prompt (and negative) a member may type, in Discord and on the CLI alike."""
+ShortText = Annotated[str, Field(min_length=1, max_length=100)]
+"""A short option: a preset, an aspect, a sampler, a model name, a prompt detail."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +56,14 @@ class ImagineOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str
-    negative: str | None = None
-    style: str | None = None
-    medium: str | None = None
-    lighting: str | None = None
-    composition: str | None = None
-    details: str | None = None
-    aspect: str | None = None
+    prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    negative: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] | None = None
+    style: ShortText | None = None
+    medium: ShortText | None = None
+    lighting: ShortText | None = None
+    composition: ShortText | None = None
+    details: ShortText | None = None
+    aspect: ShortText | None = None
     size: tuple[int, int] | None = Field(
         default=None, description="An explicit width × height (the CLI's --size)."
     )
@@ -67,8 +71,8 @@ class ImagineOptions(BaseModel):
     steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = None
     cfg: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] | None = None
     seed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
-    scheduler: str | None = None
-    model: str | None = None
+    scheduler: ShortText | None = None
+    model: ShortText | None = None
     default_negative: bool = Field(
         default=True, description="Start the negative with the guild's or the model's default."
     )
@@ -90,8 +94,10 @@ class ImagineOptions(BaseModel):
             name = str(problem["loc"][0]) if problem["loc"] else "options"
             allowed = describe(cls, name) if name in cls.model_fields else "see /help"
             got = problem.get("input")
+            long = isinstance(got, str) and len(got) > 40
+            shown = f"{len(got)} characters" if long else repr(got)
             message = str(problem["msg"]).removeprefix("Value error, ")
-            raise InvalidRequest(name, f"{message} (allowed: {allowed}; got {got!r})") from None
+            raise InvalidRequest(name, f"{message} (allowed: {allowed}; got {shown})") from None
 
 
 class DeliveryTarget(BaseModel):

@@ -12,8 +12,8 @@ from bot.actions import start_and_follow
 from bot.context import context, requester
 from studio import ChoiceField, ImagineOptions, bounds
 
-Text = app_commands.Range[str, 1, 1500]
-Short = app_commands.Range[str, 1, 100]
+Text = app_commands.Range[str, *bounds(ImagineOptions, "prompt")]
+Short = app_commands.Range[str, *bounds(ImagineOptions, "style")]
 Count = app_commands.Range[int, *bounds(ImagineOptions, "count")]
 Steps = app_commands.Range[int, *bounds(ImagineOptions, "steps")]
 Cfg = app_commands.Range[float, *bounds(ImagineOptions, "cfg")]

@@ -7,6 +7,7 @@ whose result was not delivered queued again, delivered ones never again.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -14,7 +15,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -49,6 +50,11 @@ class StorageUnwritable(GenerationError):
         self.field = field
         self.path = path
         self.problem = problem
+
+    @property
+    def summary(self) -> str:
+        """What users may be told (no path): "its disk is full" or "its storage is read-only"."""
+        return "its disk is full" if "full" in self.problem else "its storage is read-only"
 
 
 def read_only_problem(path: Path) -> str | None:
@@ -271,8 +277,20 @@ class JobStore:
             self._db.close()
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        with self._lock:
+        with self._lock, self._named_faults():
             return self._db.execute(sql, params)
+
+    @contextlib.contextmanager
+    def _named_faults(self) -> Iterator[None]:
+        """A full disk or a read-only file, when SQLite meets one, as ``StorageUnwritable``
+        (said to users and operators as such, not as an unexpected error)."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            problem = storage_problem(exc)
+            if problem is None:
+                raise
+            raise StorageUnwritable("db_path", self.db_path, problem) from exc
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -298,7 +316,7 @@ class JobStore:
 
     def mark_running(self, job_ids: Iterable[str], now: float | None = None) -> None:
         now = time.time() if now is None else now
-        with self._lock:
+        with self._lock, self._named_faults():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for job_id in job_ids:

@@ -285,4 +285,5 @@ async def test_a_long_engine_error_is_told_in_one_message(
         record = await loopback.slash("imagine", {"prompt": "a bell", "count": 1}, user=gus)
         told = await loopback.wait_original(record, lambda m: m.content.startswith("❌"))
     assert told.content.startswith("❌ Painting failed: RuntimeError: tensor shapes do not match")
-    assert len(told.content) <= 2000 and told.content.endswith("…")
+    text, _, tag = told.content.rpartition(" (job `")  # the job it is about, at the end
+    assert len(told.content) <= 2000 and text.endswith("…") and tag.endswith("`)")

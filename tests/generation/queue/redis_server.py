@@ -1,11 +1,14 @@
-"""A throwaway ``redis-server`` on 127.0.0.1 for tests: no persistence, stopped by its pid."""
+"""A throwaway ``redis-server`` on 127.0.0.1 for tests, stopped (or killed) by its pid: no
+persistence, or an append-only file in a folder of the test's (``persist_dir``)."""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -15,8 +18,9 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, persist_dir: Path | None = None) -> None:
         self.port = port or free_port()
+        self.persist_dir = persist_dir
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -28,11 +32,16 @@ class RedisServer:
         return shutil.which("redis-server") is not None
 
     def start(self) -> RedisServer:
+        persistence = (
+            ("--appendonly", "no")
+            if self.persist_dir is None
+            else ("--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.persist_dir))
+        )
         self.process = subprocess.Popen(
             [
                 "redis-server",
                 *("--bind", "127.0.0.1", "--port", str(self.port)),
-                *("--save", "", "--appendonly", "no", "--loglevel", "warning"),
+                *("--save", "", *persistence, "--loglevel", "warning"),
             ],
             stdout=subprocess.DEVNULL,
         )
@@ -51,5 +60,12 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, nothing saved that was not already on disk."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
             self.process = None
