@@ -202,7 +202,9 @@ class Delivery:
             return current
         client = self.target.client
         try:
-            channel = client.get_partial_messageable(self.target.channel_id)
+            channel = await self._channel()
+            if channel is None:
+                return None
             async for message in channel.history(limit=HISTORY_LOOKUP):
                 if message.author.id == getattr(client.user, "id", None) and shows_job(
                     message, self.job_id
@@ -260,6 +262,12 @@ class Delivery:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BOOKKEEPING_RETRY_MAX)
 
+    async def _channel(self) -> discord.abc.Messageable | None:
+        """The job's channel (with its guild, for links), None when it cannot take messages."""
+        client, channel_id = self.target.client, self.target.channel_id
+        channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
+        return channel if isinstance(channel, discord.abc.Messageable) else None
+
     async def _to_channel(
         self,
         text: str,
@@ -268,11 +276,10 @@ class Delivery:
         view: discord.ui.View | None,
     ) -> discord.Message | None:
         """Post to the channel with a mention; None (recorded on the job) when it cannot."""
-        client = self.target.client
         channel_id = self.target.channel_id
         try:
-            channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
-            if isinstance(channel, discord.abc.Messageable):
+            channel = await self._channel()
+            if channel is not None:
                 return await channel.send(
                     text,
                     embed=embed or discord.utils.MISSING,

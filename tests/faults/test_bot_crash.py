@@ -9,7 +9,7 @@ posted once, and buttons and forms sent before the restart still get answers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,20 +95,30 @@ def is_result(message: StoredMessage) -> bool:
     return bool(message.embeds) and bool(message.components)
 
 
-def carries_result(sent: Sent, record: Interaction, kind: str) -> bool:
-    payload = sent.payload if isinstance(sent.payload, dict) else {}
-    return sent.kind == kind and sent.interaction_id == record.id and bool(payload.get("embeds"))
+def result_for(record: Interaction, kind: str) -> Callable[[Sent], bool]:
+    """Whether a request puts ``record``'s result on a message: its reply (``edit_original``)
+    or a post to its channel that mentions its user (``channel_message``)."""
+
+    def matches(sent: Sent) -> bool:
+        payload = sent.payload if isinstance(sent.payload, dict) else {}
+        if sent.kind != kind or not payload.get("embeds"):
+            return False
+        if kind == "channel_message":
+            return str(payload.get("content", "")).startswith(f"<@{record.user.id}>")
+        return sent.interaction_id == record.id
+
+    return matches
 
 
 def kill_when(
-    loopback: LoopbackDiscord, bot: BotProcess, record: Interaction, kind: str
+    loopback: LoopbackDiscord, bot: BotProcess, landed: Callable[[Sent], bool]
 ) -> asyncio.Event:
-    """SIGKILL the bot the moment Discord has applied the request that shows ``record``'s
-    result, before the bot hears back (so it never records the delivery)."""
+    """SIGKILL the bot the moment Discord has applied the request ``landed`` picks, before
+    the bot hears back (so it never records the delivery)."""
     killed = asyncio.Event()
 
     async def hook(sent: Sent) -> None:
-        if carries_result(sent, record, kind):
+        if landed(sent):
             bot.kill()
             loopback.before_answer = None
             killed.set()
@@ -135,7 +145,7 @@ async def test_bot_killed_mid_job_and_as_a_result_lands_finishes_each_reply_once
 
         # 2. Killed the moment its result is on the reply, before the bot records it.
         quick = await loopback.slash("imagine", {"prompt": "a quick wave", "count": 1}, user=alice)
-        killed = kill_when(loopback, bot, quick, "edit_original")
+        killed = kill_when(loopback, bot, result_for(quick, "edit_original"))
         await asyncio.wait_for(killed.wait(), 120)
         await bot.ready()
         second = await loopback.wait_original(quick, is_result, 5)
@@ -179,7 +189,7 @@ async def test_bot_killed_as_it_posts_to_the_channel_past_the_token_posts_once(
     try:
         await bot.ready()
         record = await loopback.slash("imagine", {"prompt": "a lantern", "count": 1}, user=bea)
-        killed = kill_when(loopback, bot, record, "channel_message")
+        killed = kill_when(loopback, bot, result_for(record, "channel_message"))
         await asyncio.wait_for(killed.wait(), 120)
         await bot.ready()
         reply = await loopback.wait_original(record, lambda m: m.content.startswith("✅"), 60)
