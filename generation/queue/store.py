@@ -168,8 +168,8 @@ def _inspect(path: Path) -> None:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.Error as exc:
         problem = storage_problem(exc)
-        if problem is None and getattr(exc, "sqlite_errorname", "") == "SQLITE_CANTOPEN":
-            problem = read_only_problem(path)  # a WAL file's -shm cannot be made here
+        if problem is not None or getattr(exc, "sqlite_errorname", "") == "SQLITE_CANTOPEN":
+            problem = read_only_problem(path) or problem  # e.g. a WAL file's -shm cannot be made
         if problem is not None:
             raise StorageUnwritable("db_path", path, problem) from exc
         raise StoreCorrupt(path, str(exc)) from exc
