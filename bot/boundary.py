@@ -40,26 +40,34 @@ SAFE_INTEGER = 2**53
 """Discord's limit for integer options (and JSON's safe integers)."""
 
 
-def leaf_options(data: dict[str, Any]) -> list[Any]:
-    """The options of the sub-command that runs (the payload nests them under its groups)."""
-    options: Any = data.get("options") or []
-    while (
-        isinstance(options, list)
-        and len(options) == 1
-        and isinstance(options[0], dict)
-        and options[0].get("type") in _SUBCOMMANDS
-    ):
-        options = options[0].get("options") or []
-    return options if isinstance(options, list) else [options]
+def typed(current: Any) -> str:
+    """What a member has typed so far into an autocompleted option, as text: a forged payload
+    may send a number, a list or nothing; only the first 100 characters can matter."""
+    return current[:100] if isinstance(current, str) else ""
 
 
-def check_options(command: app_commands.Command[Any, ..., Any], options: list[Any]) -> None:
+def leaf_options(data: Any) -> list[dict[str, Any]]:
+    """The options of the sub-command that runs (the payload nests them under its groups);
+    ``InvalidRequest`` when they are not a list of named options at every level."""
+    options: Any = data.get("options", []) if isinstance(data, dict) else None
+    while True:
+        if not isinstance(options, list) or not all(
+            isinstance(o, dict) and isinstance(o.get("name"), str) for o in options
+        ):
+            raise InvalidRequest("options", "the command's options are malformed")
+        if len(options) == 1 and options[0].get("type") in _SUBCOMMANDS:
+            options = options[0].get("options", [])
+            continue
+        return options
+
+
+def check_options(
+    command: app_commands.Command[Any, ..., Any], options: list[dict[str, Any]]
+) -> None:
     """Raise ``InvalidRequest`` for the first option that breaks ``command``'s declaration."""
     declared = {p.display_name: p for p in command.parameters}
     seen: set[str] = set()
     for option in options:
-        if not isinstance(option, dict) or not isinstance(option.get("name"), str):
-            raise InvalidRequest("options", "the command's options are malformed")
         name: str = option["name"]
         parameter = declared.get(name)
         if parameter is None:
@@ -122,3 +130,13 @@ def _span(low: Any, high: Any) -> str:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "…"
+
+
+def completes(command: app_commands.Command[Any, ..., Any], options: list[dict[str, Any]]) -> bool:
+    """Whether an autocomplete interaction asks for an option the command completes (one
+    focused option, declared, with an autocomplete); discord.py raises on any other."""
+    focused = [o for o in options if o.get("focused")]
+    declared = {p.display_name: p for p in command.parameters}
+    if len(focused) != 1 or any(o["name"] not in declared for o in options):
+        return False
+    return declared[focused[0]["name"]].autocomplete

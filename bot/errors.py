@@ -13,7 +13,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.boundary import check_options, leaf_options
+from bot.boundary import check_options, completes, leaf_options
 from bot.render import MAX_CONTENT, clip
 from studio.errors import (
     FIELD_ERRORS,
@@ -123,18 +123,37 @@ class MuralistTree(app_commands.CommandTree):
         """The options against the command's declaration, before the command runs (see
         ``bot.boundary``); a breach is answered here with the option it is about."""
         data: Any = interaction.data or {}
-        command = interaction.command
-        if interaction.type is discord.InteractionType.application_command and isinstance(
-            command, app_commands.Command
-        ):
-            try:
-                check_options(command, leaf_options(data))
-            except InvalidRequest as exc:
-                await report_error(interaction, exc)
-                return False
+        if interaction.type is discord.InteractionType.autocomplete:
+            return await _completable(interaction, data)
+        if interaction.type is not discord.InteractionType.application_command:
+            return True
+        if data.get("type", 1) != 1:
+            return True  # a context menu: no options
+        try:
+            options = leaf_options(data)  # first: discord.py reads the shape to find the command
+            command = interaction.command
+            if isinstance(command, app_commands.Command):
+                check_options(command, options)
+        except InvalidRequest as exc:
+            await report_error(interaction, exc)
+            return False
         return True
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
         await report_error(interaction, error)
+
+
+async def _completable(interaction: discord.Interaction, data: Any) -> bool:
+    """An autocomplete for a declared, completed option goes on; any other gets no choices."""
+    try:
+        options = leaf_options(data)
+        command = interaction.command
+        if isinstance(command, app_commands.Command) and completes(command, options):
+            return True
+    except InvalidRequest:
+        pass
+    with contextlib.suppress(discord.HTTPException):
+        await interaction.response.autocomplete([])
+    return False

@@ -53,7 +53,7 @@ def _label(action: str, index: int | None, grid: bool) -> str | None:
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"muralist:(?P<action>[a-z_]+):(?P<job>[0-9a-f]{32})(?::(?P<index>[0-3]))?",
+    template=rf"muralist:(?P<action>{'|'.join(ACTIONS)}):(?P<job>[0-9a-f]{{32}})(?::(?P<index>[0-3]))?",
 ):
     def __init__(
         self,

@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.actions import start_and_follow
+from bot.boundary import typed
 from bot.context import context, requester
 from bot.routing import send_form
 from studio import ImagineOptions, WorkerInfo
@@ -272,7 +273,7 @@ class CommunityCog(commands.Cog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         mine = await context(interaction).studio.my_pending(requester(interaction))
-        wanted = current.casefold()
+        wanted = typed(current).casefold()
         choices = []
         for job in reversed(mine):
             name = f"{job.status}: {_short(job.prompt, 80)}"

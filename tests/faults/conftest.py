@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.bot.conftest import engine, settings, tiny_cache
+from tests.bot.conftest import bot, engine, settings, tiny_cache
 from tests.generation.queue.redis_server import RedisServer
 
-__all__ = ["engine", "settings", "tiny_cache"]
+__all__ = ["bot", "engine", "settings", "tiny_cache"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
