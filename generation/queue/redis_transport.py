@@ -245,6 +245,9 @@ class RedisBackend:
                 await self._resend_lost()
             except (RedisError, OSError) as exc:
                 log.debug("redis: cannot check for lost batches (%s)", exc)
+                if self._inflight:  # check again soon after Redis is back, not a beat later
+                    await asyncio.sleep(0.2)
+                    self._suspect.set()
 
     async def _resend_lost(self) -> None:
         """Send again each batch in flight whose entry Redis no longer has, when Redis lost

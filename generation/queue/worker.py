@@ -76,14 +76,19 @@ class RedisWorker:
     async def run(self) -> None:
         heartbeat = asyncio.create_task(self._heartbeat())
         delay = 0.1
+        outage = False
         try:
             while not self._stop.is_set():
                 try:
                     for model in self.models:
                         await ensure_group(self.client, self.keys.jobs(model), WORKER_GROUP)
+                    if outage:  # back: say so now (a restarted Redis lost the heartbeats)
+                        await self._beat()
+                        outage = False
                     await self._take()
                     delay = 0.1
                 except (RedisError, OSError) as exc:
+                    outage = True
                     log.warning("worker %s: redis unreachable (%s); retrying", self.name, exc)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stop.wait(), delay)
@@ -247,17 +252,20 @@ class RedisWorker:
 
     async def _heartbeat(self) -> None:
         while True:
-            beat = WorkerInfo(
-                name=self.name,
-                models=self.models,
-                device=self.device,
-                capacity=self.capacity,
-                busy=self.busy,
-                time=time.time(),
-            )
             with contextlib.suppress(RedisError, OSError):
-                await self.client.hset(self.keys.workers, self.name, beat.model_dump_json())
+                await self._beat()
             await asyncio.sleep(self.config.heartbeat_seconds)
+
+    async def _beat(self) -> None:
+        beat = WorkerInfo(
+            name=self.name,
+            models=self.models,
+            device=self.device,
+            capacity=self.capacity,
+            busy=self.busy,
+            time=time.time(),
+        )
+        await self.client.hset(self.keys.workers, self.name, beat.model_dump_json())
 
 
 def _alive(beat: str | None, within: float) -> bool:

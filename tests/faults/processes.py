@@ -32,10 +32,14 @@ def base_env(tiny_cache: Path, **settings: Any) -> dict[str, str]:
 
 
 class Child:
-    """One ``muralist`` process; its output goes to ``log`` (appended across restarts)."""
+    """One ``muralist`` process (or another ``module``'s); its output goes to ``log``
+    (appended across restarts)."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, argv: list[str], env: dict[str, str], log: Path, *, module: str = "bot.cli"
+    ) -> None:
         self.argv = argv
+        self.module = module
         self.env = env
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -46,7 +50,7 @@ class Child:
         with open(self.log, "ab") as out:
             out.write(f"\n--- start {self.starts + 1}\n".encode())
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", *self.argv],
+                [sys.executable, "-m", self.module, *self.argv],
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,

@@ -1,8 +1,8 @@
 """A GPU worker process on the fake engine: what the SIGKILL test kills.
 
-python -m tests.generation.queue.worker_script REDIS_URL NAME STEP_SECONDS CLAIM_IDLE PREFIX
+python -m tests.generation.queue.worker_script URL NAME STEP_SECONDS CLAIM_IDLE PREFIX [HEARTBEAT]
 
-CLAIM_IDLE "auto": derived from the heartbeat (0.2 s here), as by default.
+CLAIM_IDLE "auto": derived from the heartbeat (HEARTBEAT s, 0.2 unless given), as by default.
 """
 
 from __future__ import annotations
@@ -17,12 +17,17 @@ from tests.generation.queue.fakes import FakeEngine
 
 
 async def main(
-    url: str, name: str, step_seconds: float, claim_idle: float | None, prefix: str
+    url: str,
+    name: str,
+    step_seconds: float,
+    claim_idle: float | None,
+    prefix: str,
+    heartbeat: float = 0.2,
 ) -> None:
     config = QueueConfig(
         redis_url=url,
         claim_idle_seconds=claim_idle,
-        heartbeat_seconds=0.2,
+        heartbeat_seconds=heartbeat,
         stream_prefix=prefix,
         redis_backoff_max_seconds=0.5,
     )
@@ -33,4 +38,5 @@ async def main(
 
 if __name__ == "__main__":
     url, name, step, idle, prefix = sys.argv[1:6]
-    asyncio.run(main(url, name, float(step), None if idle == "auto" else float(idle), prefix))
+    beat = float(sys.argv[6]) if len(sys.argv) > 6 else 0.2
+    asyncio.run(main(url, name, float(step), None if idle == "auto" else float(idle), prefix, beat))
