@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python -m bench.safety --quick
 	$(BIN)/python -m bench.queue --quick
 	$(BIN)/python -m bench.bot --quick
+	$(BIN)/python -m bench.faults --quick
 
 clean:
 	rm -rf $(VENV) .cache out
