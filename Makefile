@@ -33,7 +33,10 @@ bench: setup
 	$(BIN)/python -m bench.engine --quick
 	$(BIN)/python -m bench.prompting --quick
 	$(BIN)/python -m bench.safety --quick
+	$(BIN)/python -m bench.safety_eval --quick
+	$(BIN)/python -m bench.safety_images --quick
 	$(BIN)/python -m bench.queue --quick
+	$(BIN)/python -m bench.scale --quick
 	$(BIN)/python -m bench.bot --quick
 	$(BIN)/python -m bench.faults --quick
 

@@ -8,6 +8,7 @@ re-encoded as WebP, then JPEG, then scaled down; when all of them do not fit, fe
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -115,9 +116,14 @@ def discord_time(when: datetime, style: str = "f") -> str:
     return f"<t:{int(when.timestamp())}:{style}>"
 
 
-def queued_text(position: int, eta_seconds: float, warnings: list[str]) -> str:
+def queued_text(
+    position: int, eta_seconds: float, warnings: list[str], now: float | None = None
+) -> str:
+    """The place and a relative timestamp: Discord counts it down in every client, so the few
+    position edits a waiting job gets (at most four) still show a live ETA."""
     place = "next in line" if position == 0 else f"#{position + 1} in the queue"
-    return _with_warnings(f"⏳ Queued: {place}, ready in about {eta_seconds:.0f} s.", warnings)
+    ready = int((time.time() if now is None else now) + eta_seconds)
+    return _with_warnings(f"⏳ Queued: {place}, ready <t:{ready}:R>.", warnings)
 
 
 def progress_text(step: int, total: int, warnings: list[str]) -> str:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.endpoints import apply_discord_config
@@ -21,10 +22,13 @@ from studio.deliveries import DeliveryRecord
 from studio.guild_settings import GuildSettingsStore
 from studio.screening import Screener
 
+if TYPE_CHECKING:
+    from generation.engine import DiffusersEngine
+
 log = logging.getLogger(__name__)
 
 
-def build_engine(settings: Settings) -> ImageEngine:
+def build_engine(settings: Settings) -> DiffusersEngine:
     """The in-process diffusers engine (heavy imports happen here, not at import time)."""
     from generation.engine import DiffusersEngine
     from generation.loading import PipelineLoader
@@ -67,7 +71,11 @@ async def open_studio(
     check_state_file(config.db_path)
     check_images_folder(config.images_dir)
     if engine is None and not config.redis_url:
-        engine = build_engine(settings)
+        built = build_engine(settings)
+        # The default model loaded (and compiled, with compile_unet) before the first member
+        # waits for it; the loaded heap is then frozen out of the garbage collector's passes.
+        await asyncio.to_thread(built.warm_up)
+        engine = built
     async with AsyncExitStack() as stack:
         # The job store opens the file first; studio's table then adopts what an older job
         # store kept of deliveries (its old columns stay in place).

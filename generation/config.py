@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from generation.requests import MAX_GUIDANCE, MAX_STEPS
+from generation.requests import MAX_GUIDANCE, MAX_SIDE, MAX_STEPS, MIN_SIDE
 from generation.schedulers import SchedulerName
 
 
@@ -43,8 +43,35 @@ class EngineConfig(BaseModel):
         default="none", description="Move models to the GPU only when used (needs a GPU)."
     )
     channels_last: bool = Field(default=False, description="UNet in channels-last memory format.")
+    fuse_qkv: bool = Field(
+        default=False,
+        description="Fuse attention's query/key/value projections into one matmul "
+        "(diffusers' fuse_qkv_projections; see bench/gpu_engine.py).",
+    )
     compile_unet: bool = Field(
-        default=False, description="torch.compile the UNet: slow first image, faster after."
+        default=False,
+        description="torch.compile the UNet, at start-up (`muralist worker`, or the engine's "
+        "warm_up), for the shapes `compile_shapes` says.",
+    )
+    compile_shapes: Literal["warmup", "dynamic"] = Field(
+        default="warmup",
+        description="warmup: one static graph per warm-up shape (warmup_sizes × warmup_images), "
+        "other shapes run uncompiled; dynamic: one graph for every shape.",
+    )
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = Field(
+        default="default", description="torch.compile's mode (max-autotune: longer compiles)."
+    )
+    warmup_sizes: list[str] = Field(
+        default_factory=list,
+        description="WxH sizes compiled at start-up (empty: the model's native size).",
+    )
+    warmup_images: list[int] = Field(
+        default_factory=lambda: [4, 8],
+        description="Images per engine call compiled at start-up, for each warm-up size.",
+    )
+    gc_freeze: bool = Field(
+        default=True,
+        description="gc.freeze() after a model loads: full collections skip its ~500k objects.",
     )
     cudnn_benchmark: bool = Field(default=True, description="cuDNN autotuning (CUDA only).")
     tf32: bool = Field(default=True, description="TF32 matmuls on Ampere and newer (CUDA only).")
@@ -60,6 +87,43 @@ class EngineConfig(BaseModel):
     default_scheduler: SchedulerName = Field(
         default="DPM++ 2M Karras", description="Sampler when none is given (`muralist schedulers`)."
     )
+
+    @model_validator(mode="after")
+    def _fusing_replaces_slicing(self) -> EngineConfig:
+        if self.fuse_qkv and self.attention_slicing:
+            raise ValueError(
+                "fuse_qkv and attention_slicing both replace the attention processors; choose one"
+            )
+        return self
+
+    @field_validator("warmup_sizes")
+    @classmethod
+    def _sizes(cls, value: list[str]) -> list[str]:
+        for size in value:
+            width, _, height = size.partition("x")
+            if not (width.isdigit() and height.isdigit()):
+                raise ValueError(f"{size!r} is not WIDTHxHEIGHT (e.g. 512x768)")
+            for side in (int(width), int(height)):
+                if not MIN_SIDE <= side <= MAX_SIDE or side % 8:
+                    raise ValueError(
+                        f"{size!r}: each side must be a multiple of 8 in {MIN_SIDE}..{MAX_SIDE}"
+                    )
+        return value
+
+    @field_validator("warmup_images")
+    @classmethod
+    def _images(cls, value: list[int]) -> list[int]:
+        for images in value:
+            if not 1 <= images <= 16:
+                raise ValueError(f"{images} images per call is outside 1..16")
+        return value
+
+    def warmup_shapes(self, native: tuple[int, int]) -> list[tuple[int, int]]:
+        """The (width, height) pairs to compile at start-up (default: the model's native size)."""
+        if not self.warmup_sizes:
+            return [native]
+        pairs = [size.partition("x") for size in self.warmup_sizes]
+        return [(int(width), int(height)) for width, _, height in pairs]
 
 
 # Limits a guild may override (``generation.queue.Limits``, studio's guild settings):
@@ -94,7 +158,18 @@ class QueueConfig(BaseModel):
         default=0.0, description="Minimum gap between one user's requests."
     )
     max_batch: int = Field(
-        default=4, ge=1, le=16, description="Images of compatible jobs run in one GPU call."
+        default=8,
+        ge=1,
+        le=16,
+        description="Images of compatible jobs run in one GPU call (above the default count of "
+        "4, so two members' jobs of the same shape share a call).",
+    )
+    batch_window_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=5.0,
+        description="With the GPU idle, hold a batch that is not full this long after its first "
+        "job arrived, for same-shape jobs to join (0: dispatch at once).",
     )
     progress_interval_seconds: float = Field(
         default=1.5, ge=0.0, le=60.0, description="Minimum gap between step events per job."

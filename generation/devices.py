@@ -153,7 +153,14 @@ def place_pipeline(pipe: Any, config: EngineConfig, placement: Placement) -> lis
         applied.append("sequential_cpu_offload")
     else:
         pipe.to(placement.device)
+    if config.fuse_qkv:
+        pipe.fuse_qkv_projections()
+        applied.append("fuse_qkv")
     if config.compile_unet:
-        pipe.unet = torch.compile(pipe.unet)
+        # Compiled lazily on the first call of each shape: the engine's warm_up makes those
+        # calls at start-up. "warmup" specialises a graph per shape (fastest kernels; the engine
+        # runs unwarmed shapes uncompiled), "dynamic" traces one graph with symbolic sizes.
+        dynamic = config.compile_shapes == "dynamic"
+        pipe.unet = torch.compile(pipe.unet, mode=config.compile_mode, dynamic=dynamic)
         applied.append("compile_unet")
     return applied

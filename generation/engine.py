@@ -6,6 +6,10 @@ denoise with progress, cancellation and prompt editing in ``callback_on_step_end
 with the model's safety checker (recorded, never blacked out), and package PNGs with A1111's
 ``parameters`` text. A request's image equals what a plain diffusers call with the same model,
 scheduler, steps, guidance, size, prompts and generator produces.
+
+The lock covers the device work only: PNG encoding (tens of ms per image) happens after it is
+released, so with two slots (``local_slots``, a worker's ``--capacity``) the next batch denoises
+while this one encodes.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +70,11 @@ class _Batch:
     init_images: list[Any] = field(default_factory=list)  # img2img/upscale, one per image
     timings: Timings = field(default_factory=Timings)
     cancelled: set[str] = field(default_factory=set)
+    started: float = 0.0  # perf_counter() when the batch began, its load included
+
+    def shape(self) -> tuple[int, int, int, bool]:
+        """What the UNet's input shape depends on: images, size, guidance doubling the batch."""
+        return (len(self.images), self.height, self.width, self.requests[0].guidance > 1)
 
 
 class DiffusersEngine:
@@ -88,6 +97,7 @@ class DiffusersEngine:
         self.preview_every = preview_every
         self.encoder = PromptEncoder(prompt_cache_size)
         self._lock = threading.Lock()
+        self._warming = False
 
     @property
     def device(self) -> str:
@@ -108,10 +118,57 @@ class DiffusersEngine:
         results: dict[int, GenerationResult] = {}
         with self._lock:
             batches = [self._prepare([requests[i] for i in group]) for group in groups.values()]
-            for group, batch in zip(groups.values(), batches, strict=True):
-                batch_results = self._run(batch, on_progress, is_cancelled or _never)
-                results.update(zip(group, batch_results, strict=True))
+            made = [self._run(batch, on_progress, is_cancelled or _never) for batch in batches]
+        for group, batch, pictures in zip(groups.values(), batches, made, strict=True):
+            results.update(zip(group, self._package(batch, pictures), strict=True))
         return [results[index] for index in range(len(requests))]
+
+    def warm_up(self, models: Sequence[str] | None = None) -> list[str]:
+        """Load ``models`` (default: the default model) now and, with ``compile_unet``, compile
+        them for the warm-up shapes, so no member's request waits for a load or a compile.
+
+        Blocking (seconds per load, tens of seconds per compiled shape): call it at start-up,
+        off the event loop. Returns one line per shape compiled, for the log.
+        """
+        done: list[str] = []
+        for name in models or [self.config.default_model]:
+            model = self.loader.get(name)
+            if not self.config.compile_unet:
+                continue
+            native = model.spec.native_size if model.spec is not None else (512, 512)
+            shapes = [
+                (width, height, images)
+                for width, height in self.config.warmup_shapes(native)
+                for images in self.config.warmup_images
+            ]
+            if self.config.compile_shapes == "dynamic":
+                shapes = shapes[:1]  # one symbolic graph serves every shape
+            _allow_recompiles(len(shapes))
+            for width, height, images in shapes:
+                started = time.perf_counter()
+                requests = [
+                    GenerationRequest(
+                        prompt="warm up",
+                        model=name,
+                        width=width,
+                        height=height,
+                        steps=2,
+                        guidance=self.config.default_guidance,
+                        count=min(4, images - 4 * part),
+                        seed=part,
+                    )
+                    for part in range(math.ceil(images / 4))
+                ]
+                self._warming = True
+                try:
+                    self.generate(requests)
+                finally:
+                    self._warming = False
+                guided = self.config.default_guidance > 1
+                model.warm_shapes.add((images, height, width, guided))
+                seconds = time.perf_counter() - started
+                done.append(f"{name} {width}x{height} × {images}: compiled in {seconds:.1f} s")
+        return done
 
     # 1. Load the model and validate every request against it, before any work is done.
     def _prepare(self, requests: list[GenerationRequest]) -> _Batch:
@@ -164,8 +221,9 @@ class DiffusersEngine:
 
     def _run(
         self, batch: _Batch, on_progress: ProgressCallback | None, is_cancelled: CancelCheck
-    ) -> list[GenerationResult]:
-        started = time.perf_counter() - batch.timings.load
+    ) -> dict[int, tuple[Any, bool | None]]:
+        """The device work of a batch: each kept image's picture and safety verdict."""
+        batch.started = time.perf_counter() - batch.timings.load
         batch.cancelled = {r.request_id for r in batch.requests if is_cancelled(r.request_id)}
         made: dict[int, tuple[Any, bool | None]] = {}
         if len(batch.cancelled) < len(batch.requests):
@@ -179,8 +237,20 @@ class DiffusersEngine:
                 pictures = self._decode(batch, latents, keep) if keep else []
             verdicts = self._check_safety(batch, pictures)
             made = dict(zip(keep, zip(pictures, verdicts, strict=True), strict=True))
-        batch.timings.total = time.perf_counter() - started
-        return self._package(batch, made)
+        return made
+
+    def _unet(self, batch: _Batch, pipe: Any) -> Any:
+        """The UNet for this batch. With ``compile_unet``, what ``warm_up`` compiled runs
+        compiled (in "warmup" mode its shapes, in "dynamic" mode every shape of a warmed
+        model) and anything else runs eager, so no request waits for a compile."""
+        model = batch.model
+        if not self.config.compile_unet or self._warming or model.eager_unet is model.pipe.unet:
+            return nullcontext()
+        if self.config.compile_shapes == "dynamic":
+            warmed = bool(model.warm_shapes)
+        else:
+            warmed = batch.shape() in model.warm_shapes
+        return nullcontext() if warmed else _swapped(pipe, "unet", model.eager_unet)
 
     # 2–5. Scheduler, prompts, noise, denoising loop.
     def _denoise(
@@ -228,13 +298,9 @@ class DiffusersEngine:
         kwargs["callback_on_step_end"] = callback
         kwargs["callback_on_step_end_tensor_inputs"] = callback.tensor_inputs(model.family)
 
-        saved_scheduler = pipe.scheduler
         denoise_started = time.perf_counter()
-        try:
-            pipe.scheduler = scheduler
+        with _swapped(pipe, "scheduler", scheduler), self._unet(batch, pipe):
             latents = pipe(**kwargs).images
-        finally:
-            pipe.scheduler = saved_scheduler
         batch.timings.denoise = time.perf_counter() - denoise_started
         return latents
 
@@ -312,10 +378,16 @@ class DiffusersEngine:
         batch.timings.safety = time.perf_counter() - started
         return [bool(flag) for flag in flags]
 
-    # 8. One result per request, PNGs carrying A1111's parameters.
+    # 8. One result per request, PNGs carrying A1111's parameters (after the lock is released).
     def _package(
         self, batch: _Batch, made: dict[int, tuple[Any, bool | None]]
     ) -> list[GenerationResult]:
+        encoded = {}
+        for index, (picture, _nsfw) in made.items():
+            image = batch.images[index]
+            parameters = self._parameters(batch.requests[image.request], image, batch)
+            encoded[index] = (parameters, encode_png(picture, parameters))
+        batch.timings.total = time.perf_counter() - batch.started
         results = [
             GenerationResult(
                 request_id=request.request_id,
@@ -326,13 +398,13 @@ class DiffusersEngine:
             )
             for request in batch.requests
         ]
-        for index, (picture, nsfw) in sorted(made.items()):
+        for index, (_picture, nsfw) in sorted(made.items()):
             image = batch.images[index]
             request = batch.requests[image.request]
-            parameters = self._parameters(request, image, batch)
+            parameters, png = encoded[index]
             results[image.request].images.append(
                 GeneratedImage(
-                    png=encode_png(picture, parameters),
+                    png=png,
                     seed=image.seed,
                     subseed=image.subseed,
                     subseed_strength=request.subseed_strength if image.subseed is not None else 0,
@@ -369,6 +441,29 @@ class DiffusersEngine:
 
 def _never(request_id: str) -> bool:
     return False
+
+
+@contextmanager
+def _swapped(pipe: Any, name: str, value: Any) -> Iterator[None]:
+    """``pipe.<name>`` is ``value`` for the block, then what it was (the engine's lock is held)."""
+    saved = getattr(pipe, name)
+    if saved is value:
+        yield
+        return
+    setattr(pipe, name, value)
+    try:
+        yield
+    finally:
+        setattr(pipe, name, saved)
+
+
+def _allow_recompiles(graphs: int) -> None:
+    """Let torch.compile keep a graph per warm-up shape (its default limit is 8 per function)."""
+    import torch._dynamo
+
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    setattr(config, name, max(getattr(config, name), graphs + 1))
 
 
 @contextmanager

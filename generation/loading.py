@@ -46,7 +46,15 @@ class LoadedModel:
     device: str = "cpu"  # where the denoising runs (the offload target when offloading)
     dtype: Any = None  # the weights' torch dtype
     options: list[str] = field(default_factory=list)  # the memory/speed options applied
+    # With compile_unet in "warmup" mode: the (images, height, width, guided) shapes whose
+    # compiled graph was built at start-up; other shapes run the eager UNet (no compile stall).
+    warm_shapes: set[tuple[int, int, int, bool]] = field(default_factory=set)
     _img2img: Any | None = field(default=None, repr=False)
+
+    @property
+    def eager_unet(self) -> Any:
+        """The UNet without torch.compile's wrapper (itself when it is not compiled)."""
+        return getattr(self.pipe.unet, "_orig_mod", self.pipe.unet)
 
     def img2img(self) -> Any:
         """The image-to-image pipeline on the same weights (``from_pipe``: no second load)."""
@@ -100,8 +108,12 @@ class PipelineLoader:
                 return self._cache[model]
             loaded = self._load(self.catalog.resolve(model))
             self._cache[model] = loaded
+            collected = False
             while len(self._cache) > self.config.pipeline_cache_size:
-                self._evict_oldest()
+                self._evict_oldest()  # collects, after the load
+                collected = True
+            if self.config.gc_freeze:
+                _freeze_heap(collect=not collected)
             return loaded
 
     def _load(self, spec: ModelSpec) -> LoadedModel:
@@ -220,11 +232,28 @@ class PipelineLoader:
         name, evicted = self._cache.popitem(last=False)
         logger.info("unloading %s", name)
         del evicted
+        if self.config.gc_freeze:
+            gc.unfreeze()  # its objects were frozen with the rest: let the collector see them
         gc.collect()
         if self.placement.is_cuda:
             import torch
 
             torch.cuda.empty_cache()
+
+
+def _freeze_heap(*, collect: bool) -> None:
+    """Collect once (unless that just happened), then move every object now alive out of the
+    collector's sight.
+
+    A loaded pipeline (torch, diffusers, transformers and the model's modules) puts some 500k
+    tracked objects in the heap; each full collection walks them all, about 0.4 s during which
+    the process, event loop included, stands still. Frozen, they are skipped: a full collection
+    then walks only what is younger (the queue's jobs, the bot's caches). The collection before
+    costs that pause once, here at load time; an eviction unfreezes, collects and freezes again.
+    """
+    if collect:
+        gc.collect()
+    gc.freeze()
 
 
 @contextmanager

@@ -13,12 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # NudeNet 3.4 labels that make an image "flagged", with the score at or above which they count.
 # Covered parts, faces, feet, bellies and armpits are not listed: they are ordinary in art.
+# Measured on the photographs and graphics that ship in scikit-image and matplotlib and on
+# colour-map renders (bench/safety_images.py): breasts and buttocks are "seen" in smooth colour
+# gradients at up to 0.6 outside whole-frame boxes, so those two start at 0.6; nothing benign
+# came near the genitalia and anus labels. Sensitivity on real nudity is not measured here (no
+# explicit material is used, by policy), which is why the prompt filter comes first.
 DEFAULT_NUDENET_THRESHOLDS: dict[str, float] = {
-    "FEMALE_BREAST_EXPOSED": 0.45,
+    "FEMALE_BREAST_EXPOSED": 0.6,
     "FEMALE_GENITALIA_EXPOSED": 0.35,
     "MALE_GENITALIA_EXPOSED": 0.35,
     "ANUS_EXPOSED": 0.35,
-    "BUTTOCKS_EXPOSED": 0.5,
+    "BUTTOCKS_EXPOSED": 0.6,
 }
 
 NUDENET_LABELS = frozenset(
@@ -58,6 +63,14 @@ class SafetyConfig(BaseModel):
         default_factory=lambda: dict(DEFAULT_NUDENET_THRESHOLDS),
         description="NudeNet label → minimum score that flags an image.",
     )
+    max_box_fraction: float = Field(
+        default=0.9,
+        gt=0.0,
+        le=1.0,
+        description="A detection whose box spans more than this share of both the width and the "
+        "height is ignored (NudeNet reads whole-frame graphics, like a colour wheel, as a body "
+        "part); 1.0 keeps every box.",
+    )
     max_image_pixels: int = Field(
         default=4096 * 4096,
         ge=1,
@@ -69,6 +82,12 @@ class SafetyConfig(BaseModel):
     )
     regex_timeout_ms: int = Field(
         default=100, ge=1, le=10_000, description="Time limit of one term pattern on one prompt."
+    )
+    regex_budget_ms: int = Field(
+        default=250,
+        ge=1,
+        le=60_000,
+        description="Time limit of all term patterns together on one prompt (all its texts).",
     )
     max_prompt_chars: int = Field(
         default=100_000,

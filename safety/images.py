@@ -147,7 +147,11 @@ class ImageChecker:
         except Exception as exc:  # a classifier failure or odd output must never let it through
             return unchecked(f"the classifier failed on this image ({type(exc).__name__})", size)
         thresholds = self.config.nudenet_thresholds
-        flagged = [d for d in detections if d.score >= thresholds.get(d.label, math.inf)]
+        flagged = [
+            d
+            for d in detections
+            if d.score >= thresholds.get(d.label, math.inf) and not self._whole_frame(d, size)
+        ]
         reasons = [f"{d.label} {d.score:.2f} ≥ {thresholds[d.label]:.2f}" for d in flagged]
         if model_nsfw:
             reasons.append("the model's own safety checker flagged it")
@@ -162,6 +166,15 @@ class ImageChecker:
             height=size[1],
             seconds=time.perf_counter() - started,
         )
+
+    def _whole_frame(self, detection: Detection, size: tuple[int, int]) -> bool:
+        """A box spanning nearly the whole image is no body part: NudeNet gives one for smooth
+        whole-frame graphics (a colour wheel scored 0.83 as exposed buttocks)."""
+        if len(detection.box) != 4 or self.config.max_box_fraction >= 1.0:
+            return False
+        _x, _y, width, height = detection.box
+        limit = self.config.max_box_fraction
+        return width > limit * size[0] and height > limit * size[1]
 
     def _decode(self, data: bytes) -> tuple[Any, tuple[int, int]]:
         """Encoded bytes → a BGR array for NudeNet; the size is read before any pixel is."""

@@ -1,10 +1,19 @@
 """Text normalisation that undoes the usual ways of disguising a word.
 
-People hide blocked words from filters with look-alike letters (Cyrillic ``о``, fullwidth ``ｎ``,
-math letters ``𝐧``), invisible characters, accents, leetspeak (``nud3``), letters spaced out
-(``n.u.d.e``) and repeated letters (``nuuude``). Every step here is linear in the text, so a huge
-prompt costs milliseconds, and every step only adds candidate words: the matcher still matches whole
-words, which keeps ``Scunthorpe`` and ``analysis`` clean.
+People hide blocked words from filters with look-alike letters (Cyrillic ``о``, Cherokee ``Ꭼ``,
+fullwidth ``ｎ``, math letters ``𝐧``), invisible characters, accents, leetspeak (``nud3``), letters
+spaced out (``n.u.d.e``) and repeated letters (``nuuude``). Every step here is linear in the text,
+so a huge prompt costs milliseconds, and every step only adds candidate words: the matcher still
+matches whole words, which keeps ``Scunthorpe`` and ``analysis`` clean.
+
+A prompt is read two ways:
+
+- the **Latin reading** (``fold``): every letter that imitates a Latin one becomes that letter
+  (Unicode's confusables data, ``safety.lookalikes``), accents go. English terms and the Latin
+  spellings of other languages are matched here.
+- the **native reading** (``fold_native``): lower case, accents kept, other scripts kept
+  (Cyrillic ``голая``, ``niña``, ``裸体``). Russian, Chinese, Japanese and Korean terms, and
+  accented spellings that would be ambiguous without their accent, are matched here.
 """
 
 from __future__ import annotations
@@ -14,36 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Look-alikes that NFKC leaves alone (mostly Cyrillic and Greek), mapped to the Latin letter
-# they imitate. Applied after case folding, so only lower case is listed.
-_HOMOGLYPHS = {
-    # Cyrillic
-    "а": "a", "в": "b", "е": "e", "ё": "e", "ѐ": "e", "з": "z", "и": "u", "й": "u", "к": "k",
-    "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ь": "b",
-    "ъ": "b", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ɡ": "g",
-    "ո": "n", "ս": "u", "ց": "g", "һ": "h", "ӏ": "l", "ү": "y", "ѵ": "v", "ѡ": "w", "п": "n",
-    "г": "r", "д": "d", "л": "n", "ф": "f", "ц": "u", "ш": "w", "щ": "w", "я": "r",
-    # Greek
-    "α": "a", "β": "b", "γ": "y", "δ": "d", "ε": "e", "ζ": "z", "η": "n", "θ": "o", "ι": "i",
-    "κ": "k", "λ": "l", "μ": "u", "ν": "v", "ξ": "e", "ο": "o", "π": "n", "ρ": "p", "σ": "o",
-    "ς": "s", "τ": "t", "υ": "u", "φ": "f", "χ": "x", "ψ": "y", "ω": "w", "ϲ": "c", "ϳ": "j",
-    # Latin letters without a decomposition, and IPA look-alikes
-    "ı": "i", "ȷ": "j", "ø": "o", "đ": "d", "ð": "d", "ħ": "h", "ł": "l", "ŀ": "l", "ƚ": "l",
-    "ɑ": "a", "ɒ": "a", "ɛ": "e", "ɩ": "i", "ɪ": "i", "ɴ": "n", "ʀ": "r", "ʏ": "y", "ʙ": "b",
-    "ᴀ": "a", "ᴄ": "c", "ᴅ": "d", "ᴇ": "e", "ᴋ": "k", "ᴍ": "m", "ᴏ": "o", "ᴘ": "p", "ᴛ": "t",
-    "ᴜ": "u", "ᴠ": "v", "ᴡ": "w", "ᴢ": "z", "ꜱ": "s", "ɢ": "g", "ʜ": "h", "ʟ": "l", "æ": "ae",
-    "œ": "oe", "þ": "th", "ß": "ss", "ℓ": "l", "∂": "d",
-}  # fmt: skip
-# Capitals that imitate a different Latin letter than their lower case does (Greek Ν is "N",
-# ν is "v"; Cyrillic Н is "H", н is "h"): looked up before case folding.
-_UPPER_HOMOGLYPHS = {
-    "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m", "Ν": "n",
-    "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x", "В": "b", "М": "m", "Н": "h", "Т": "t",
-}  # fmt: skip
-# Enclosed and regional-indicator letters without NFKC decompositions (🅽, 🇳) → a–z.
-for _start in (0x1F170, 0x1F1E6):
-    for _offset in range(26):
-        _HOMOGLYPHS[chr(_start + _offset)] = chr(ord("a") + _offset)
+from safety.lookalikes import cyrillic_for_latin, latin_for, script_of
 
 # Leetspeak: digits and symbols standing in for letters. ``1``, ``|`` and ``!`` read as ``i`` in
 # one variant and as ``l`` in another (``1oli``, ``k1ll``).
@@ -57,11 +37,13 @@ _LEET_I = str.maketrans(
 _LEET_L = str.maketrans({"1": "l", "|": "l", "!": "l"})
 
 _WORD = re.compile(r"[a-z0-9]+")
+_NATIVE_WORD = re.compile(r"[^\W_]+")
 _SPACE = re.compile(r"\s")
 
 
 def _strip_invisible(text: str) -> str:
-    """Drop format/control/private characters; turn control whitespace into spaces."""
+    """Drop format/control/private characters and stray combining marks (zalgo); turn control
+    whitespace into spaces."""
     out = []
     for char in text:
         category = unicodedata.category(char)
@@ -70,29 +52,60 @@ def _strip_invisible(text: str) -> str:
                 out.append(" ")
             continue  # zero-width joiners, soft hyphens, bidi marks, other controls
         if category in ("Mn", "Me"):
-            continue  # combining accents and zalgo
+            continue
         out.append(char)
     return "".join(out)
 
 
-@lru_cache(maxsize=4096)
+def prepare(text: str) -> str:
+    """NFKC (fullwidth, math and circled letters, ligatures) and invisible characters removed."""
+    return _strip_invisible(unicodedata.normalize("NFKC", text))
+
+
+@lru_cache(maxsize=8192)
 def _fold_char(char: str) -> str:
-    if char in _UPPER_HOMOGLYPHS:
-        return _UPPER_HOMOGLYPHS[char]
-    folded = unicodedata.normalize("NFKC", char).casefold()
-    folded = unicodedata.normalize("NFD", folded)
-    folded = "".join(c for c in folded if unicodedata.category(c) not in ("Mn", "Me"))
-    return "".join(_HOMOGLYPHS.get(c, c) for c in folded)
+    # A capital of another script may imitate a different letter than its lower case does
+    # (Greek Ν is "N", ν is "v"): look the character up as written first.
+    if script_of(char) != "LATIN":
+        direct = latin_for(char)
+        if direct is not None:
+            return direct
+    folded = unicodedata.normalize("NFD", char.casefold())
+    out = []
+    for c in folded:
+        if unicodedata.category(c) in ("Mn", "Me"):
+            continue
+        out.append(latin_for(c) or c)
+    return "".join(out)
 
 
 def fold(text: str) -> str:
-    """NFKC, case folding, accents, invisible characters and homoglyphs → plain lower case.
+    """The Latin reading: look-alikes → Latin letters, no accents, lower case.
 
-    Non-Latin text that does not imitate Latin letters is kept (it cannot spell a listed word).
+    Text that imitates no Latin letters (Chinese, most Cyrillic words) is kept as it is; it
+    cannot spell a Latin term.
     """
-    text = unicodedata.normalize("NFKC", text)
-    text = _strip_invisible(text)
-    return "".join(_fold_char(char) if not char.isascii() else char.lower() for char in text)
+    text = prepare(text)
+    return "".join(char.lower() if char.isascii() else _fold_char(char) for char in text)
+
+
+def _to_cyrillic(word: str) -> str:
+    """A Russian word with Latin look-alikes slipped in (``гoлая``) read back in Cyrillic."""
+    table = cyrillic_for_latin()
+    return "".join(table.get(c, c) for c in word)
+
+
+def _native_word(match: re.Match[str]) -> str:
+    word = match.group()
+    if not word.isascii() and any("\u0400" <= c <= "\u04ff" for c in word):
+        return _to_cyrillic(word)
+    return word
+
+
+def fold_native(text: str) -> str:
+    """The native reading: lower case with accents and scripts kept (``ё`` read as ``е``)."""
+    text = unicodedata.normalize("NFC", prepare(text).casefold()).replace("ё", "е")
+    return _NATIVE_WORD.sub(_native_word, text)
 
 
 @dataclass(frozen=True)
@@ -148,7 +161,8 @@ class Reading:
         return [" ".join(seq) for seq, _merged in self.sequences()]
 
 
-def _read(text: str) -> Reading:
+def read(text: str, word: re.Pattern[str] = _WORD) -> Reading:
+    """Split folded text into the word sequences of a ``Reading``."""
     tokens: list[str] = []
     glued: list[str] = []
     collapsed: list[str] = []
@@ -160,28 +174,28 @@ def _read(text: str) -> Reading:
 
     def flush_single() -> None:
         if len(single) > 1:
-            word = "".join(single)
+            joined = "".join(single)
             collapsed_joined.add(len(collapsed))
-            collapsed.append(word)
-            letter_runs.append(word)
+            collapsed.append(joined)
+            letter_runs.append(joined)
         elif single:
             collapsed.append(single[0])
         single.clear()
 
-    for match in _WORD.finditer(text):
-        word = match.group()
+    for match in word.finditer(text):
+        token = match.group()
         attached = previous_end >= 0 and not _SPACE.search(text, previous_end, match.start())
-        tokens.append(word)
+        tokens.append(token)
         if attached and glued:
-            glued[-1] += word
+            glued[-1] += token
             glued_joined.add(len(glued) - 1)
         else:
-            glued.append(word)
-        if len(word) == 1:
-            single.append(word)
+            glued.append(token)
+        if len(token) == 1:
+            single.append(token)
         else:
             flush_single()
-            collapsed.append(word)
+            collapsed.append(token)
         previous_end = match.end()
     flush_single()
     return Reading(
@@ -195,17 +209,26 @@ def _read(text: str) -> Reading:
 
 
 def readings(text: str) -> list[Reading]:
-    """The folded text read plainly and with leetspeak decoded (``1`` as ``i`` and as ``l``)."""
-    folded = fold(text)
+    """The Latin reading, plainly and with leetspeak decoded (``1`` as ``i`` and as ``l``)."""
+    return latin_readings(fold(text))
+
+
+def latin_readings(folded: str) -> list[Reading]:
+    """``readings`` of text that is already folded."""
     leet_i = folded.translate(_LEET_I)
     leet_l = folded.translate(_LEET_L).translate(_LEET_I)
     variants = [folded]
     for variant in (leet_i, leet_l):
         if variant not in variants:
             variants.append(variant)
-    return [_read(variant) for variant in variants]
+    return [read(variant) for variant in variants]
+
+
+def native_reading(native: str) -> Reading:
+    """The words of the native reading (letters of any script)."""
+    return read(native, _NATIVE_WORD)
 
 
 def normalize(text: str) -> str:
-    """The plain reading as one line of words: what users and moderators are shown."""
-    return " ".join(_read(fold(text)).tokens)
+    """The plain Latin reading as one line of words: what users and moderators are shown."""
+    return " ".join(read(fold(text)).tokens)

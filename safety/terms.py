@@ -4,21 +4,22 @@ A term file is TOML with one table per category and an optional ``exempt`` list:
 
     exempt = ["gore"]               # guild files: words this guild allows
 
-    [guild]                         # sexual, violence-gore, hate, self-harm, minors or guild
-    terms = ["spoilers", "two words"]
+    [guild]                         # sexual, suggestive, violence-gore, hate, self-harm, minors
+    terms = ["spoilers", "two words"]   # or guild
     regex = ['\\bep(isode)? ?\\d+\\b']
 
+The shipped files may also hold ``not_minor`` (phrases in which a minors word names no person:
+``kid goat``) and ``not_forms`` (forms the lemmatiser gives that mean something else).
+
 Guild patterns are user input running inside the bot, so every pattern is vetted when it is added
-(``validate_guild_term``): length, syntax, no nested quantifiers, no empty match, and a trial run
-against inputs that make backtracking patterns explode.
+(``validate_guild_term``): length, syntax, no empty match, and no shape that backtracks
+exponentially or polynomially (``safety.pattern_vet``, by analysis of the parsed pattern).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,37 +28,37 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from safety.errors import InvalidSafetyInput
 from safety.normalize import normalize
+from safety.pattern_vet import UnsafePattern, vet_pattern
 
-Category = Literal["sexual", "violence-gore", "hate", "self-harm", "minors", "guild"]
+Category = Literal["sexual", "suggestive", "violence-gore", "hate", "self-harm", "minors", "guild"]
 Effect = Literal["mature", "block", "indicator"]
 
 CATEGORIES: tuple[Category, ...] = (
     "sexual",
+    "suggestive",
     "violence-gore",
     "hate",
     "self-harm",
     "minors",
     "guild",
 )
-# Fixed in code on purpose: the absolute rule depends on "sexual" and "minors", and no file or
-# guild setting may change what a category does.
+# Fixed in code on purpose: the absolute rule depends on "sexual", "suggestive" and "minors", and
+# no file or guild setting may change what a category does.
 CATEGORY_EFFECTS: dict[Category, Effect] = {
     "sexual": "mature",
+    "suggestive": "indicator",
     "violence-gore": "mature",
     "hate": "block",
     "self-harm": "block",
     "minors": "indicator",
     "guild": "block",
 }
+# With a minor, these make a prompt fall under the absolute rule.
+SEXUALISING: frozenset[Category] = frozenset({"sexual", "suggestive"})
 
 MAX_TERM_CHARS = 100
 MAX_PATTERN_CHARS = 200
 MAX_TERMS_PER_FILE = 5000
-_TRIAL_TIMEOUT_S = 0.05
-# Inputs on which backtracking patterns such as (a+)+$ or (a|aa)+$ take exponential time.
-_TRIAL_INPUTS = tuple(
-    body * 3000 + tail for body in ("a", "1", " ", "a ", "ab", "x") for tail in ("!", "")
-)
 
 
 class GuildTerm(BaseModel):
@@ -77,35 +78,9 @@ class TermList(BaseModel):
 
     terms: tuple[GuildTerm, ...] = ()
     exemptions: tuple[str, ...] = ()
-
-
-def _nested_quantifier(pattern: str) -> bool:
-    """True when a repeated group contains another unbounded repeat: ``(a+)+``, ``(a*b?)*``."""
-    from re import _parser  # type: ignore[attr-defined]  # the stdlib's own regex parser
-
-    repeats = {_parser.MAX_REPEAT, _parser.MIN_REPEAT, _parser.POSSESSIVE_REPEAT}
-
-    def walk(items: Any, inside_repeat: bool) -> bool:
-        for op, arg in items:
-            if op in repeats:
-                _low, high, sub = arg
-                unbounded = high == _parser.MAXREPEAT or high > 10
-                if unbounded and inside_repeat and op != _parser.POSSESSIVE_REPEAT:
-                    return True
-                children = [(sub, inside_repeat or unbounded)]
-            elif op == _parser.SUBPATTERN:
-                children = [(arg[-1], inside_repeat)]
-            elif op == _parser.BRANCH:
-                children = [(branch, inside_repeat) for branch in arg[1]]
-            elif op in (_parser.ASSERT, _parser.ASSERT_NOT):
-                children = [(arg[1], inside_repeat)]
-            else:
-                children = []
-            if any(walk(child, inside) for child, inside in children):
-                return True
-        return False
-
-    return walk(_parser.parse(pattern), False)
+    not_minor: tuple[str, ...] = Field(
+        default=(), description="Phrases in which a minors word names no person (shipped only)."
+    )
 
 
 def validate_guild_term(
@@ -137,38 +112,29 @@ def validate_guild_term(
         raise InvalidSafetyInput(field, f"a pattern is 1..{MAX_PATTERN_CHARS} characters")
     try:
         compiled = regex.compile(text, regex.IGNORECASE)
-        nested = _nested_quantifier(text)
+        vet_pattern(text)
+    except UnsafePattern as exc:
+        raise InvalidSafetyInput(field, str(exc)) from exc
     except (regex.error, re.error, RecursionError, OverflowError) as exc:
         raise InvalidSafetyInput(field, f"invalid pattern {text!r}: {exc}") from exc
-    if nested:
-        raise InvalidSafetyInput(
-            field,
-            f"pattern {text!r} nests a repeat inside a repeat (like (a+)+); that can take "
-            "exponential time. Rewrite it without the outer repeat.",
-        )
     if compiled.search("") is not None:
         raise InvalidSafetyInput(field, f"pattern {text!r} matches empty text, so every prompt")
-    for trial in _TRIAL_INPUTS:
-        try:
-            compiled.search(trial, timeout=_TRIAL_TIMEOUT_S)
-        except TimeoutError as exc:
-            raise InvalidSafetyInput(
-                field, f"pattern {text!r} is too slow on long inputs (catastrophic backtracking)"
-            ) from exc
     return GuildTerm(text=text, regex=True, category=category)  # type: ignore[arg-type]
 
 
 def parse_terms(data: dict[str, Any], source: str) -> TermList:
     """Validate a parsed term file; errors name the file and the entry."""
     terms: list[GuildTerm] = []
-    exemptions: list[str] = []
+    phrases: dict[str, list[str]] = {"exempt": [], "not_minor": []}
     for key, value in data.items():
-        if key == "exempt":
+        if key in ("exempt", "not_minor", "not_forms"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise InvalidSafetyInput(f"{source}: exempt", "must be a list of strings")
+                raise InvalidSafetyInput(f"{source}: {key}", "must be a list of strings")
+            if key == "not_forms":
+                continue  # read by scripts/build_word_forms.py only
             for i, word in enumerate(value):
-                exemptions.append(
-                    validate_guild_term(word, False, field=f"{source}: exempt[{i}]").text
+                phrases[key].append(
+                    validate_guild_term(word, False, field=f"{source}: {key}[{i}]").text
                 )
             continue
         if key not in CATEGORIES:
@@ -187,7 +153,11 @@ def parse_terms(data: dict[str, Any], source: str) -> TermList:
                 )
     if len(terms) > MAX_TERMS_PER_FILE:
         raise InvalidSafetyInput(source, f"at most {MAX_TERMS_PER_FILE} terms per list")
-    return TermList(terms=tuple(terms), exemptions=tuple(exemptions))
+    return TermList(
+        terms=tuple(terms),
+        exemptions=tuple(phrases["exempt"]),
+        not_minor=tuple(phrases["not_minor"]),
+    )
 
 
 def load_terms_file(path: Path) -> TermList:
@@ -207,10 +177,3 @@ def load_terms_file(path: Path) -> TermList:
     except tomllib.TOMLDecodeError as exc:
         raise InvalidSafetyInput(str(path), f"is not valid TOML: {exc}") from exc
     return parse_terms(data, str(path))
-
-
-@lru_cache(maxsize=1)
-def shipped_terms() -> TermList:
-    """The default list packaged as ``safety/terms.toml``."""
-    text = resources.files("safety").joinpath("terms.toml").read_text(encoding="utf-8")
-    return parse_terms(tomllib.loads(text), "safety/terms.toml")

@@ -69,6 +69,23 @@ class GuildRules(BaseModel):
         return not self.allowed_models or model in self.allowed_models
 
 
+def conditioning_texts(built: BuiltPrompt, typed: str = "") -> list[str]:
+    """Every text that conditions an image of a built prompt, for the safety check: the prompt
+    as typed, the composed text and each wildcard variant, the compel texts, each prompt-editing
+    and alternation segment (the check joins words split across them)."""
+    texts = [typed, built.positive_text, *(built.per_image_texts or [])]
+    texts += [built.positive, *(built.per_image_positives or [])]
+    texts += [edit.prompt for edit in built.edits]
+    return list(dict.fromkeys(text for text in texts if text))
+
+
+def request_texts(request: GenerationRequest) -> list[str]:
+    """Every text that conditions a stored request's images (each variant and edit)."""
+    texts = [request.prompt, *(request.per_image_prompts or [])]
+    texts += [edit.prompt for edit in request.prompt_edits]
+    return list(dict.fromkeys(texts))
+
+
 @dataclass(frozen=True)
 class Plan:
     """A request ready for the queue, the prompt it was built from, and what to tell the user."""
@@ -76,11 +93,13 @@ class Plan:
     request: GenerationRequest
     built: BuiltPrompt
     warnings: list[str]
+    typed: str = ""
+    """The prompt as the member typed it."""
 
     @property
     def texts(self) -> list[str]:
-        """Every text that conditions an image (each wildcard variant), for the safety check."""
-        return list(dict.fromkeys([self.built.positive_text, *(self.built.per_image_texts or [])]))
+        """Every text that conditions an image, for the safety check."""
+        return conditioning_texts(self.built, self.typed)
 
 
 def prompt_fields(built: BuiltPrompt) -> dict[str, Any]:
@@ -173,7 +192,7 @@ class Planner:
             count=count,
             scheduler=resolve_scheduler(scheduler).name,
         )
-        return Plan(request, built, [w.message for w in lint_built(built)])
+        return Plan(request, built, [w.message for w in lint_built(built)], options.prompt)
 
     def build_prompt(
         self,

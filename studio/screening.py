@@ -1,8 +1,9 @@
 """The safety policy on a finished job: post each image, blur it behind a spoiler, or withhold it.
 
-The prompt is checked again (a term added since, or the channel's policy), every image goes
-through the image classifier, and ``safety.decide`` combines them with the channel and the guild's
-choices. Flagged and uncheckable images are written to the moderation record.
+Every text that conditioned the images is checked again (a term added since, or the channel's
+policy), every image goes through the image classifier, and ``safety.decide`` combines them with
+the model's own safety checker, the channel and the guild's choices. Flagged and uncheckable
+images are written to the moderation record.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from safety import (
     decide,
 )
 from safety.config import SafetyConfig
+from studio.planning import request_texts
 from studio.types import JobImage, JobRecord
 
 
@@ -57,11 +59,12 @@ class Screener:
         log_flagged: bool = True,
     ) -> Screened:
         """``log_flagged`` False: the job was screened (and recorded) before; this is again."""
-        prompt = await self.prompt_filter.check_async(
-            job.request.prompt, channel=channel, guild=guild
+        prompt = await self.prompt_filter.check_many_async(
+            request_texts(job.request), channel=channel, guild=guild
         )
         verdicts = await self.image_checker.check_batch_async([i.png for i in job.images])
-        decision = decide(prompt, verdicts, channel, guild)
+        flags = [image.model_nsfw for image in job.images]
+        decision = decide(prompt, verdicts, channel, guild, model_nsfw=flags)
         logged = []
         for verdict, choice in zip(verdicts, decision.images, strict=True):
             if (

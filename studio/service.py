@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
+from generation.queue.jobs import MemberJob
 from generation.requests import GenerationRequest
 from generation.schedulers import SCHEDULER_NAMES
 from generation.sizes import ASPECTS
@@ -29,7 +30,7 @@ from studio.deliveries import DeliveryRecord, Intent, JobNotes
 from studio.errors import InvalidRequest, PromptBlocked
 from studio.guild_settings import GuildSettings, GuildSettingsStore
 from studio.moderation import Decision, ModerationDesk
-from studio.planning import Planner
+from studio.planning import Planner, conditioning_texts, request_texts
 from studio.screening import Screener
 from studio.types import (
     ApprovalNotice,
@@ -113,7 +114,9 @@ class Studio:
     ) -> Submitted:
         """Queue a job, or raise the error that says why not (bad option, limit, ban, prompt)."""
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
-        plan = self.planner.plan(options, settings.rules())
+        # Off the event loop: the A1111 parser and compel's grammar take milliseconds each, which a
+        # burst of hundreds of interactions would otherwise spend between Discord's answers.
+        plan = await asyncio.to_thread(self.planner.plan, options, settings.rules())
         await self._check_prompt(plan.texts, who, settings)
         submitted = await self._queue(plan.request, who, settings, Origin(), target)
         return Submitted(submitted.job_id, submitted.position, submitted.eta_seconds, plan.warnings)
@@ -142,7 +145,7 @@ class Studio:
             strength = derivations.VARIATION_STRENGTH[action]
             request = derivations.variation(job.request, job.seeds, position, strength)
         # A derived job reuses a stored prompt, but a ban, or a term added since, stops it too.
-        await self._check_prompt(_texts_of(request), who, settings)
+        await self._check_prompt(request_texts(request), who, settings)
         origin = Origin(kind="button", action=action, parent_job_id=job_id)
         return await self._queue(request, who, settings, origin, target)
 
@@ -160,11 +163,7 @@ class Studio:
             count=job.request.count,
             steps=job.request.steps,
         )
-        await self._check_prompt(
-            list(dict.fromkeys([built.positive_text, *(built.per_image_texts or [])])),
-            who,
-            settings,
-        )
+        await self._check_prompt(conditioning_texts(built, prompt), who, settings)
         origin = Origin(kind="button", action="remix", parent_job_id=job_id)
         request = derivations.remix(job.request, built)
         return await self._queue(request, who, settings, origin, target)
@@ -191,27 +190,29 @@ class Studio:
     async def _check_prompt(
         self, texts: list[str], who: Requester, settings: GuildSettings
     ) -> None:
-        """Refuse a banned member, then every text that conditions an image that the channel's
-        policy does not allow (recorded for the moderators and told to the log)."""
+        """Refuse a banned member, then a request whose texts (every one that conditions an
+        image, checked together) the channel's policy does not allow; the refusal is recorded for
+        the moderators and told to the log."""
         await self.moderation.refuse_if_banned(who)
-        channel = ChannelFlags(nsfw=who.channel_nsfw)
-        guild = settings.safety_for(who.channel_id)
-        for text in texts:
-            verdict = await self.prompt_filter.check_async(text, channel=channel, guild=guild)
-            if verdict.allowed:
-                continue
-            entry = await asyncio.to_thread(
-                functools.partial(
-                    self.record.record_blocked_prompt,
-                    verdict,
-                    guild_id=who.guild_id,
-                    channel_id=who.channel_id,
-                    user_id=who.user_id,
-                    prompt=text,
-                )
+        verdict = await self.prompt_filter.check_many_async(
+            texts,
+            channel=ChannelFlags(nsfw=who.channel_nsfw),
+            guild=settings.safety_for(who.channel_id),
+        )
+        if verdict.allowed:
+            return
+        entry = await asyncio.to_thread(
+            functools.partial(
+                self.record.record_blocked_prompt,
+                verdict,
+                guild_id=who.guild_id,
+                channel_id=who.channel_id,
+                user_id=who.user_id,
+                prompt=texts[0],
             )
-            await self.moderation.tell(entry, settings)
-            raise PromptBlocked(verdict.reason, entry)
+        )
+        await self.moderation.tell(entry, settings)
+        raise PromptBlocked(verdict.reason, entry)
 
     async def _queue(
         self,
@@ -262,7 +263,10 @@ class Studio:
             action=job.origin.action,
             request=job.request,
             status=job.status.value,
-            images=[JobImage(png, seed) for png, seed in zip(images, job.seeds, strict=False)],
+            images=[
+                JobImage(png, seed, model_nsfw=nsfw)
+                for png, seed, nsfw in zip(images, job.seeds, _padded(job), strict=False)
+            ],
             seconds=seconds,
             error=job.error,
         )
@@ -453,34 +457,18 @@ class Studio:
         return self.planner.catalog.names()
 
     async def queue_view(self, who: Requester) -> QueueView:
-        """The member's jobs with place and ETA, the queue here and in all, the workers."""
-        pending = await asyncio.to_thread(self.queue.store.by_status, *_PENDING)
-        user, guild = str(who.user_id), str(who.guild_id)
-        mine = [
-            self._pending(job) for job in pending if job.user_id == user and job.guild_id == guild
-        ]
-        here = sum(1 for j in pending if j.guild_id == guild and j.status is JobStatus.QUEUED)
-        return QueueView(mine, here, self.queue.queue_length(), self.queue.workers())
-
-    def _pending(self, job: Job) -> PendingJob:
-        ticket = self.queue.ticket(job.id) if job.status is JobStatus.QUEUED else None
-        return PendingJob(
-            job.id,
-            job.request.prompt,
-            job.status.value,
-            ticket.position if ticket else None,
-            ticket.eta_seconds if ticket else None,
+        """The member's jobs here with place and ETA, the queue here and in all, the workers."""
+        mine = self.queue.user_jobs(str(who.user_id), guild_id=str(who.guild_id))
+        return QueueView(
+            [_pending(entry) for entry in mine],
+            self.queue.waiting(str(who.guild_id)),
+            self.queue.waiting(),
+            self.queue.workers(),
         )
 
     async def my_pending(self, who: Requester) -> list[PendingJob]:
-        """The member's queued and running jobs, oldest first (for /cancel)."""
-        pending = await asyncio.to_thread(self.queue.store.by_status, *_PENDING)
-        user = str(who.user_id)
-        return [
-            PendingJob(j.id, j.request.prompt, j.status.value, None, None)
-            for j in pending
-            if j.user_id == user
-        ]
+        """The member's queued and running jobs, oldest first (for /cancel, per keystroke)."""
+        return [_pending(e) for e in self.queue.user_jobs(str(who.user_id), positions=False)]
 
     async def cancel(self, who: Requester, job: str | None) -> Cancelled:
         """Cancel the member's job named by (a prefix of) its id, or their latest."""
@@ -504,8 +492,17 @@ class Studio:
         return InstanceView(models, default, self.queue.workers(), self.queue.queue_length())
 
 
-def _texts_of(request: GenerationRequest) -> list[str]:
-    """The compel texts that condition a stored request's images (each variant and edit)."""
-    texts = [request.prompt, *(request.per_image_prompts or [])]
-    texts += [edit.prompt for edit in request.prompt_edits]
-    return list(dict.fromkeys(texts))
+def _pending(entry: MemberJob) -> PendingJob:
+    ticket = entry.ticket
+    return PendingJob(
+        entry.job.id,
+        entry.job.request.prompt,
+        entry.job.status.value,
+        ticket.position if ticket else None,
+        ticket.eta_seconds if ticket else None,
+    )
+
+
+def _padded(job: Job) -> list[bool | None]:
+    """The model's verdict per image (None for images stored before it was kept)."""
+    return [*job.model_nsfw, *[None] * (len(job.seeds) - len(job.model_nsfw))]

@@ -155,6 +155,8 @@ class JobImage:
     seed: int
     spoiler: bool = False
     """Flagged and blurred by the safety policy: posted behind a spoiler."""
+    model_nsfw: bool | None = None
+    """The model's own safety checker's verdict (None: the model has none)."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ the session are printed at the end of the run.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import gc
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -43,3 +44,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"{_TOTALS['validated']} validated against Discord's contract, "
             f"{_TOTALS['rate_limited']} answered 429"
         )
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_the_heap() -> Iterator[None]:
+    """Loading a model freezes the heap (``engine.gc_freeze``), which suits a bot that keeps its
+    loader for good; tests drop loaders all the time, so their objects are handed back to the
+    collector after each test instead of staying frozen (and uncollectable) to the end."""
+    yield
+    gc.unfreeze()

@@ -88,16 +88,18 @@ async def _serve(worker: RedisWorker) -> None:
 
 
 def _engine(settings: Settings, models: list[str], preview_every: int) -> DiffusersEngine:
-    """The diffusers engine with its models loaded now, so a bad model fails at start-up and
-    the first job does not wait for a load.
+    """The diffusers engine with its models loaded (and compiled, with ``compile_unet``) now, so
+    a bad model fails at start-up and the first job waits for neither a load nor a compile.
     """
     from generation.engine import DiffusersEngine
     from generation.loading import PipelineLoader
 
-    loader = PipelineLoader(settings.engine)
-    for model in models:
-        loader.get(model)
-    return DiffusersEngine(loader, settings.engine, preview_every=preview_every)
+    engine = DiffusersEngine(
+        PipelineLoader(settings.engine), settings.engine, preview_every=preview_every
+    )
+    for line in engine.warm_up(models):
+        print(f"muralist worker: {line}", file=sys.stderr)
+    return engine
 
 
 def _device_name(device: str) -> str:

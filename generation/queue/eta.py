@@ -11,9 +11,10 @@ from generation.requests import GenerationRequest
 Key = tuple[str, int, int, int]
 
 
-def _work(request: GenerationRequest) -> float:
+def _work(key: Key) -> float:
     """Megapixel·steps of one image: what the denoising loop's cost grows with."""
-    return request.width * request.height / 1e6 * request.steps
+    _model, width, height, steps = key
+    return width * height / 1e6 * steps
 
 
 class ThroughputEstimator:
@@ -37,13 +38,17 @@ class ThroughputEstimator:
         self._per_image[key] = (
             per_image if old is None else old + self._smoothing * (per_image - old)
         )
-        unit = per_image / max(_work(request), 1e-9)
+        unit = per_image / max(_work(key), 1e-9)
         self._per_unit += self._smoothing * (unit - self._per_unit)
 
     def seconds_per_image(self, request: GenerationRequest) -> float:
-        known = self._per_image.get(self.key(request))
-        return known if known is not None else self._per_unit * _work(request)
+        return self.seconds_for(self.key(request), 1)
+
+    def seconds_for(self, key: Key, images: int) -> float:
+        """Seconds the engine needs for ``images`` images of the kind ``key`` names."""
+        known = self._per_image.get(key)
+        return (known if known is not None else self._per_unit * _work(key)) * images
 
     def estimate(self, request: GenerationRequest) -> float:
         """Seconds the engine needs for all of the request's images."""
-        return self.seconds_per_image(request) * request.count
+        return self.seconds_for(self.key(request), request.count)

@@ -64,6 +64,8 @@ class Job(BaseModel):
     error: str | None = None
     image_paths: list[Path] = Field(default_factory=list)
     seeds: list[int] = Field(default_factory=list)
+    model_nsfw: list[bool | None] = Field(default_factory=list)
+    """The model's own safety checker's verdict per image (None: the model has none)."""
     delivered: bool = False
     attempts: int = 0
 
@@ -89,6 +91,18 @@ class Ticket(BaseModel):
     """Jobs ahead of this one (0: it is next)."""
     eta_seconds: float
     """Estimated seconds until its images are ready."""
+
+
+class MemberJob(BaseModel):
+    """One of a member's unfinished jobs, for ``/queue`` and ``/cancel``: running, or waiting
+    with its ticket (when asked for; the autocomplete does not need places)."""
+
+    job: Job
+    ticket: Ticket | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.job.status is JobStatus.RUNNING
 
 
 EventKind = Literal["queued", "started", "step", "preview", "done", "failed", "cancelled"]

@@ -39,7 +39,6 @@ class QueueMetrics:
             "GPU workers with a recent heartbeat.",
             registry=self.registry,
         )
-        self._guilds: set[str] = set()
         self._server: WSGIServer | None = None
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
@@ -52,12 +51,9 @@ class QueueMetrics:
             self._server.server_close()
             self._server = None
 
-    def set_queue_lengths(self, per_guild: dict[str, int]) -> None:
-        for guild in self._guilds - per_guild.keys():
-            self.queue_length.labels(guild=guild).set(0)
-        for guild, length in per_guild.items():
-            self.queue_length.labels(guild=guild).set(length)
-        self._guilds |= per_guild.keys()
+    def set_queue_length(self, guild: str, length: int) -> None:
+        """One guild's queue length (the service sets the guilds whose queue changed)."""
+        self.queue_length.labels(guild=guild).set(length)
 
     def observe_job(self, status: str, seconds: float) -> None:
         self.job_seconds.labels(status=status).observe(seconds)

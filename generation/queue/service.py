@@ -3,29 +3,36 @@
 It owns the fair order and the limits and hands batches to a backend (the in-process runner, or
 Redis workers) only when the backend has an idle slot, so fairness holds however many GPUs there
 are. Every transition is committed to the store before an event goes out.
+
+Every call the bot makes per interaction costs O(log n) or less in the queue's length: the fair
+order and its per-model, per-user, per-guild and per-shape indexes live in memory
+(``FairScheduler``), counts of running jobs are kept as they change, and waiting jobs hear of
+their new place a bounded number of times (``PositionNotices``), not after every batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict
 
 from generation.config import CooldownSeconds, PerGuildCap, PerUserCap, QueueConfig
 from generation.errors import InvalidRequest
-from generation.queue.eta import ThroughputEstimator
+from generation.queue.eta import Key, ThroughputEstimator
 from generation.queue.fairness import FairScheduler
 from generation.queue.jobs import (
     EventKind,
     Job,
     JobNotFound,
     JobStatus,
+    MemberJob,
     NotAllowed,
     Origin,
     QueueEvent,
@@ -33,6 +40,7 @@ from generation.queue.jobs import (
     Ticket,
     WorkerInfo,
 )
+from generation.queue.notices import PositionNotices
 from generation.queue.store import JobStore
 from generation.requests import GenerationRequest, GenerationResult, StepProgress
 
@@ -103,6 +111,42 @@ class _Batch:
     pending: set[str] = field(default_factory=set)
 
 
+_Shape = tuple[Key, int]
+
+
+class _Inbox:
+    """One listener's undelivered events: a deque and the future its reader waits on.
+
+    An ``asyncio.Queue`` is a dozen objects the garbage collector tracks; with a listener per
+    waiting job (the bot follows every job) ten thousand of them lengthen every full collection.
+    """
+
+    __slots__ = ("_events", "_waiter")
+
+    def __init__(self) -> None:
+        self._events: deque[QueueEvent] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, event: QueueEvent) -> None:
+        self._events.append(event)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> QueueEvent:
+        while not self._events:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._events.popleft()
+
+
+def _shape(job: Job) -> _Shape:
+    """What a job's cost depends on: the estimator's key and the image count."""
+    return (ThroughputEstimator.key(job.request), job.request.count)
+
+
 class QueueService:
     def __init__(
         self,
@@ -116,12 +160,16 @@ class QueueService:
         self.store = store
         self.backend = backend
         self.metrics = metrics
-        self.scheduler = FairScheduler(config.priority_weights)
+        self.scheduler = FairScheduler(config.priority_weights, shape=_shape)
         self.estimator = ThroughputEstimator(config.eta_smoothing)
+        self.notices = PositionNotices()
         self._running: dict[str, _Batch] = {}
+        self._running_users: dict[str, set[str]] = {}
+        self._running_guilds: Counter[str] = Counter()
+        self._hold_until: float | None = None
         self._last_submit: dict[str, float] = {}
         self._last_step: dict[str, float] = {}
-        self._subscribers: dict[str | None, set[asyncio.Queue[QueueEvent]]] = {}
+        self._subscribers: dict[str | None, set[_Inbox]] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -131,6 +179,8 @@ class QueueService:
         """Recover from the store (queued jobs in order, undelivered running jobs again)."""
         for job in self.store.recover():
             self.scheduler.add(job)
+        for position, job in enumerate(self.scheduler.order()):
+            self.notices.track(job.id, position, self.scheduler.removed)
         await self.backend.start(self)
         self._tasks = [
             asyncio.create_task(self._dispatch_loop(), name="queue-dispatch"),
@@ -177,11 +227,13 @@ class QueueService:
         job = self.store.add(job)
         self._last_submit[user_id] = job.created_at
         self.scheduler.add(job)
-        ticket = self._tickets(stop_at=job.id)[job.id]
+        ticket = self._ticket(job.id)
+        assert ticket is not None
+        self.notices.track(job.id, ticket.position, self.scheduler.removed)
         self._emit(
             QueueEvent(job_id=job.id, kind="queued", **ticket.model_dump(exclude={"job_id"}))
         )
-        self._update_metrics()
+        self._update_metrics(guild_id)
         self.wake()
         return ticket
 
@@ -195,10 +247,12 @@ class QueueService:
             raise NotAllowed("only the job's author or a moderator can cancel it")
         if job_id in self.scheduler:
             self.scheduler.remove(job_id)
+            self.notices.forget(job_id)
             if self.store.finish(job_id, JobStatus.CANCELLED, error="cancelled by a user"):
                 self._emit(QueueEvent(job_id=job_id, kind="cancelled", error="cancelled"))
             self._publish_positions()
-            self._update_metrics()
+            self._update_metrics(job.guild_id)
+            self.wake()  # a held batch may have lost its last companion
             return JobStatus.CANCELLED
         if job_id in self._running:
             self.backend.cancel(job_id)
@@ -212,8 +266,36 @@ class QueueService:
         return job
 
     def ticket(self, job_id: str) -> Ticket | None:
-        """Position and ETA of a queued job; None once it has left the queue."""
-        return self._tickets(stop_at=job_id).get(job_id)
+        """Position and ETA of a queued job; None once it has left the queue. O(log n)."""
+        return self._ticket(job_id)
+
+    def user_jobs(
+        self, user_id: str, guild_id: str | None = None, *, positions: bool = True
+    ) -> list[MemberJob]:
+        """A member's unfinished jobs (in ``guild_id`` only, when given), oldest first.
+
+        From memory, never the store: ``/queue`` (with places) and ``/cancel`` and its
+        autocomplete (``positions=False``, per keystroke) cost O(k log n) for a member with
+        k jobs, however long the queue.
+        """
+        running = [self._running[i] for i in self._running_users.get(user_id, ())]
+        jobs = [job for batch in running for job in batch.jobs if job.user_id == user_id]
+        jobs += self.scheduler.jobs_of_user(user_id)
+        jobs = sorted(
+            (j for j in jobs if guild_id is None or j.guild_id == guild_id),
+            key=lambda job: job.seq,
+        )
+        return [
+            MemberJob(
+                job=job,
+                ticket=self._ticket(job.id) if positions and job.id in self.scheduler else None,
+            )
+            for job in jobs
+        ]
+
+    def waiting(self, guild_id: str | None = None) -> int:
+        """Jobs waiting (not running) in one guild, or in all."""
+        return len(self.scheduler) if guild_id is None else self.scheduler.count_of_guild(guild_id)
 
     def mark_delivered(self, job_id: str) -> bool:
         """True the first time only: the bot delivers a job's result exactly once."""
@@ -231,11 +313,12 @@ class QueueService:
         return self.backend.workers()
 
     def queue_length(self) -> int:
+        """Jobs waiting in all guilds (``waiting()``)."""
         return len(self.scheduler)
 
     async def events(self, job_id: str) -> AsyncIterator[QueueEvent]:
         """A job's events from now on, starting with its current state; ends after the last."""
-        queue: asyncio.Queue[QueueEvent] = asyncio.Queue()
+        queue = _Inbox()
         self._subscribers.setdefault(job_id, set()).add(queue)
         try:
             first = self._snapshot(self.get(job_id))
@@ -252,7 +335,7 @@ class QueueService:
 
     async def all_events(self) -> AsyncIterator[QueueEvent]:
         """Every job's transitions (not per-step progress): for logs, dashboards, the bot."""
-        queue: asyncio.Queue[QueueEvent] = asyncio.Queue()
+        queue = _Inbox()
         self._subscribers.setdefault(None, set()).add(queue)
         try:
             while True:
@@ -263,6 +346,7 @@ class QueueService:
     # --- limits and positions ---------------------------------------------------------------
 
     def _check_limits(self, guild_id: str, user_id: str, limits: Limits) -> None:
+        """O(1) with the counts kept as jobs come and go; O(log n) to word a refusal."""
         now = time.time()
         cooldown = (
             self.config.cooldown_seconds
@@ -281,44 +365,50 @@ class QueueService:
                     wait,
                     f"slow down: one request every {cooldown:g} s; try again in {wait:.0f} s",
                 )
-        pending = self.scheduler.jobs() + [j for b in self._batches() for j in b.jobs]
-        mine = [j for j in pending if j.user_id == user_id]
+        mine = self.scheduler.count_of_user(user_id) + len(self._running_users.get(user_id, ()))
         user_cap = limits.per_user_cap or self.config.per_user_cap
-        if len(mine) >= user_cap:
-            wait = self._frees_up(mine)
+        if mine >= user_cap:
+            wait = self._frees_up(
+                lambda job: job.user_id == user_id, self.scheduler.first_of_user(user_id)
+            )
             raise Refusal(
                 "per_user_cap",
                 user_cap,
                 wait,
-                f"you already have {len(mine)} jobs waiting (the limit is {user_cap}); "
+                f"you already have {mine} jobs waiting (the limit is {user_cap}); "
                 f"try again when one finishes, in about {wait:.0f} s",
             )
-        guild = [j for j in pending if j.guild_id == guild_id]
+        guild = self.scheduler.count_of_guild(guild_id) + self._running_guilds[guild_id]
         guild_cap = limits.per_guild_cap or self.config.per_guild_cap
-        if len(guild) >= guild_cap:
-            wait = self._frees_up(guild)
+        if guild >= guild_cap:
+            wait = self._frees_up(
+                lambda job: job.guild_id == guild_id, self.scheduler.first_of_guild(guild_id)
+            )
             raise Refusal(
                 "per_guild_cap",
                 guild_cap,
                 wait,
-                f"this server already has {len(guild)} jobs waiting (the limit is {guild_cap}); "
+                f"this server already has {guild} jobs waiting (the limit is {guild_cap}); "
                 f"try again in about {wait:.0f} s",
             )
-        if len(pending) >= self.config.global_cap:
-            wait = self._frees_up(pending)
+        pending = len(self.scheduler) + len(self._running)
+        if pending >= self.config.global_cap:
+            wait = self._frees_up(lambda _job: True, self.scheduler.first())
             raise Refusal(
                 "global_cap",
                 self.config.global_cap,
                 wait,
-                f"the queue is full ({len(pending)} jobs); try again in about {wait:.0f} s",
+                f"the queue is full ({pending} jobs); try again in about {wait:.0f} s",
             )
 
-    def _frees_up(self, jobs: list[Job]) -> float:
-        """Seconds until the first of ``jobs`` finishes (running ones first)."""
-        ids = {j.id for j in jobs}
-        tickets = self._tickets()
-        waits = [tickets[i].eta_seconds for i in ids if i in tickets]
-        waits += [self._remaining(b) for b in self._batches() if any(j.id in ids for j in b.jobs)]
+    def _frees_up(self, match: Callable[[Job], bool], first_queued: str | None) -> float:
+        """Seconds until the first matching job finishes: a running one, else the first
+        matching one in the queue (which finishes before any other matching queued job)."""
+        waits = [self._remaining(b) for b in self._batches() if any(match(j) for j in b.jobs)]
+        if first_queued is not None:
+            ticket = self._ticket(first_queued)
+            if ticket is not None:
+                waits.append(ticket.eta_seconds)
         return min(waits, default=0.0)
 
     def _batches(self) -> list[_Batch]:
@@ -329,49 +419,40 @@ class QueueService:
         total = sum(self.estimator.estimate(j.request) for j in batch.jobs)
         return max(0.0, total - (time.monotonic() - batch.started))
 
-    def _tickets(self, stop_at: str | None = None) -> dict[str, Ticket]:
-        """Position and ETA of every queued job (up to ``stop_at``) in one pass over the order.
+    def _ticket(self, job_id: str) -> Ticket | None:
+        """Place and ETA of a queued job, from the indexes: O(s log n) for s shapes waiting.
 
-        Plain floats in the loop and a heap of slot free times: a 500-job queue costs well
-        under a millisecond, so a burst of submits does not stall the event loop.
+        The ETA is the running batches' remaining time plus the estimated cost of every job
+        ahead, shared over the backend's slots, plus the job's own cost.
         """
+        shape = self.scheduler.shape_of(job_id)
+        position = self.scheduler.position(job_id)
+        if shape is None or position is None:
+            return None
         slots = max(1, self.backend.capacity())
         busy = sorted(self._remaining(b) for b in self._batches())[:slots]
-        free_at = busy + [0.0] * (slots - len(busy))
-        heapq.heapify(free_at)
-        costs: dict[tuple[object, ...], float] = {}
-        etas: list[tuple[str, float]] = []
-        for job in self.scheduler.order():
-            request = job.request
-            key = (*self.estimator.key(request), request.count)
-            cost = costs.get(key)
-            if cost is None:
-                cost = costs[key] = self.estimator.estimate(request)
-            end = heapq.heappop(free_at) + cost
-            heapq.heappush(free_at, end)
-            etas.append((job.id, end))
-            if job.id == stop_at:
-                break
-        return {
-            job_id: Ticket(job_id=job_id, position=position, eta_seconds=eta)
-            for position, (job_id, eta) in enumerate(etas)
-            if stop_at is None or job_id == stop_at
-        }
+        ahead = 0.0
+        for other, jobs in self.scheduler.ahead_by_shape(job_id):
+            ahead += self.estimator.seconds_for(*cast(_Shape, other)) * jobs
+        eta = (sum(busy) + ahead) / slots + self.estimator.seconds_for(*cast(_Shape, shape))
+        return Ticket(job_id=job_id, position=position, eta_seconds=eta)
 
     def _publish_positions(self) -> None:
-        """Tell listeners of queued jobs their new place (only jobs someone listens to)."""
-        watched = [k for k in self._subscribers if k is not None and k in self.scheduler]
-        if not watched:
-            return
-        tickets = self._tickets()
-        for job_id in watched:
-            ticket = tickets[job_id]
+        """Tell the waiting jobs that reached a milestone their new place (``notices``).
+
+        Only jobs popping out of the notices' heap are looked at: after a batch leaves, this
+        costs O(k log n) for the k jobs told, not a pass over the queue.
+        """
+        for job_id, position in self.notices.due(self.scheduler.removed, self.scheduler.position):
+            if job_id not in self._subscribers and None not in self._subscribers:
+                continue
+            ticket = self._ticket(job_id)
             self._emit(
                 QueueEvent(
                     job_id=job_id,
                     kind="queued",
-                    position=ticket.position,
-                    eta_seconds=ticket.eta_seconds,
+                    position=position,
+                    eta_seconds=None if ticket is None else ticket.eta_seconds,
                 )
             )
 
@@ -382,8 +463,14 @@ class QueueService:
 
     async def _dispatch_loop(self) -> None:
         while True:
-            await self._wake.wait()
+            hold = self._hold_until
+            if hold is None:
+                await self._wake.wait()
+            else:  # a held batch goes at its deadline, or sooner when something happens
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, hold - time.monotonic()))
             self._wake.clear()
+            self._hold_until = None
             try:
                 self._dispatch()
             except Exception:  # a store error must not end dispatching for good
@@ -401,24 +488,48 @@ class QueueService:
     def _dispatch(self) -> None:
         dispatched = False
         while len(self.scheduler):
-            batch = self.scheduler.next_batch(
+            batch = self.scheduler.peek_batch(
                 self.config.max_batch, lambda model: self.backend.free_slots(model) > 0
             )
             if not batch:
                 break
+            hold = self._hold(batch)
+            if hold is not None:
+                self._hold_until = time.monotonic() + hold
+                break
+            self.scheduler.take(batch)
             ids = [job.id for job in batch]
             self.store.mark_running(ids)
             record = _Batch(jobs=batch, started=time.monotonic(), pending=set(ids))
             for job in batch:
+                job.status = JobStatus.RUNNING
+                self.notices.forget(job.id)
                 self._running[job.id] = record
+                self._running_users.setdefault(job.user_id, set()).add(job.id)
+                self._running_guilds[job.guild_id] += 1
                 self._emit(QueueEvent(job_id=job.id, kind="started"))
             if self.metrics:
                 self.metrics.observe_batch(sum(j.request.count for j in batch))
             self.backend.run(batch)
             dispatched = True
+            self._update_metrics(*{job.guild_id for job in batch})
         if dispatched:
             self._publish_positions()
-            self._update_metrics()
+
+    def _hold(self, batch: list[Job]) -> float | None:
+        """Seconds to hold a batch that is not full for same-shape jobs to join, or None.
+
+        Only with ``batch_window_seconds`` set, nothing running (the GPU would sit idle
+        anyway) and nothing else waiting (no other job is delayed), and never longer than the
+        window after the batch's first job arrived. Under load batches fill by themselves.
+        """
+        window = self.config.batch_window_seconds
+        if window <= 0 or self._running or len(batch) < len(self.scheduler):
+            return None
+        if sum(job.request.count for job in batch) >= self.config.max_batch:
+            return None
+        waited = time.time() - batch[0].created_at
+        return window - waited if waited < window else None
 
     def on_progress(self, progress: StepProgress) -> None:
         now = time.monotonic()
@@ -464,8 +575,20 @@ class QueueService:
             return  # a duplicate arrived while this one was saving
         batch.pending.discard(job_id)
         del self._running[job_id]
+        job = next(j for j in batch.jobs if j.id == job_id)
+        mine = self._running_users.get(job.user_id)
+        if mine is not None:
+            mine.discard(job_id)
+            if not mine:
+                del self._running_users[job.user_id]
+        self._running_guilds[job.guild_id] -= 1
+        if not self._running_guilds[job.guild_id]:
+            del self._running_guilds[job.guild_id]
         self._last_step.pop(job_id, None)
-        self.store.finish(job_id, status, error=reason, image_paths=paths, seeds=seeds)
+        flags = [i.model_nsfw for i in result.images] if status is JobStatus.DONE and result else []
+        self.store.finish(
+            job_id, status, error=reason, image_paths=paths, seeds=seeds, model_nsfw=flags
+        )
         self._emit(
             QueueEvent(
                 job_id=job_id,
@@ -483,16 +606,14 @@ class QueueService:
                 steps = batch.jobs[0].request.steps
                 self.metrics.observe_steps(steps, seconds)
         if self.metrics:
-            job = next(j for j in batch.jobs if j.id == job_id)
             self.metrics.observe_job(status.value, time.time() - job.created_at)
-        self._update_metrics()
         self.wake()
 
     # --- events -----------------------------------------------------------------------------
 
     def _snapshot(self, job: Job) -> QueueEvent:
-        if job.id in self.scheduler:
-            ticket = self._tickets(stop_at=job.id)[job.id]
+        ticket = self._ticket(job.id)
+        if ticket is not None:
             return QueueEvent(
                 job_id=job.id,
                 kind="queued",
@@ -511,22 +632,21 @@ class QueueService:
 
     def _emit(self, event: QueueEvent) -> None:
         for queue in self._subscribers.get(event.job_id, ()):
-            queue.put_nowait(event)
+            queue.put(event)
         if event.kind not in ("step", "preview"):
             for queue in self._subscribers.get(None, ()):
-                queue.put_nowait(event)
+                queue.put(event)
 
-    def _unsubscribe(self, key: str | None, queue: asyncio.Queue[QueueEvent]) -> None:
+    def _unsubscribe(self, key: str | None, queue: _Inbox) -> None:
         queues = self._subscribers.get(key)
         if queues is not None:
             queues.discard(queue)
             if not queues:
                 del self._subscribers[key]
 
-    def _update_metrics(self) -> None:
+    def _update_metrics(self, *guild_ids: str) -> None:
+        """The queue-length gauge of the guilds whose queue changed."""
         if self.metrics is None:
             return
-        per_guild: dict[str, int] = {}
-        for job in self.scheduler.jobs():
-            per_guild[job.guild_id] = per_guild.get(job.guild_id, 0) + 1
-        self.metrics.set_queue_lengths(per_guild)
+        for guild_id in guild_ids:
+            self.metrics.set_queue_length(guild_id, self.scheduler.count_of_guild(guild_id))

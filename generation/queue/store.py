@@ -221,7 +221,16 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE jobs ADD COLUMN message_channel_id TEXT")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE jobs ADD COLUMN model_nsfw TEXT NOT NULL DEFAULT '[]'")
+
+
+def _v5(db: sqlite3.Connection) -> None:
+    # A member's last submit (the cooldown after a restart) without scanning every job.
+    db.execute("CREATE INDEX jobs_user ON jobs (user_id, created_at)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 """Schema version N is reached by running MIGRATIONS[:N]; append, never edit.
 
 The Discord columns of versions 2 and 3 (``interaction_token``, ``application_id``,
@@ -232,7 +241,7 @@ such a file, so they stay in place for that one read.
 
 _COLUMNS = (
     "seq, id, guild_id, channel_id, user_id, priority, origin, request, status, created_at, "
-    "started_at, finished_at, error, image_paths, seeds, delivered, attempts"
+    "started_at, finished_at, error, image_paths, seeds, delivered, attempts, model_nsfw"
 )
 
 
@@ -338,18 +347,23 @@ class JobStore:
         error: str | None = None,
         image_paths: Sequence[Path] = (),
         seeds: Sequence[int] = (),
+        model_nsfw: Sequence[bool | None] = (),
     ) -> bool:
-        """Queued/running → a final state; False when it had already finished (a duplicate)."""
+        """Queued/running → a final state; False when it had already finished (a duplicate).
+
+        ``model_nsfw``: the model's own safety checker's verdict per image (None: it has none).
+        """
         assert status.finished
         cursor = self._execute(
-            "UPDATE jobs SET status=?, finished_at=?, error=?, image_paths=?, seeds=? "
-            "WHERE id=? AND status IN ('queued', 'running')",
+            "UPDATE jobs SET status=?, finished_at=?, error=?, image_paths=?, seeds=?, "
+            "model_nsfw=? WHERE id=? AND status IN ('queued', 'running')",
             (
                 status.value,
                 time.time(),
                 error,
                 json.dumps([str(p) for p in image_paths]),
                 json.dumps(list(seeds)),
+                json.dumps(list(model_nsfw)),
                 job_id,
             ),
         )
@@ -473,4 +487,5 @@ def _job(row: Sequence[Any]) -> Job:
         seeds=json.loads(row[14]),
         delivered=bool(row[15]),
         attempts=row[16],
+        model_nsfw=json.loads(row[17]),
     )

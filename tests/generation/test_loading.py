@@ -96,6 +96,31 @@ def test_compile_unet_wraps_the_unet_in_a_compiled_module(tiny_cache: Path) -> N
     assert loaded.options == ["compile_unet"]
 
 
+def test_fuse_qkv_fuses_the_attention_projections_and_paints_the_same(
+    tiny_cache: Path, loader: PipelineLoader
+) -> None:
+    config = EngineConfig(cache_dir=tiny_cache, device="cpu", fuse_qkv=True)
+    fused = PipelineLoader(config).get("tiny")
+    assert fused.options == ["fuse_qkv"]
+    assert {type(p).__name__ for p in fused.pipe.unet.attn_processors.values()} == {
+        "FusedAttnProcessor2_0"
+    }
+
+    def paint(pipe: Any) -> Any:
+        generator = torch.Generator().manual_seed(0)
+        return pipe(
+            "a lighthouse", num_inference_steps=2, width=64, height=64, generator=generator,
+            output_type="np",
+        ).images  # fmt: skip
+
+    assert np.allclose(paint(fused.pipe), paint(loader.get("tiny").pipe), atol=1e-5)
+
+
+def test_fuse_qkv_and_attention_slicing_are_refused_together() -> None:
+    with pytest.raises(ValueError, match="choose one"):
+        EngineConfig(fuse_qkv=True, attention_slicing=True)
+
+
 @pytest.mark.parametrize("mode", ["model", "sequential"])
 def test_cpu_offload_is_skipped_with_a_warning_on_a_cpu(
     tiny_cache: Path, mode: str, caplog: pytest.LogCaptureFixture

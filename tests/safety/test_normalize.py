@@ -18,6 +18,9 @@ from safety.normalize import fold, normalize, readings, runs
         ("ñüdé", "nude"),  # accents
         ("n\u0301u\u0316de", "nude"),  # zalgo marks
         ("NuDe", "nude"),
+        ("ᑎᑌᗪᗴ", "nude"),  # Canadian syllabics
+        ("ꓠꓴꓓꓰ", "nude"),  # Lisu
+        ("ᏚᎬ᙭", "sex"),  # Cherokee and syllabics
     ],
 )
 def test_disguised_letters_fold_to_plain_latin(written: str, expected: str) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,21 +16,9 @@ from generation.queue import JobStatus
 from safety import ImageChecker
 from safety.config import SafetyConfig
 from studio import Finished, JobEvent, Notice, Studio, Submitted
+from tests.stand_ins import SwitchDetector
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-class SwitchDetector:
-    """Stands in for NudeNet, which rightly never flags the tiny model's noise, so a test can
-    reach the flagged-image paths."""
-
-    def __init__(self) -> None:
-        self.flag = False
-
-    def detect(self, image: Any) -> list[dict[str, Any]]:
-        if not self.flag:
-            return []
-        return [{"class": "FEMALE_BREAST_EXPOSED", "score": 0.93, "box": [0, 0, 8, 8]}]
 
 
 def studio_settings(tmp_path: Path, cache_dir: Path) -> Settings:

@@ -75,7 +75,7 @@ def test_the_seed_is_drawn_when_missing_and_reproduces_the_wildcards(planner: Pl
     assert seed is not None
     again = planner.plan(ImagineOptions(prompt="a {red|blue|green|gold} car", count=4, seed=seed))
     assert again.request.per_image_prompts == drawn.request.per_image_prompts
-    assert sorted(drawn.texts) == sorted(set(drawn.built.per_image_texts or []))
+    assert set(drawn.built.per_image_texts or []) <= set(drawn.texts)
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,8 @@ from studio import (
 )
 from studio.derivations import VARIATION_STRENGTH, denoising_steps
 from studio.errors import InvalidRequest, PromptBlocked, Refused
-from tests.studio.conftest import SwitchDetector, finished, no_notice, notices, outcome
+from tests.stand_ins import SwitchDetector
+from tests.studio.conftest import finished, no_notice, notices, outcome
 
 ALICE = Requester(user_id=1, guild_id=10, channel_id=100)
 BOB = Requester(user_id=2, guild_id=10, channel_id=100)

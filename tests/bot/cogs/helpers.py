@@ -19,19 +19,7 @@ from loopback import FakeUser, LoopbackDiscord, StoredMessage
 from loopback.state import Interaction
 from safety import ImageChecker
 from studio import Studio
-
-
-class SwitchDetector:
-    """Stands in for NudeNet: the tiny model paints noise, which NudeNet rightly never flags,
-    so tests turn flagging on to reach the flagged-image paths."""
-
-    def __init__(self) -> None:
-        self.flag = False
-
-    def detect(self, image: Any) -> list[dict[str, Any]]:
-        if not self.flag:
-            return []
-        return [{"class": "FEMALE_BREAST_EXPOSED", "score": 0.93, "box": [0, 0, 8, 8]}]
+from tests.stand_ins import SwitchDetector
 
 
 class GatedEngine:

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from generation.queue import Job
 from generation.queue.fairness import FairScheduler
 from tests.generation.queue.conftest import request
@@ -85,3 +88,46 @@ def test_a_job_for_a_model_without_a_free_slot_waits_while_others_run() -> None:
     batch = scheduler.next_batch(4, lambda model: model != "big")
     assert [j.user_id for j in batch] == ["b"]
     assert [j.user_id for j in scheduler.order()] == ["a"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["add", "add", "remove", "batch"]),
+            st.integers(0, 4),  # user
+            st.sampled_from([64, 128]),  # width: two shapes
+            st.integers(0, 50),  # which job to remove
+        ),
+        max_size=60,
+    )
+)
+def test_places_counts_and_listings_agree_with_the_fair_order(
+    steps: list[tuple[str, int, int, int]],
+) -> None:
+    """What the bot asks (a place, a member's jobs, a guild's count) without a scan must equal
+    what a scan of the fair order says, after any mix of arrivals, cancels and batches."""
+    scheduler = FairScheduler(WEIGHTS)
+    seq = 0
+    for action, user, width, pick in steps:
+        if action == "add":
+            seq += 1
+            priority = "booster" if user == 4 else "default"
+            job = make(seq, f"u{user}", priority, width=width)
+            job.guild_id = f"g{user % 2}"
+            scheduler.add(job)
+        elif action == "remove" and len(scheduler):
+            scheduler.remove(scheduler.order()[pick % len(scheduler)].id)
+        elif action == "batch":
+            scheduler.next_batch(3, lambda _m: True)
+        order = scheduler.order()
+        assert len(scheduler) == len(order)
+        for place, job in enumerate(order):
+            assert scheduler.position(job.id) == place
+            assert sum(n for _shape, n in scheduler.ahead_by_shape(job.id)) == place
+        for u in range(5):
+            mine = [j.id for j in order if j.user_id == f"u{u}"]
+            assert [j.id for j in scheduler.jobs_of_user(f"u{u}")] == mine
+            assert scheduler.count_of_user(f"u{u}") == len(mine)
+        for g in ("g0", "g1"):
+            assert scheduler.count_of_guild(g) == sum(j.guild_id == g for j in order)
