@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from generation.tiny import ensure_tiny_model
-from loopback import Interaction, LoopbackDiscord, Sent, StoredMessage
+from loopback import FakeUser, Interaction, LoopbackDiscord, Sent, StoredMessage
 from tests.faults.checks import (
     assert_each_job_delivered_once,
     assert_every_interaction_answered,
@@ -127,6 +127,18 @@ def kill_when(
     return killed
 
 
+async def killed_mid_job(
+    loopback: LoopbackDiscord, bot: BotProcess, user: FakeUser, prompt: str
+) -> StoredMessage:
+    """/imagine of 150 steps; SIGKILL while it paints, start again: the finished reply."""
+    options = {"prompt": prompt, "count": 1, "steps": 150, "seed": 1}
+    record = await loopback.slash("imagine", options, user=user)
+    await loopback.wait_original(record, lambda m: "Painting… step" in m.content, 120)
+    bot.kill()
+    await bot.ready()
+    return await loopback.wait_original(record, is_result, 120)
+
+
 async def test_bot_killed_mid_job_and_as_a_result_lands_finishes_each_reply_once(
     loopback: LoopbackDiscord, farm: Farm, tmp_path: Path, tiny_cache: Path
 ) -> None:
@@ -135,13 +147,7 @@ async def test_bot_killed_mid_job_and_as_a_result_lands_finishes_each_reply_once
     try:
         await bot.ready()
         # 1. Killed while the worker paints: the reply stays at "Painting… step n/150".
-        long = await loopback.slash(
-            "imagine", {"prompt": "a slow tide", "count": 1, "steps": 150, "seed": 1}, user=alice
-        )
-        await loopback.wait_original(long, lambda m: "Painting… step" in m.content, 120)
-        bot.kill()
-        await bot.ready()
-        first = await loopback.wait_original(long, is_result, 120)
+        first = await killed_mid_job(loopback, bot, alice, "a slow tide")
 
         # 2. Killed the moment its result is on the reply, before the bot records it.
         quick = await loopback.slash("imagine", {"prompt": "a quick wave", "count": 1}, user=alice)
@@ -215,13 +221,7 @@ async def test_bot_with_its_own_engine_killed_mid_job_paints_again_and_finishes_
     cid = loopback.add_user("cid")
     try:
         await bot.ready()
-        record = await loopback.slash(
-            "imagine", {"prompt": "a harbour", "count": 1, "steps": 150, "seed": 3}, user=cid
-        )
-        await loopback.wait_original(record, lambda m: "Painting… step" in m.content, 120)
-        bot.kill()
-        await bot.ready()
-        await loopback.wait_original(record, is_result, 120)
+        await killed_mid_job(loopback, bot, cid, "a harbour")
         db = tmp_path / "state.db"
         await loopback.wait_for(lambda: all(delivered_jobs(db).values()), 60)
     finally:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from loopback import LoopbackDiscord, StoredMessage
-from tests.bot.harness import running_bot
+from loopback import FakeUser, Interaction, LoopbackDiscord, StoredMessage
+from tests.bot.harness import RunningBot, running_bot
 from tests.faults.checks import (
     assert_each_job_delivered_once,
     assert_every_interaction_answered,
@@ -72,8 +72,15 @@ def is_result(message: StoredMessage) -> bool:
     return bool(message.embeds) and bool(message.components)
 
 
-def painting(message: StoredMessage) -> bool:
-    return "Painting… step" in message.content
+async def painting_job(
+    loopback: LoopbackDiscord, bot: RunningBot, user: FakeUser, prompt: str, steps: int
+) -> Interaction:
+    """Once the worker is up: an /imagine, returned when its worker is painting it."""
+    await loopback.wait_for(lambda: len(bot.studio.queue.workers()) == 1)
+    options = {"prompt": prompt, "count": 1, "steps": steps}
+    record = await loopback.slash("imagine", options, user=user)
+    await loopback.wait_original(record, lambda m: "Painting… step" in m.content)
+    return record
 
 
 async def test_a_killed_workers_batch_is_taken_by_another_and_delivered_once(
@@ -83,11 +90,7 @@ async def test_a_killed_workers_batch_is_taken_by_another_and_delivered_once(
     dot = loopback.add_user("dot")
     with worker_process(redis_server.url, "victim", prefix, 0.2) as victim:
         async with running_bot(loopback, settings, None) as bot:  # type: ignore[arg-type]
-            await loopback.wait_for(lambda: len(bot.studio.queue.workers()) == 1)
-            record = await loopback.slash(
-                "imagine", {"prompt": "a mill", "count": 1, "steps": 30}, user=dot
-            )
-            await loopback.wait_original(record, painting)
+            record = await painting_job(loopback, bot, dot, "a mill", 30)
             victim.kill()
             victim.wait()
             with worker_process(redis_server.url, "rescuer", prefix, 0.0):
@@ -108,11 +111,7 @@ async def test_redis_killed_mid_job_and_restarted_delivers_once_and_keeps_flowin
     try:
         with worker_process(server.url, "gpu", prefix, 0.1):
             async with running_bot(loopback, settings, None) as bot:  # type: ignore[arg-type]
-                await loopback.wait_for(lambda: len(bot.studio.queue.workers()) == 1)
-                record = await loopback.slash(
-                    "imagine", {"prompt": "a dam", "count": 1, "steps": 20}, user=eve
-                )
-                await loopback.wait_original(record, painting)
+                record = await painting_job(loopback, bot, eve, "a dam", 20)
                 server.kill()
                 server.start()
                 await loopback.wait_original(record, is_result)
