@@ -7,6 +7,7 @@ the engine is; the job is then followed in a background task (``bot.delivery``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,8 @@ from bot.errors import STALE, report_error
 from bot.replies import OriginalReply
 from bot.routing import send_form
 from studio import DERIVATIONS, DeliveryTarget, Submitted
+
+log = logging.getLogger(__name__)
 
 
 async def start_and_follow(
@@ -46,6 +49,22 @@ async def start_and_follow(
     bot.track(asyncio.create_task(delivery.run(), name=f"deliver-{submitted.job_id}"))
 
 
+async def delete_message(client: discord.Client, place: tuple[int, int] | None) -> bool:
+    """Delete a posted result by ``(channel id, message id)``; False when it cannot be (gone
+    already, or no permission), which is logged, not raised."""
+    if place is None:
+        return False
+    channel_id, message_id = place
+    try:
+        await client.get_partial_messageable(channel_id).get_partial_message(message_id).delete()
+    except discord.NotFound:
+        return False
+    except discord.HTTPException as exc:
+        log.warning("could not delete result message %s: %s", message_id, exc)
+        return False
+    return True
+
+
 async def on_button(
     interaction: discord.Interaction, action: str, job_id: str, index: int | None
 ) -> None:
@@ -69,10 +88,19 @@ async def _on_button(
         job = await studio.job(job_id)
         await send_form(interaction, RemixModal(job_id, studio.remix_prompt(job)))
     elif action == "delete":
-        await studio.delete(job_id, who)
+        deleted = await studio.delete(job_id, who)
+        message = interaction.message
+        if message is not None and message.flags.ephemeral:  # clicked in /history
+            await interaction.response.edit_message(
+                content="🗑️ Deleted.", embed=None, attachments=[], view=None
+            )
+            await delete_message(interaction.client, deleted.place)
+            return
         await interaction.response.send_message("🗑️ Deleted.", ephemeral=True)
-        if interaction.message is not None:
-            await interaction.message.delete()
+        if message is not None:
+            await message.delete()
+        if deleted.place is not None and (message is None or message.id != deleted.place[1]):
+            await delete_message(interaction.client, deleted.place)
     elif action == "report":
         await interaction.response.defer(ephemeral=True, thinking=True)
         reported = await studio.report(job_id, who, "reported with the ⚠️ button")

@@ -18,8 +18,10 @@ from discord.ext import commands
 from bot import actions
 from bot.actions import RemixModal
 from bot.cogs.community import CommunityCog, SettingsModal, StylesPageButton
+from bot.cogs.history import HistoryCog, HistoryPageButton, UseSettingsButton
 from bot.cogs.imagine import ImagineCog
 from bot.cogs.mod import ModCog
+from bot.cogs.preferences import PreferencesCog
 from bot.cogs.settings import SettingsCog
 from bot.config import DiscordConfig
 from bot.delivery import Delivery, Target
@@ -40,7 +42,7 @@ def intents() -> discord.Intents:
     return wanted
 
 
-BUTTONS = (ResultButton, ModButton, StylesPageButton)
+BUTTONS = (ResultButton, ModButton, StylesPageButton, HistoryPageButton, UseSettingsButton)
 """Every kind of button the bot sends: each survives restarts (its custom_id says it all)."""
 FORMS = (RemixModal, SettingsModal, BanModal)
 """Every form the bot shows: answered by ``bot.routing`` from the custom_id and the fields."""
@@ -74,7 +76,15 @@ class MuralistBot(commands.Bot):
         self.router = Router(BUTTONS, FORMS)
 
     async def setup_hook(self) -> None:
-        for cog in (ImagineCog(), CommunityCog(self), SettingsCog(), ModCog()):
+        cogs = (
+            ImagineCog(),
+            CommunityCog(self),
+            SettingsCog(),
+            ModCog(),
+            HistoryCog(self),
+            PreferencesCog(),
+        )
+        for cog in cogs:
             await self.add_cog(cog)
         self.add_dynamic_items(*BUTTONS)
         poster = ModLogPoster(self, self.studio)

@@ -112,7 +112,12 @@ class Delivery:
         try:
             async for event in self.studio.events(self.job_id):
                 if isinstance(event, Queued):
-                    text = queued_text(event.position, event.eta_seconds, self.submitted.warnings)
+                    text = queued_text(
+                        event.position,
+                        event.eta_seconds,
+                        self.submitted.warnings,
+                        lane=self.submitted.lane,
+                    )
                     await self._progress(text, None)
                 elif isinstance(event, Progress):
                     text = progress_text(event.step, event.total_steps, self.submitted.warnings)

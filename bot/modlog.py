@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import discord
 
+from bot.actions import delete_message
 from bot.context import context, requester
 from bot.errors import report_error
 from bot.render import DEFAULT_FILESIZE_LIMIT, discord_time, render_result
@@ -239,7 +240,7 @@ async def _on_button(interaction: discord.Interaction, button: ModButton) -> Non
     if decision == "dismiss":
         outcome = f"👌 Dismissed by <@{moderator}>"
     elif decision in ("remove", "reject"):
-        gone = await _delete(interaction.client, decided.take_down)
+        gone = await delete_message(interaction.client, decided.take_down)
         outcome = (
             f"🗑️ Result removed by <@{moderator}>"
             if gone or decision == "reject"
@@ -251,20 +252,6 @@ async def _on_button(interaction: discord.Interaction, button: ModButton) -> Non
     await interaction.followup.send(outcome, ephemeral=True)
     if interaction.message is not None:
         await close_entry(interaction.message, outcome)
-
-
-async def _delete(client: discord.Client, place: tuple[int, int] | None) -> bool:
-    if place is None:
-        return False
-    channel_id, message_id = place
-    try:
-        await client.get_partial_messageable(channel_id).get_partial_message(message_id).delete()
-    except discord.NotFound:
-        return False
-    except discord.HTTPException as exc:
-        log.warning("could not delete result message %s: %s", message_id, exc)
-        return False
-    return True
 
 
 async def _post_approved(interaction: discord.Interaction, decided: Decided) -> str:

@@ -117,13 +117,26 @@ def discord_time(when: datetime, style: str = "f") -> str:
 
 
 def queued_text(
-    position: int, eta_seconds: float, warnings: list[str], now: float | None = None
+    position: int,
+    eta_seconds: float,
+    warnings: list[str],
+    now: float | None = None,
+    lane: str | None = None,
 ) -> str:
     """The place and a relative timestamp: Discord counts it down in every client, so the few
-    position edits a waiting job gets (at most four) still show a live ETA."""
+    position edits a waiting job gets (at most four) still show a live ETA. In the relax lane
+    the ETA holds only while no fast-lane job arrives (those go first), and the text says so."""
     place = "next in line" if position == 0 else f"#{position + 1} in the queue"
     ready = int((time.time() if now is None else now) + eta_seconds)
-    return _with_warnings(f"⏳ Queued: {place}, ready <t:{ready}:R>.", warnings)
+    if lane == "relax":
+        text = (
+            f"⏳ Queued in the 🐢 relax lane: {place}, ready <t:{ready}:R> "
+            "if no fast-lane job arrives first."
+        )
+    else:
+        where = " in the ⚡ fast lane" if lane == "fast" else ""
+        text = f"⏳ Queued{where}: {place}, ready <t:{ready}:R>."
+    return _with_warnings(text, warnings)
 
 
 def progress_text(step: int, total: int, warnings: list[str]) -> str:

@@ -93,11 +93,12 @@ class ResultButton(
         await router.on_result_button(interaction, self.action, self.job_id, self.index)
 
 
-def result_view(job: JobRecord) -> discord.ui.View:
-    """U1–U4 / V1–V4 and the tools under a grid; Upscale, Vary ×2 and the tools under one image."""
+def result_view(job: JobRecord, *, report: bool = True) -> discord.ui.View:
+    """U1–U4 / V1–V4 and the tools under a grid; Upscale, Vary ×2 and the tools under one image
+    (``report``: with the ⚠️ button; a member's own history has none)."""
     view = discord.ui.View(timeout=None)
     count = len(job.images)
-    tools = ("reroll", "remix", "delete", "report")
+    tools = ("reroll", "remix", "delete", "report") if report else ("reroll", "remix", "delete")
     if count > 1:
         for index in range(count):
             view.add_item(ResultButton("upscale", job.job_id, index, grid=True, row=0))

@@ -20,6 +20,9 @@ from safety import ImageChecker, ModerationRecord, PromptFilter
 from studio import Planner, Studio, StudioOptions
 from studio.deliveries import DeliveryRecord
 from studio.guild_settings import GuildSettingsStore
+from studio.history import HistoryIndex
+from studio.preferences import PreferenceStore
+from studio.quotas import UsageLedger
 from studio.screening import Screener
 
 if TYPE_CHECKING:
@@ -88,6 +91,12 @@ async def open_studio(
         planner = build_planner(settings)
         guilds = GuildSettingsStore(config.db_path, planner.catalog.names, record)
         stack.callback(guilds.close)
+        history = HistoryIndex(config.db_path)
+        stack.callback(history.close)
+        preferences = PreferenceStore(config.db_path)
+        stack.callback(preferences.close)
+        usage = UsageLedger(config.db_path)
+        stack.callback(usage.close)
         prompt_filter = PromptFilter(settings.safety)
         screener = Screener(
             prompt_filter, image_checker or ImageChecker(settings.safety), record, settings.safety
@@ -100,6 +109,9 @@ async def open_studio(
             deliveries=deliveries,
             prompt_filter=prompt_filter,
             screener=screener,
+            history=history,
+            preferences=preferences,
+            usage=usage,
         )
         await asyncio.to_thread(studio.warm_up)
         await queue.start()

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any
 
 from loopback.fixtures import (
-    ADMIN_PERMISSIONS,
     MEMBER_PERMISSIONS,
     FakeChannel,
     FakeUser,
@@ -81,6 +80,27 @@ class Driver(DiscordState):
         return await self._dispatch_interaction(
             2, data, user=user, channel=self.channel(message.channel_id)
         )
+
+    async def user_command(
+        self, name: str, target: FakeUser, *, user: FakeUser, channel: str | int = "art"
+    ) -> Interaction:
+        """A user picks Apps → ``name`` on ``target`` (a user context-menu command)."""
+        command = self.command(name, kind=2)
+        member = {k: v for k, v in self.guild.member_payload(target).items() if k != "user"} | {
+            "permissions": str(MEMBER_PERMISSIONS)
+        }
+        data = {
+            "id": command["id"],
+            "name": command["name"],
+            "type": 2,
+            "target_id": str(target.id),
+            "resolved": {
+                "users": {str(target.id): target.payload()},
+                "members": {str(target.id): member},
+            },
+            "guild_id": command.get("guild_id"),
+        }
+        return await self._dispatch_interaction(2, data, user=user, channel=self.channel(channel))
 
     async def autocomplete(
         self,
@@ -347,7 +367,7 @@ class Driver(DiscordState):
             "attachment_size_limit": record.size_limit,
             "channel_id": str(channel.id),
             "channel": channel.payload(self.guild.id),
-            "app_permissions": str(ADMIN_PERMISSIONS),
+            "app_permissions": str(self.bot_permissions),
             "locale": "en-US",
             "entitlements": [],
             "data": data,

@@ -106,13 +106,15 @@ class FakeChannel:
 
 @dataclass
 class FakeGuild:
-    """One guild: a general channel, an art channel, an age-restricted channel, two roles."""
+    """One guild: a general channel, an art channel, an age-restricted channel, three roles
+    (@everyone, Moderators, Boosters)."""
 
     id: int = field(default_factory=snowflake)
     name: str = "Loopback Guild"
     owner_id: int = 0
     channels: dict[str, FakeChannel] = field(default_factory=dict)
     moderator_role_id: int = field(default_factory=snowflake)
+    booster_role_id: int = field(default_factory=snowflake)
     members: dict[int, FakeUser] = field(default_factory=dict)
     member_roles: dict[int, list[int]] = field(default_factory=dict)
 
@@ -147,6 +149,7 @@ class FakeGuild:
         return [
             role(self.id, "@everyone", MEMBER_PERMISSIONS, 0),
             role(self.moderator_role_id, "Moderators", MODERATOR_PERMISSIONS, 1),
+            role(self.booster_role_id, "Boosters", MEMBER_PERMISSIONS, 2),
         ]
 
     def role_payload(self, role_id: int) -> dict[str, Any]:

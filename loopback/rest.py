@@ -106,6 +106,7 @@ class RestApi:
             "update_message": self._channel_message,
             "delete_message": self._channel_message,
             "create_dm": self._create_dm,
+            "list_my_guilds": self._list_my_guilds,
         }
 
     # ----------------------------------------------------------------- the shared path
@@ -250,6 +251,24 @@ class RestApi:
                 "explicit_content_filter": 0,
                 "eligible_oauth2_scopes": [],
             },
+        )
+
+    async def _list_my_guilds(self, call: Call) -> Reply:
+        """The bot's guilds with its permissions there (what ``muralist doctor`` checks)."""
+        guild = self.state.guild
+        return Reply(
+            200,
+            [
+                {
+                    "id": str(guild.id),
+                    "name": guild.name,
+                    "icon": None,
+                    "banner": None,
+                    "owner": False,
+                    "permissions": str(self.state.bot_permissions),
+                    "features": [],
+                }
+            ],
         )
 
     async def _get_gateway(self, call: Call) -> Reply:

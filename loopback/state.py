@@ -10,7 +10,7 @@ import asyncio
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,6 +220,9 @@ class DiscordState:
         self.identifies = 0
         self.resumes = 0
         self.permissions: dict[int, int] = {self.owner.id: ADMIN_PERMISSIONS}
+        #: What the bot may do in the guild (its invite's permissions): interactions carry it as
+        #: ``app_permissions``, ``GET /users/@me/guilds`` as ``permissions``.
+        self.bot_permissions = ADMIN_PERMISSIONS
         #: A policy, not Discord's rule: every message must carry ``allowed_mentions`` that stop
         #: @everyone, @here and role pings (a bot's tests switch it on).
         self.quiet_mentions = False
@@ -236,12 +239,19 @@ class DiscordState:
 
     # ----------------------------------------------------------------- the world
     def add_user(
-        self, name: str, *, moderator: bool = False, permissions: int | None = None
+        self,
+        name: str,
+        *,
+        moderator: bool = False,
+        permissions: int | None = None,
+        roles: Sequence[int] = (),
     ) -> FakeUser:
+        """A member of the guild (``roles``: more of the guild's roles, e.g. its Boosters)."""
         user = FakeUser(snowflake(), name)
         self.guild.members[user.id] = user
-        if moderator:
-            self.guild.member_roles[user.id] = [self.guild.moderator_role_id]
+        given = [self.guild.moderator_role_id] if moderator else []
+        if given or roles:
+            self.guild.member_roles[user.id] = [*given, *roles]
         self.permissions[user.id] = (
             permissions
             if permissions is not None

@@ -12,13 +12,20 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+BUSY_TIMEOUT_SECONDS = 30.0
+"""How long a write waits for another connection's: every owner of a table in the shared file
+(the job store too) waits this long, so a burst of short writes on a starved machine queues up
+instead of failing with "database is locked"."""
+
 
 def open_shared(path: Path | str) -> sqlite3.Connection:
     """A connection to the shared file for one owner: usable from worker threads (the owner
-    guards it with a lock), autocommit (owners open their own transactions), waiting up to 5 s
-    for another connection's write, and in WAL mode so readers do not block the writer."""
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA busy_timeout = 5000")
+    guards it with a lock), autocommit (owners open their own transactions), waiting up to
+    ``BUSY_TIMEOUT_SECONDS`` for another connection's write, and in WAL mode so readers do not
+    block the writer."""
+    db = sqlite3.connect(
+        str(path), check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS
+    )
     if str(path) != ":memory:":
         db.execute("PRAGMA journal_mode = WAL")
     return db

@@ -11,10 +11,21 @@ from generation.sizes import ASPECTS
 from safety import Ban, ModerationEntry
 from studio.administration import RESETTABLE, SettingsDesk
 from studio.config import StudioOptions
-from studio.guild_settings import NSFW_POLICIES, GuildSettings, SettingChange
+from studio.gallery import HistoryPage
+from studio.guild_settings import (
+    NSFW_POLICIES,
+    QUOTA_UNITS,
+    ROLE_LISTS,
+    WHEN_SPENT,
+    GuildSettings,
+    SettingChange,
+)
+from studio.history import MAX_QUERY
 from studio.moderation import Decision, ModerationDesk, parse_duration
 from studio.pictures import grid_png
-from studio.planning import GuildRules, Plan, Planner
+from studio.planning import GuildRules, Plan, Planner, Preferences
+from studio.preferences import PREFERENCE_FIELDS
+from studio.quotas import Allowance, QuotaWindow, duration
 from studio.ranges import bounds
 from studio.service import Studio
 from studio.types import (
@@ -22,6 +33,7 @@ from studio.types import (
     ApprovalNotice,
     Blocked,
     ChoiceField,
+    Deleted,
     DeliveryTarget,
     Derivation,
     Failed,
@@ -44,8 +56,14 @@ from studio.views import Cancelled, Decided, InstanceView, PendingJob, QueueView
 __all__ = [
     "ASPECTS",
     "DERIVATIONS",
+    "MAX_QUERY",
     "NSFW_POLICIES",
+    "PREFERENCE_FIELDS",
+    "QUOTA_UNITS",
     "RESETTABLE",
+    "ROLE_LISTS",
+    "WHEN_SPENT",
+    "Allowance",
     "ApprovalNotice",
     "Ban",
     "Blocked",
@@ -53,6 +71,7 @@ __all__ = [
     "ChoiceField",
     "Decided",
     "Decision",
+    "Deleted",
     "DeliveryTarget",
     "Derivation",
     "Failed",
@@ -60,6 +79,7 @@ __all__ = [
     "GenerationRequest",
     "GuildRules",
     "GuildSettings",
+    "HistoryPage",
     "ImagineOptions",
     "InstanceView",
     "JobEvent",
@@ -73,9 +93,11 @@ __all__ = [
     "PendingJob",
     "Plan",
     "Planner",
+    "Preferences",
     "Progress",
     "QueueView",
     "Queued",
+    "QuotaWindow",
     "Reported",
     "Requester",
     "SettingChange",
@@ -85,6 +107,7 @@ __all__ = [
     "Submitted",
     "WorkerInfo",
     "bounds",
+    "duration",
     "grid_png",
     "parse_duration",
 ]

@@ -13,8 +13,11 @@ from studio.types import Requester
 
 T = TypeVar("T")
 
-RESETTABLE: tuple[str, ...] = tuple(name for name in SCALAR_SETTINGS if name != "nsfw_policy")
-"""Every scalar setting but ``nsfw_policy``, which has no "instance default" to go back to."""
+RESETTABLE: tuple[str, ...] = tuple(
+    name for name in SCALAR_SETTINGS if GuildSettings.model_fields[name].default is None
+)
+"""The scalar settings whose default is "none" (the instance's default, no quota, ...): not
+``nsfw_policy`` or the quota's unit, hour and policy, which are set to another value instead."""
 
 
 class SettingsDesk:
@@ -82,6 +85,14 @@ class SettingsDesk:
     async def set_approval(self, who: Requester, channel_id: int, enabled: bool) -> GuildSettings:
         return await self._call(
             who, self.guilds.set_approval, who.guild_id, who.user_id, channel_id, enabled
+        )
+
+    async def set_role(
+        self, who: Requester, setting: str, role_id: int, enabled: bool
+    ) -> GuildSettings:
+        """Add a role to, or remove it from, ``fast_roles`` or ``quota_exempt_roles``."""
+        return await self._call(
+            who, self.guilds.set_role, who.guild_id, who.user_id, setting, role_id, enabled
         )
 
     async def add_term(self, who: Requester, text: str, *, regex: bool) -> GuildSettings:

@@ -8,14 +8,11 @@ moderator's approval. Everything survives a restart; the queue keeps none of it.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
-from safety.schema import migrate_tables, open_shared, transaction
-from studio.errors import SettingsStoreError
+from safety.schema import transaction
+from studio.tables import StudioTables
 from studio.types import DeliveryTarget
 
 _MIGRATIONS: dict[int, str] = {
@@ -58,20 +55,15 @@ class JobNotes:
     """Set before the result is posted: where to look for it after a crash."""
 
 
-class DeliveryRecord:
+class DeliveryRecord(StudioTables):
     """The ``studio_jobs`` table. Thread-safe; each method is one short statement."""
 
-    def __init__(self, path: Path | str) -> None:
-        self._lock = threading.Lock()
-        try:
-            self._db = open_shared(path)
-            with self._lock:
-                migrate_tables(
-                    self._db, "studio_meta", _MIGRATIONS, SettingsStoreError, "studio's tables have"
-                )
-                self._adopt_legacy_messages()
-        except sqlite3.Error as exc:
-            raise SettingsStoreError(f"cannot open studio's tables in {path}: {exc}") from exc
+    META = "studio_meta"
+    MIGRATIONS = _MIGRATIONS
+    OWNER = "studio's delivery record"
+
+    def _opened(self) -> None:
+        self._adopt_legacy_messages()
 
     def _adopt_legacy_messages(self) -> None:
         """Once per file: the job store of schema 2–3 kept where results were posted in its own
@@ -91,10 +83,6 @@ class DeliveryRecord:
                     "AND message_channel_id IS NOT NULL"
                 )
             self._db.execute("INSERT INTO studio_meta VALUES ('legacy_messages', 'copied')")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     def _write(self, sql: str, params: tuple[object, ...]) -> int:
         with self._lock:

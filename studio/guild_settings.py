@@ -35,13 +35,19 @@ from safety import GuildSafety, GuildTerm, ModerationEntry, ModerationRecord, va
 from safety.errors import InvalidSafetyInput
 from safety.schema import migrate_tables, open_shared, transaction
 from studio.errors import InvalidSetting, SettingsStoreError
-from studio.planning import GuildRules
+from studio.planning import MAX_NEGATIVE, GuildRules
 from studio.ranges import describe
 
 NsfwPolicy = Literal["withhold", "blur_spoiler", "allow"]
 NSFW_POLICIES: tuple[NsfwPolicy, ...] = ("withhold", "blur_spoiler", "allow")
+QuotaUnit = Literal["images", "gpu_seconds"]
+QUOTA_UNITS: tuple[QuotaUnit, ...] = ("images", "gpu_seconds")
+WhenSpent = Literal["refuse", "relax"]
+WHEN_SPENT: tuple[WhenSpent, ...] = ("refuse", "relax")
+ROLE_LISTS = ("fast_roles", "quota_exempt_roles")
+"""Settings that list roles, changed one role at a time (``set_role``)."""
+MAX_ROLES = 50
 MAX_TERMS = 200
-MAX_NEGATIVE = 1500
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -102,6 +108,27 @@ class GuildSettings(BaseModel):
     moderator_role: int | None = None
     terms: tuple[GuildTerm, ...] = Field(default=(), max_length=MAX_TERMS)
     exemptions: tuple[str, ...] = Field(default=(), max_length=MAX_TERMS)
+    # Quotas and lanes (``studio.quotas``).
+    quota_unit: QuotaUnit = Field(
+        default="images", description="What quotas count: images, or gpu_seconds."
+    )
+    quota_hourly: int | None = Field(
+        default=None, ge=1, le=100_000, description="Per member and clock hour (None: none)."
+    )
+    quota_daily: int | None = Field(
+        default=None, ge=1, le=1_000_000, description="Per member and day (None: none)."
+    )
+    quota_reset_hour: int = Field(
+        default=0, ge=0, le=23, description="The hour (UTC) a new quota day starts."
+    )
+    quota_when_spent: WhenSpent = Field(
+        default="refuse",
+        description="Past the quota: refuse (saying when it frees up), or paint on in relax.",
+    )
+    quota_exempt_roles: tuple[int, ...] = Field(default=(), max_length=MAX_ROLES)
+    fast_roles: tuple[int, ...] = Field(
+        default=(), max_length=MAX_ROLES, description="Roles that paint in the fast lane."
+    )
 
     @field_validator("default_aspect")
     @classmethod
@@ -158,7 +185,19 @@ SCALAR_SETTINGS: tuple[str, ...] = (
     "mod_log_channel",
     "approval_target",
     "moderator_role",
+    "quota_unit",
+    "quota_hourly",
+    "quota_daily",
+    "quota_reset_hour",
+    "quota_when_spent",
 )
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "nsfw_policy": NSFW_POLICIES,
+    "quota_unit": QUOTA_UNITS,
+    "quota_when_spent": WHEN_SPENT,
+}
 
 
 class SettingChange(BaseModel):
@@ -345,8 +384,9 @@ class GuildSettingsStore:
                 raise InvalidSetting(
                     setting, f"not a setting; use one of {', '.join(SCALAR_SETTINGS)}"
                 )
-            if setting == "nsfw_policy" and value not in NSFW_POLICIES:
-                raise InvalidSetting(setting, f"use one of {', '.join(NSFW_POLICIES)}")
+            choices = _CHOICES.get(setting)
+            if choices is not None and value not in choices:
+                raise InvalidSetting(setting, f"use one of {', '.join(choices)}")
         model = values.get("default_model")
         if model is not None:
             self._check_model("default_model", str(model))
@@ -408,6 +448,19 @@ class GuildSettingsStore:
             data["approval_channels"] = [*channels, channel_id] if enabled else channels
 
         return self._write(guild_id, actor_id, ("approval_channels",), change)
+
+    def set_role(
+        self, guild_id: int, actor_id: int, setting: str, role_id: int, enabled: bool
+    ) -> GuildSettings:
+        """Add a role to (or remove it from) a role list: ``fast_roles``, ``quota_exempt_roles``."""
+        if setting not in ROLE_LISTS:
+            raise InvalidSetting(setting, f"not a role list; use one of {', '.join(ROLE_LISTS)}")
+
+        def change(data: dict[str, Any]) -> None:
+            roles = [r for r in data[setting] if r != role_id]
+            data[setting] = [*roles, role_id] if enabled else roles
+
+        return self._write(guild_id, actor_id, (setting,), change)
 
     def add_term(
         self, guild_id: int, actor_id: int, text: str, *, is_regex: bool = False

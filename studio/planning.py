@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generation import sizes
 from generation.catalog import Catalog, ModelSpec, unavailable
@@ -33,7 +33,7 @@ from prompting import BuiltPrompt, PresetLibrary, PromptSpec, build, lint_built
 from prompting.config import PromptingConfig
 from prompting.errors import PromptError
 from studio.config import StudioOptions
-from studio.types import ImagineOptions
+from studio.types import Count, ImagineOptions, Steps
 
 # The option a user typed for each request field, and the range they may give it.
 OPTION_NAMES = {"guidance": "cfg", "negative_prompt": "negative"}
@@ -49,6 +49,8 @@ ALLOWED = {
 }
 # The prompt's fields as the user named them (the spec says "subject" for the prompt).
 SPEC_FIELD_NAMES = {"subject": "prompt"}
+MAX_NEGATIVE = 1500
+"""A default negative's characters: a guild's (``/settings``) and a member's (``/preferences``)."""
 
 
 class GuildRules(BaseModel):
@@ -67,6 +69,31 @@ class GuildRules(BaseModel):
 
     def allows(self, model: str) -> bool:
         return not self.allowed_models or model in self.allowed_models
+
+
+class Preferences(BaseModel):
+    """A member's defaults for the options they leave out (None: the guild's, then the
+    instance's). The ranges are /imagine's own."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str | None = Field(default=None, max_length=100, description="A model's name.")
+    style: str | None = Field(default=None, max_length=100, description="A style preset.")
+    aspect: str | None = Field(default=None, description=f"One of {', '.join(sizes.ASPECTS)}.")
+    count: Count | None = None
+    steps: Steps | None = None
+    negative: str | None = Field(default=None, max_length=MAX_NEGATIVE)
+
+    @field_validator("aspect")
+    @classmethod
+    def _aspect(cls, value: str | None) -> str | None:
+        if value is not None and value not in sizes.ASPECTS:
+            raise ValueError(f"use one of {', '.join(sizes.ASPECTS)}")
+        return value
+
+    def given(self) -> dict[str, Any]:
+        """The preferences that are set."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 def conditioning_texts(built: BuiltPrompt, typed: str = "") -> list[str]:
@@ -150,13 +177,17 @@ class Planner:
         rules: GuildRules | None = None,
         *,
         local_models: bool = False,
+        preferences: Preferences | None = None,
     ) -> Plan:
-        """The request for ``options`` under a guild's ``rules``.
+        """The request for ``options`` under a guild's ``rules`` and the member's own
+        ``preferences`` (what they typed wins, then their preferences, then the guild's).
 
         ``local_models``: a model may also be the path of a folder or checkpoint on this host
         (the CLI's operator owns the host; members in Discord never may).
         """
-        options = self._with_rules(options, rules or GuildRules())
+        rules = rules or GuildRules()
+        options, notes = self._with_preferences(options, preferences, rules)
+        options = self._with_rules(options, rules)
         spec = self._model(options.model or self.engine.default_model, local_models)
         steps = options.steps or self.engine.default_steps
         count = options.count or self.options.default_count
@@ -192,7 +223,12 @@ class Planner:
             count=count,
             scheduler=resolve_scheduler(scheduler).name,
         )
-        return Plan(request, built, [w.message for w in lint_built(built)], options.prompt)
+        return Plan(
+            request,
+            built,
+            [*notes, *(w.message for w in lint_built(built))],
+            options.prompt,
+        )
 
     def build_prompt(
         self,
@@ -242,6 +278,37 @@ class Planner:
         if problem is not None:  # said now, not as a failed job after its turn in the queue
             raise InvalidRequest("model", f"{name!r} cannot be used: {problem}")
         return spec
+
+    def _with_preferences(
+        self, options: ImagineOptions, preferences: Preferences | None, rules: GuildRules
+    ) -> tuple[ImagineOptions, list[str]]:
+        """The member's own defaults for the options they left out, within the guild's rules
+        (a preferred model or style that no longer exists, or that the guild does not allow, is
+        skipped with a note)."""
+        if preferences is None or not preferences.given():
+            return options, []
+        notes: list[str] = []
+        model = preferences.model
+        if model is not None and (model not in self.catalog or not rules.allows(model)):
+            if options.model is None:
+                notes.append(f"your preferred model {model!r} is not available here: not used")
+            model = None
+        style = preferences.style
+        if style is not None and style not in self.presets.names():
+            if options.style is None:
+                notes.append(f"your preferred style {style!r} no longer exists: not used")
+            style = None
+        filled = options.model_copy(
+            update={
+                "model": options.model or model,
+                "style": options.style or style,
+                "aspect": options.aspect or preferences.aspect,
+                "count": options.count or preferences.count,
+                "steps": options.steps or preferences.steps,
+                "negative": options.negative if options.negative else preferences.negative,
+            }
+        )
+        return filled, notes
 
     @staticmethod
     def _with_rules(options: ImagineOptions, rules: GuildRules) -> ImagineOptions:

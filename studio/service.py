@@ -28,14 +28,19 @@ from studio import derivations
 from studio.administration import SettingsDesk
 from studio.deliveries import DeliveryRecord, Intent, JobNotes
 from studio.errors import InvalidRequest, PromptBlocked
+from studio.gallery import Gallery
 from studio.guild_settings import GuildSettings, GuildSettingsStore
+from studio.history import HistoryIndex
 from studio.moderation import Decision, ModerationDesk
 from studio.planning import Planner, conditioning_texts, request_texts
+from studio.preferences import PreferencesDesk, PreferenceStore
+from studio.quotas import LANE_PRIORITY, Quotas, UsageLedger
 from studio.screening import Screener
 from studio.types import (
     ApprovalNotice,
     Blocked,
     ChoiceField,
+    Deleted,
     DeliveryTarget,
     Derivation,
     Failed,
@@ -85,6 +90,9 @@ class Studio:
         deliveries: DeliveryRecord,
         prompt_filter: PromptFilter,
         screener: Screener,
+        history: HistoryIndex,
+        preferences: PreferenceStore,
+        usage: UsageLedger,
     ) -> None:
         self.queue = queue
         self.planner = planner
@@ -96,12 +104,25 @@ class Studio:
         self._notices: asyncio.Queue[Notice] = asyncio.Queue()
         self.settings = SettingsDesk(guilds)
         self.moderation = ModerationDesk(record, guilds, deliveries, self._notices.put_nowait)
+        self.gallery = Gallery(history, queue, record, self.moderation, self._record)
+        self.preferences = PreferencesDesk(preferences, planner, guilds)
+        self.quotas = Quotas(usage, queue.estimator.estimate, queue.store.get)
 
     def warm_up(self) -> None:
         """Build the prompt parser and the term index now (about a second, blocking), so the
         first /imagine does not stall the event loop while other interactions wait."""
         self.planner.plan(ImagineOptions(prompt="a (warm:1.1) [up|start]", count=1))
         self.prompt_filter.check("a warm up")
+        self._index_older_results()
+
+    def _index_older_results(self) -> None:
+        """Once per state file: the results delivered before the history index existed."""
+        if self.gallery.index.backfilled():
+            return
+        jobs = self.queue.store.by_status(JobStatus.DONE)
+        added = self.gallery.backfill(jobs, lambda job_id: self.deliveries.notes(job_id).held)
+        if added:
+            log.info("history: indexed %d results of earlier versions", added)
 
     async def notices(self) -> AsyncIterator[Notice]:
         """What the moderators' channels should show, as it happens (one consumer)."""
@@ -110,16 +131,36 @@ class Studio:
 
     # ----------------------------------------------------------------- painting
     async def submit(
-        self, options: ImagineOptions, who: Requester, target: DeliveryTarget | None = None
+        self,
+        options: ImagineOptions,
+        who: Requester,
+        target: DeliveryTarget | None = None,
+        *,
+        personal: bool = True,
     ) -> Submitted:
-        """Queue a job, or raise the error that says why not (bad option, limit, ban, prompt)."""
+        """Queue a job, or raise the error that says why not (bad option, limit, ban, prompt,
+        quota). ``personal``: apply the member's own defaults (not for "Use these settings",
+        whose options are a whole job's)."""
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
+        preferences = (
+            await asyncio.to_thread(self.preferences.store.get, who.guild_id, who.user_id)
+            if personal
+            else None
+        )
         # Off the event loop: the A1111 parser and compel's grammar take milliseconds each, which a
         # burst of hundreds of interactions would otherwise spend between Discord's answers.
-        plan = await asyncio.to_thread(self.planner.plan, options, settings.rules())
+        plan = await asyncio.to_thread(
+            functools.partial(self.planner.plan, options, settings.rules(), preferences=preferences)
+        )
         await self._check_prompt(plan.texts, who, settings)
         submitted = await self._queue(plan.request, who, settings, Origin(), target)
-        return Submitted(submitted.job_id, submitted.position, submitted.eta_seconds, plan.warnings)
+        return Submitted(
+            submitted.job_id,
+            submitted.position,
+            submitted.eta_seconds,
+            plan.warnings,
+            submitted.lane,
+        )
 
     async def derive(
         self,
@@ -223,12 +264,13 @@ class Studio:
         target: DeliveryTarget | None,
     ) -> Submitted:
         moderator = self.moderation.is_moderator(who, settings)
+        lane = await asyncio.to_thread(self.quotas.admit, who, settings, request, moderator)
         ticket = await self.queue.submit(
             guild_id=str(who.guild_id),
             channel_id=str(who.channel_id),
             user_id=str(who.user_id),
             request=request,
-            priority="moderator" if moderator else "default",
+            priority="moderator" if moderator and lane == "fast" else LANE_PRIORITY[lane],
             origin=origin,
             limits=settings.limits(),
         )
@@ -236,7 +278,8 @@ class Studio:
         self.deliveries.asked(
             ticket.job_id, channel_nsfw=who.channel_nsfw, target=target or DeliveryTarget()
         )
-        return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds)
+        self.quotas.charge(ticket.job_id, who, request, lane)
+        return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds, lane=lane)
 
     @staticmethod
     def _still_allowed(job: Job, settings: GuildSettings) -> None:
@@ -336,13 +379,16 @@ class Studio:
             return Blocked(f"The safety policy withheld these images. {screened.withheld}")
         return screened.job
 
-    async def delete(self, job_id: str, who: Requester) -> None:
-        """Allow the deletion of a result (its requester or a moderator) or raise NotAllowed."""
+    async def delete(self, job_id: str, who: Requester) -> Deleted:
+        """Delete a result (its requester or a moderator) or raise NotAllowed: it leaves the
+        history for good, and the front end deletes its message (``Deleted.place``)."""
         job = self.queue.get(job_id)
         if int(job.user_id) != who.user_id and not self.moderation.is_moderator(who):
             raise NotAllowed(
                 "only the person who asked for this image or a moderator can delete it"
             )
+        await asyncio.to_thread(self.gallery.index.mark, job_id, "deleted")
+        return Deleted(job_id, await self.result_message(job_id))
 
     async def report(self, job_id: str, who: Requester, reason: str) -> Reported:
         """A member's report of a result; enough reports hide it until a moderator decides."""
@@ -359,6 +405,7 @@ class Studio:
         )
         entries = [outcome.entry] if outcome.entry is not None else []
         if outcome.newly_hidden:  # the record does not return its "hidden" entry: find it
+            await asyncio.to_thread(self.gallery.index.mark, job_id, "hidden")
             recent = await asyncio.to_thread(self.record.recent, who.guild_id, 10, ("hidden",))
             entries += [e for e in recent if e.job_id == job_id][:1]
         for entry in entries:
@@ -381,6 +428,7 @@ class Studio:
             return Decided(decision)
         if decision in ("remove", "reject"):
             await asyncio.to_thread(self.deliveries.release, job_id)
+            await asyncio.to_thread(self.gallery.index.mark, job_id, "removed")
             return Decided(decision, take_down=await self.result_message(job_id))
         await asyncio.to_thread(self.deliveries.release, job_id)
         job = await self.job(job_id)
@@ -398,6 +446,7 @@ class Studio:
         moderators can remove it later); True the first time only."""
         if channel_id is not None and message_id is not None:
             await asyncio.to_thread(self.deliveries.posted, job_id, channel_id, message_id)
+            await asyncio.to_thread(self.gallery.delivered, job_id)
         return self.queue.mark_delivered(job_id)
 
     async def delivering(self, job_id: str, intent: Intent) -> None:
@@ -489,7 +538,13 @@ class Studio:
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
         models = await self.choices("model", who)
         default = settings.default_model or self.planner.engine.default_model
-        return InstanceView(models, default, self.queue.workers(), self.queue.queue_length())
+        allowance = None
+        if who.guild_id:
+            moderator = self.moderation.is_moderator(who, settings)
+            allowance = await asyncio.to_thread(self.quotas.allowance, who, settings, moderator)
+        return InstanceView(
+            models, default, self.queue.workers(), self.queue.queue_length(), allowance
+        )
 
 
 def _pending(entry: MemberJob) -> PendingJob:

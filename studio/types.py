@@ -26,6 +26,9 @@ MAX_PROMPT_CHARS = 1500
 """The longest prompt (and negative) a member may type, in Discord and on the CLI alike."""
 ShortText = Annotated[str, Field(min_length=1, max_length=100)]
 """A short option: a preset, an aspect, a sampler, a model name, a prompt detail."""
+# Ranges shared by /imagine's options and a member's own defaults (``studio.preferences``).
+Count = Annotated[int, Field(ge=1, le=MAX_IMAGES)]
+Steps = Annotated[int, Field(ge=1, le=MAX_STEPS)]
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,8 @@ class ImagineOptions(BaseModel):
     size: tuple[int, int] | None = Field(
         default=None, description="An explicit width × height (the CLI's --size)."
     )
-    count: Annotated[int, Field(ge=1, le=MAX_IMAGES)] | None = None
-    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)] | None = None
+    count: Count | None = None
+    steps: Steps | None = None
     cfg: Annotated[float, Field(ge=0.0, le=MAX_GUIDANCE)] | None = None
     seed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
     scheduler: ShortText | None = None
@@ -126,6 +129,17 @@ class Submitted:
     position: int
     eta_seconds: float
     warnings: list[str] = field(default_factory=list)
+    lane: str | None = None
+    """``fast`` or ``relax`` (``studio.quotas``): in relax, fast jobs that arrive later may go
+    first, so its ETA holds only while the fast lane stays as busy as now."""
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """A result its requester or a moderator deleted; ``place`` is its message, when known."""
+
+    job_id: str
+    place: tuple[int, int] | None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from generation.queue import WorkerInfo
 from generation.sizes import ASPECTS
+from studio.quotas import Allowance
 from studio.types import JobRecord
 
 
@@ -46,6 +47,8 @@ class InstanceView:
     default_model: str
     workers: list[WorkerInfo]
     waiting: int
+    allowance: Allowance | None = None
+    """The member's quota and lane here (None outside a guild)."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "bot.cli.queue_commands",
     "bot.cli.bot_commands",
     "bot.cli.settings_commands",
+    "bot.cli.ops_commands",
 )
 
 USER_ERRORS: tuple[type[Exception], ...] = (

@@ -20,7 +20,7 @@ from bot.actions import start_and_follow
 from bot.boundary import typed
 from bot.context import context, requester
 from bot.routing import send_form
-from studio import ImagineOptions, WorkerInfo
+from studio import Allowance, ImagineOptions, WorkerInfo
 from studio.errors import InvalidRequest
 from studio.ranges import describe
 
@@ -138,7 +138,7 @@ def help_embed() -> discord.Embed:
     embed.add_field(name="Wildcards", value=HELP_WILDCARDS, inline=False)
     embed.add_field(name="A worked example", value=HELP_EXAMPLE, inline=False)
     embed.add_field(name="The buttons", value=HELP_BUTTONS, inline=False)
-    embed.set_footer(text="Also: /styles, /queue, /cancel, /info")
+    embed.set_footer(text="Also: /styles, /queue, /cancel, /info, /history, /preferences")
     return embed
 
 
@@ -195,7 +195,9 @@ class SettingsModal(discord.ui.Modal, title="Use these settings"):
         studio = context(interaction).studio
         options = cls.options(await studio.reuse(match["job"]), values)
         who = requester(interaction)
-        await start_and_follow(interaction, lambda target: studio.submit(options, who, target))
+        await start_and_follow(
+            interaction, lambda target: studio.submit(options, who, target, personal=False)
+        )
 
 
 def _number(option: str, text: str, kind: type) -> Any:
@@ -204,6 +206,24 @@ def _number(option: str, text: str, kind: type) -> Any:
     except ValueError:
         word = "a whole number" if kind is int else "a number"
         raise InvalidRequest(option, f"{text!r} is not {word}") from None
+
+
+def allowance_text(allowance: Allowance) -> str:
+    """What a member has left and when it frees up, and their lane."""
+    unit = "images" if allowance.unit == "images" else "GPU-seconds"
+    lane = "⚡ fast lane" if allowance.lane == "fast" else "🐢 relax lane"
+    if not allowance.windows:
+        return f"no quota · {lane}"
+    if allowance.exempt:
+        return f"exempt from the quota · {lane}"
+    lines = [
+        f"{w.left:.0f} of {w.limit:.0f} {unit} left this {w.name}, renews <t:{int(w.ends)}:R>"
+        for w in allowance.windows
+    ]
+    spent = any(w.left <= 0 for w in allowance.windows)
+    if spent and allowance.fallback_to_relax:
+        lane = "🐢 relax lane until it renews"
+    return "\n".join([*lines, lane])
 
 
 def _workers_summary(workers: list[WorkerInfo]) -> str:
@@ -308,6 +328,8 @@ class CommunityCog(commands.Cog):
             inline=False,
         )
         embed.add_field(name="Queue", value=f"{shown.waiting} waiting", inline=True)
+        if shown.allowance is not None:
+            embed.add_field(name="Your quota here", value=allowance_text(shown.allowance))
         embed.add_field(name="Version", value=version(), inline=True)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 

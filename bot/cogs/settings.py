@@ -16,7 +16,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.context import context, requester
-from studio import ASPECTS, RESETTABLE, GuildSettings, SettingsDesk, bounds
+from studio import (
+    ASPECTS,
+    QUOTA_UNITS,
+    RESETTABLE,
+    WHEN_SPENT,
+    GuildSettings,
+    SettingsDesk,
+    bounds,
+)
 from studio.ranges import describe
 
 ChannelPolicyChoice = Literal["withhold", "blur_spoiler", "allow", "inherit"]
@@ -72,11 +80,27 @@ def settings_embed(settings: GuildSettings, models: list[str]) -> discord.Embed:
         )[:1024],
         inline=False,
     )
+    embed.add_field(name="Quotas and lanes", value=_quotas(settings), inline=False)
     terms = ", ".join(f"`{t.text}`{' (regex)' if t.regex else ''}" for t in settings.terms)
     embed.add_field(name="Blocked terms", value=_listed(terms), inline=False)
     exempt = ", ".join(f"`{e}`" for e in settings.exemptions)
     embed.add_field(name="Exemptions", value=_listed(exempt), inline=False)
     return embed
+
+
+def _roles(roles: tuple[int, ...]) -> str:
+    return ", ".join(f"<@&{role}>" for role in roles) or "*none*"
+
+
+def _quotas(settings: GuildSettings) -> str:
+    unit = "GPU-seconds" if settings.quota_unit == "gpu_seconds" else "images"
+    return (
+        f"per member: {_or_default(settings.quota_hourly, 'none')} an hour, "
+        f"{_or_default(settings.quota_daily, 'none')} a day ({unit}; days start "
+        f"{settings.quota_reset_hour:02d}:00 UTC)\n"
+        f"when spent: `{settings.quota_when_spent}` · exempt: "
+        f"{_roles(settings.quota_exempt_roles)}\nfast lane: {_roles(settings.fast_roles)}"
+    )[:1024]
 
 
 def _listed(items: str) -> str:
@@ -97,6 +121,10 @@ Negative = app_commands.Range[str, 1, bounds(GuildSettings, "default_negative")[
 PerUser = app_commands.Range[int, *bounds(GuildSettings, "per_user_cap")]
 PerGuild = app_commands.Range[int, *bounds(GuildSettings, "per_guild_cap")]
 Cooldown = app_commands.Range[float, *bounds(GuildSettings, "cooldown_seconds")]
+Hourly = app_commands.Range[int, *bounds(GuildSettings, "quota_hourly")]
+Daily = app_commands.Range[int, *bounds(GuildSettings, "quota_daily")]
+ResetHour = app_commands.Range[int, *bounds(GuildSettings, "quota_reset_hour")]
+RoleList = Literal["fast_roles", "quota_exempt_roles"]
 
 
 def _range(name: str) -> str:
@@ -229,6 +257,65 @@ class SettingsCog(commands.Cog):
                 "cooldown": ("cooldown_seconds", cooldown),
             },
         )
+
+    @settings.command(name="quotas", description="Images or GPU-seconds per member and hour/day")
+    @app_commands.describe(
+        unit="What the quotas count",
+        hourly=f"Per member and clock hour ({_range('quota_hourly')})",
+        daily=f"Per member and day ({_range('quota_daily')})",
+        reset_hour=f"The hour (UTC) a new day starts ({_range('quota_reset_hour')})",
+        when_spent="Past the quota: refuse, or paint on in the relax lane",
+    )
+    @app_commands.choices(
+        unit=[app_commands.Choice(name=u, value=u) for u in QUOTA_UNITS],
+        when_spent=[app_commands.Choice(name=w, value=w) for w in WHEN_SPENT],
+    )
+    async def quotas(
+        self,
+        interaction: discord.Interaction,
+        unit: str | None = None,
+        hourly: Hourly | None = None,
+        daily: Daily | None = None,
+        reset_hour: ResetHour | None = None,
+        when_spent: str | None = None,
+    ) -> None:
+        await self._set_given(
+            interaction,
+            "Quotas",
+            {
+                "unit": ("quota_unit", unit),
+                "hourly": ("quota_hourly", hourly),
+                "daily": ("quota_daily", daily),
+                "reset_hour": ("quota_reset_hour", reset_hour),
+                "when_spent": ("quota_when_spent", when_spent),
+            },
+        )
+
+    @settings.command(name="fast-role", description="A role that paints in the fast lane")
+    @app_commands.describe(role="The role (boosters, patrons, ...)", enabled="On or off")
+    async def fast_role(
+        self, interaction: discord.Interaction, role: discord.Role, enabled: bool = True
+    ) -> None:
+        await self._role(interaction, "fast_roles", role, enabled, "Fast lane")
+
+    @settings.command(name="quota-exempt", description="A role that no quota limits")
+    @app_commands.describe(role="The role", enabled="On or off")
+    async def quota_exempt(
+        self, interaction: discord.Interaction, role: discord.Role, enabled: bool = True
+    ) -> None:
+        await self._role(interaction, "quota_exempt_roles", role, enabled, "Exempt from quotas")
+
+    async def _role(
+        self,
+        interaction: discord.Interaction,
+        setting: RoleList,
+        role: discord.Role,
+        enabled: bool,
+        what: str,
+    ) -> None:
+        change = desk(interaction).set_role(requester(interaction), setting, role.id, enabled)
+        state = "on" if enabled else "off"
+        await _done(interaction, f"{what} for <@&{role.id}>: {state}", change)
 
     @settings.command(name="nsfw", description="What happens to images flagged as NSFW")
     @app_commands.describe(

@@ -258,7 +258,11 @@ class JobStore:
                 raise StorageUnwritable("db_path", db_path, problem) from exc
         check_state_file(db_path)  # before the first write: a refused file stays as it was
         try:
-            self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+            # As long as the other owners of the shared file wait for a write (30 s, see
+            # safety.schema.BUSY_TIMEOUT_SECONDS; generation does not import safety).
+            self._db = sqlite3.connect(
+                db_path, check_same_thread=False, isolation_level=None, timeout=30.0
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()

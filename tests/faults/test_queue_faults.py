@@ -105,7 +105,7 @@ async def test_a_killed_workers_batch_is_taken_by_another_and_delivered_once(
 async def test_redis_killed_mid_job_and_restarted_delivers_once_and_keeps_flowing(
     loopback: LoopbackDiscord, settings: Settings, tmp_path: Path, persistent: bool
 ) -> None:
-    server = RedisServer(persist_dir=tmp_path if persistent else None).start()
+    server = RedisServer(appendonly_dir=tmp_path if persistent else None).start()
     prefix = redis_settings(settings, server.url)
     eve = loopback.add_user("eve")
     try:

@@ -1,5 +1,6 @@
 """A throwaway ``redis-server`` on 127.0.0.1 for tests, stopped (or killed) by its pid: no
-persistence, or an append-only file in a folder of the test's (``persist_dir``)."""
+persistence, or (``appendonly_dir``) an append-only file in that folder, as a production Redis
+should have (synced at every write, so a ``kill -9`` loses nothing that was acknowledged)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,14 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, persist_dir: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, *, appendonly_dir: Path | None = None) -> None:
         self.port = port or free_port()
-        self.persist_dir = persist_dir
+        self.appendonly_dir = appendonly_dir
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def folder(self) -> str:
+        return str(self.appendonly_dir)
 
     @property
     def url(self) -> str:
@@ -32,16 +37,16 @@ class RedisServer:
         return shutil.which("redis-server") is not None
 
     def start(self) -> RedisServer:
-        persistence = (
-            ("--appendonly", "no")
-            if self.persist_dir is None
-            else ("--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.persist_dir))
-        )
         self.process = subprocess.Popen(
             [
                 "redis-server",
                 *("--bind", "127.0.0.1", "--port", str(self.port)),
-                *("--save", "", *persistence, "--loglevel", "warning"),
+                *("--save", "", "--loglevel", "warning"),
+                *(
+                    ("--appendonly", "yes", "--appendfsync", "always", "--dir", self.folder)
+                    if self.appendonly_dir is not None
+                    else ("--appendonly", "no")
+                ),
             ],
             stdout=subprocess.DEVNULL,
         )

@@ -344,7 +344,7 @@ async def _rest(events: AsyncIterator[QueueEvent]) -> list[str]:
 async def test_a_redis_killed_mid_batch_and_restarted_loses_no_job_and_runs_it_once_more_at_most(
     tmp_path: Path, persistent: bool
 ) -> None:
-    server = RedisServer(persist_dir=tmp_path if persistent else None).start()
+    server = RedisServer(appendonly_dir=tmp_path if persistent else None).start()
     config = redis_config(tmp_path, server.url, heartbeat_seconds=0.2)
     engine = FakeEngine(step_seconds=0.05)
     try:
