@@ -31,6 +31,7 @@ from bot.replies import OriginalReply
 from bot.views import result_view
 from studio import Blocked, Failed, Finished, JobRecord, Progress, Queued, Studio, Submitted
 from studio.deliveries import Intent
+from studio.errors import JobNotFound
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +256,8 @@ class Delivery:
                         self.job_id, channel_id=placed.channel.id, message_id=placed.id
                     )
                 return
+            except JobNotFound:
+                return  # purged meanwhile: nothing left to record
             except Exception as exc:
                 log.warning(
                     "job %s: posted, but recording the delivery failed (%s: %s); retrying in "
