@@ -156,7 +156,7 @@ class Delivery:
 
     # ----------------------------------------------------------------- the end of a job
     async def _result(self, job: JobRecord) -> None:
-        files, embed = render_result(job, self.target.filesize_limit)
+        files, embed = render_result(job, self.target.filesize_limit, self.submitted.warnings)
         view = result_view(job)
         placed = await self._already_posted()
         if placed is None and self.reply.token_alive:

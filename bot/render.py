@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,8 @@ from PIL import Image
 from studio import JobRecord, grid_png
 
 _FIELD = 1024
+EMBED_TOTAL = 6000  # all of an embed's texts together
+_NOTES = "Prompt notes"
 MAX_CONTENT = 2000  # a message's text
 DEFAULT_FILESIZE_LIMIT = 10 * 1024 * 1024  # Discord's default upload limit per file
 
@@ -79,7 +82,17 @@ def clip(text: str, limit: int = _FIELD) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def result_embed(job: JobRecord, main_file: OutFile | None) -> discord.Embed:
+def image_size(png: bytes) -> tuple[int, int]:
+    """The real size of an image (its header only is read)."""
+    with Image.open(io.BytesIO(png)) as opened:
+        return opened.size
+
+
+def result_embed(
+    job: JobRecord, main_file: OutFile | None, warnings: Sequence[str] = ()
+) -> discord.Embed:
+    """Every setting of the job, the size its images really have (an upscale's follows the
+    family's rule), and the prompt's notes (token counts, warnings)."""
     request = job.request
     seeds = ", ".join(str(image.seed) for image in job.images) or "?"
     title = {"upscale": "Upscaled", "vary_subtle": "Variation", "vary_strong": "Variation"}.get(
@@ -88,9 +101,8 @@ def result_embed(job: JobRecord, main_file: OutFile | None) -> discord.Embed:
     embed = discord.Embed(title=title, description=clip(request.prompt, 4000))
     if request.negative_prompt:
         embed.add_field(name="Negative", value=clip(request.negative_prompt), inline=False)
-    size = f"{request.width}×{request.height}"
-    if request.mode == "upscale":
-        size = f"{request.width * 2}×{request.height * 2}"
+    width, height = image_size(job.images[0].png) if job.images else (0, 0)
+    size = f"{width}×{height}" if job.images else f"{request.width}×{request.height}"
     for name, value in (
         ("Seeds" if len(job.images) > 1 else "Seed", seeds),
         ("Steps", str(request.steps)),
@@ -108,6 +120,10 @@ def result_embed(job: JobRecord, main_file: OutFile | None) -> discord.Embed:
     if main_file is not None and not main_file.filename.startswith("SPOILER_"):
         embed.set_image(url=f"attachment://{main_file.filename}")  # a spoiler stays a file
     embed.set_footer(text=f"job {job.job_id}")
+    room = min(_FIELD, EMBED_TOTAL - len(embed) - len(_NOTES))  # a long prompt leaves less
+    if warnings and room > 40:
+        notes = "\n".join(f"⚠️ {w}" for w in warnings[:5])
+        embed.add_field(name=_NOTES, value=clip(notes, room), inline=False)
     return embed
 
 
@@ -152,6 +168,8 @@ def _with_warnings(text: str, warnings: list[str]) -> str:
     return clip("\n".join(lines), MAX_CONTENT)
 
 
-def render_result(job: JobRecord, limit: int) -> tuple[list[OutFile], discord.Embed]:
+def render_result(
+    job: JobRecord, limit: int, warnings: Sequence[str] = ()
+) -> tuple[list[OutFile], discord.Embed]:
     files = result_files(job, limit)
-    return files, result_embed(job, files[0] if files else None)
+    return files, result_embed(job, files[0] if files else None, warnings)

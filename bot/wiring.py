@@ -44,7 +44,10 @@ def build_engine(settings: Settings) -> DiffusersEngine:
 
 
 def build_planner(settings: Settings) -> Planner:
-    """The planning ``/imagine`` and ``muralist imagine`` share."""
+    """The planning ``/imagine`` and ``muralist imagine`` share (token counts with each model's
+    own tokenizer, read from its files: this process may never load the model)."""
+    from generation.tokenizer_shelf import TokenizerShelf
+
     return Planner(
         Catalog.load(settings.engine.models_file),
         load_library(settings.prompting.presets_file),
@@ -55,6 +58,7 @@ def build_planner(settings: Settings) -> Planner:
             default_count=settings.discord.default_count,
             models_here=not settings.queue.redis_url,
         ),
+        tokenizers=TokenizerShelf(settings.engine.cache_dir).for_model,
     )
 
 

@@ -130,6 +130,24 @@ class PromptEncoder:
             wrapper = cls(model.pipe, device=str(model.pipe._execution_device))
             for name in ("compel", "compel_1", "compel_2"):
                 if hasattr(wrapper, name):
-                    getattr(wrapper, name).parse_prompt_string = parse_plain_or_compel
+                    inner = getattr(wrapper, name)
+                    inner.parse_prompt_string = parse_plain_or_compel
+                    if inner.requires_pooled:
+                        inner.build_conditioning_tensor = _embeds_only_inside(inner)
             self._compel[model.pipe] = wrapper
         return wrapper
+
+
+def _embeds_only_inside(compel: Any) -> Any:
+    """compel 2.5.1's weighted ``.and(1, 0.8)`` on SDXL fails ("'tuple' object has no attribute
+    'shape'"): it blends each part with ``build_conditioning_tensor("")``, which returns
+    (embeds, pooled) on the encoder that has pooled outputs. That internal call is the only one
+    without ``return_tokenization``; give it the embeds alone (the public path asks for
+    tokenization and keeps its pooled output)."""
+    original = compel.build_conditioning_tensor
+
+    def build(text: str, return_tokenization: bool = False) -> Any:
+        built = original(text, return_tokenization=return_tokenization)
+        return built if return_tokenization else built[0]
+
+    return build

@@ -78,6 +78,13 @@ class EngineConfig(BaseModel):
     max_pixels: int = Field(
         default=1024 * 1024, ge=64 * 64, le=4096 * 4096, description="Largest width × height."
     )
+    max_upscale_pixels: int = Field(
+        default=2048 * 2048,
+        ge=64 * 64,
+        le=4096 * 4096,
+        description="Largest width × height of an upscale (its own limit: the ×2 of SD 2.x and "
+        "×1.5 of SDXL images exceed max_pixels).",
+    )
     default_steps: int = Field(
         default=20, ge=1, le=MAX_STEPS, description="Steps when none are given."
     )

@@ -15,6 +15,7 @@ while this one encodes.
 from __future__ import annotations
 
 import io
+import json
 import math
 import threading
 import time
@@ -29,7 +30,7 @@ from generation.config import EngineConfig
 from generation.engine_api import CancelCheck, ProgressCallback
 from generation.errors import InvalidRequest
 from generation.loading import LoadedModel, PipelineLoader
-from generation.png import encode_png, format_parameters
+from generation.png import COMPEL_KEY, encode_png, format_parameters
 from generation.preview import preview_png
 from generation.requests import (
     GeneratedImage,
@@ -38,8 +39,6 @@ from generation.requests import (
     StepProgress,
     Timings,
 )
-
-UPSCALE_FACTOR = 2
 
 
 @dataclass
@@ -50,6 +49,8 @@ class _Image:
     seed: int
     subseed: int | None
     prompt: str
+    source: str
+    """What the user wrote for this image (the PNG's ``parameters``); ``prompt`` is compel."""
 
     def positive_at(self, step: int, request: GenerationRequest) -> str:
         """The positive prompt in force at (0-based) ``step``, after the request's edits."""
@@ -177,9 +178,12 @@ class DiffusersEngine:
         model = self.loader.get(first.model)
         load_seconds = time.perf_counter() - started
         width, height = first.width, first.height
-        if first.mode == "upscale":
-            width, height = width * UPSCALE_FACTOR, height * UPSCALE_FACTOR
-        sizes.check_size(model.family, width, height, self.config.max_pixels)
+        if first.mode == "upscale":  # its own rule: the family's factor within its own limit
+            width, height = sizes.upscale_size(
+                model.family, width, height, self.config.max_upscale_pixels
+            )
+        else:
+            sizes.check_size(model.family, width, height, self.config.max_pixels)
         schedulers.resolve(first.scheduler)
         if first.mode != "txt2img" and int(first.steps * first.strength) < 1:
             least = math.ceil(1 / first.strength)
@@ -208,10 +212,15 @@ class DiffusersEngine:
             if request.subseed is not None and request.subseed_strength > 0:
                 subseeds = list(seeds.image_seeds(request.subseed, request.count))
             prompts = request.per_image_prompts or [request.prompt] * request.count
+            sources = (
+                request.per_image_source_prompts
+                or [request.source_prompt if request.source_prompt is not None else request.prompt]
+                * request.count
+            )
             images += [
-                _Image(number, image_seed, subseed, prompt)
-                for image_seed, subseed, prompt in zip(
-                    seeds.image_seeds(seed, request.count), subseeds, prompts, strict=True
+                _Image(number, image_seed, subseed, prompt, source)
+                for image_seed, subseed, prompt, source in zip(
+                    seeds.image_seeds(seed, request.count), subseeds, prompts, sources, strict=True
                 )
             ]
         batch = _Batch(requests, model, images, width, height, timings=Timings(load=load_seconds))
@@ -385,8 +394,10 @@ class DiffusersEngine:
         encoded = {}
         for index, (picture, _nsfw) in made.items():
             image = batch.images[index]
-            parameters = self._parameters(batch.requests[image.request], image, batch)
-            encoded[index] = (parameters, encode_png(picture, parameters))
+            request = batch.requests[image.request]
+            parameters = self._parameters(request, image, batch)
+            compel = {COMPEL_KEY: _compel_text(request, image)}
+            encoded[index] = (parameters, encode_png(picture, parameters, compel))
         batch.timings.total = time.perf_counter() - batch.started
         results = [
             GenerationResult(
@@ -419,11 +430,13 @@ class DiffusersEngine:
         return results
 
     def _parameters(self, request: GenerationRequest, image: _Image, batch: _Batch) -> str:
+        """A1111's text with what the user wrote (A1111 and ComfyUI parse it as A1111 syntax)."""
         varied = image.subseed is not None
         edited = request.mode != "txt2img"
+        negative = request.source_negative
         return format_parameters(
-            image.prompt,
-            request.negative_prompt,
+            image.source,
+            negative if negative is not None else request.negative_prompt,
             {
                 "Steps": request.steps,
                 "Sampler": schedulers.resolve(request.scheduler).name,
@@ -434,13 +447,28 @@ class DiffusersEngine:
                 "Variation seed": image.subseed if varied else None,
                 "Variation seed strength": request.subseed_strength if varied else None,
                 "Denoising strength": request.strength if edited else None,
-                "Hires upscale": UPSCALE_FACTOR if request.mode == "upscale" else None,
+                "Hires upscale": (
+                    f"{batch.width / request.width:.3g}" if request.mode == "upscale" else None
+                ),
             },
         )
 
 
 def _never(request_id: str) -> bool:
     return False
+
+
+def _compel_text(request: GenerationRequest, image: _Image) -> str:
+    """What the model got, in compel syntax, as JSON under the PNG's ``compel`` key: the
+    positive at step 0, the negative, and the positive's edits (prompt editing, alternation)."""
+    return json.dumps(
+        {
+            "prompt": image.prompt,
+            "negative_prompt": request.negative_prompt,
+            "prompt_edits": [edit.model_dump() for edit in request.prompt_edits],
+        },
+        ensure_ascii=False,
+    )
 
 
 @contextmanager

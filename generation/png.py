@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PARAMETERS_KEY = "parameters"
+COMPEL_KEY = "compel"
+"""Muralist's own chunk: the compel text the model got (JSON), beside A1111's ``parameters``."""
 NEGATIVE_PREFIX = "Negative prompt:"
 
 # A1111's own pattern for one "Key: value" pair of the settings line (values may be JSON-quoted).
@@ -76,24 +78,29 @@ def parse_parameters(text: str) -> Parameters:
     return Parameters("\n".join(prompt_lines), "\n".join(negative_lines), settings)
 
 
-def encode_png(image: Any, parameters: str | None = None) -> bytes:
-    """PNG bytes of a PIL image, with the ``parameters`` text chunk when given."""
+def encode_png(
+    image: Any, parameters: str | None = None, extra: Mapping[str, str] | None = None
+) -> bytes:
+    """PNG bytes of a PIL image, with the ``parameters`` text chunk when given and one text
+    chunk per ``extra`` key (e.g. ``compel``)."""
     from PIL.PngImagePlugin import PngInfo
 
     info = PngInfo()
     if parameters is not None:
         info.add_text(PARAMETERS_KEY, parameters)
+    for key, value in (extra or {}).items():
+        info.add_text(key, value)  # as iTXt (UTF-8) when it is not Latin-1
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
 
 
-def read_parameters(png: bytes) -> str | None:
-    """The ``parameters`` text of PNG bytes, or None when it has none."""
+def read_parameters(png: bytes, key: str = PARAMETERS_KEY) -> str | None:
+    """The ``parameters`` text (or another text chunk's) of PNG bytes, None when it has none."""
     from PIL import Image
 
     with Image.open(io.BytesIO(png)) as image:
-        value = image.info.get(PARAMETERS_KEY)
+        value = image.info.get(key)
     return value if isinstance(value, str) else None
 
 

@@ -71,6 +71,12 @@ class GenerationRequest(_Model):
     # One positive prompt per image (wildcards), else every image uses ``prompt``.
     per_image_prompts: list[str] | None = None
     prompt_edits: list[PromptEdit] = Field(default_factory=list)
+    # What the user wrote (A1111 syntax, prompt editing kept), written to the PNG's
+    # ``parameters`` for A1111 and ComfyUI to read back; the fields above hold the compel text
+    # the model gets. None: the compel text stands for itself (a request made by hand).
+    source_prompt: Annotated[str, Field(max_length=20_000)] | None = None
+    source_negative: Annotated[str, Field(max_length=20_000)] | None = None
+    per_image_source_prompts: list[str] | None = None
 
     @field_validator("prompt")
     @classmethod
@@ -99,6 +105,9 @@ class GenerationRequest(_Model):
             raise ValueError(f"mode {self.mode!r} needs init_image")
         if self.per_image_prompts is not None and len(self.per_image_prompts) != self.count:
             raise ValueError("per_image_prompts must hold exactly `count` prompts")
+        sources = self.per_image_source_prompts
+        if sources is not None and len(sources) != self.count:
+            raise ValueError("per_image_source_prompts must hold exactly `count` prompts")
         return self
 
     def batch_key(self) -> tuple[object, ...]:

@@ -1,9 +1,16 @@
-"""Image sizes per model family: bounds, native size and aspect presets (no torch needed).
+"""Image sizes per model family: bounds, native size, aspect presets and the upscale rule
+(no torch needed).
 
 Each family was trained around one native size (512² for SD 1.x, 768² for SD 2.x, 1024² for
-SDXL); far from it the models repeat subjects or lose detail. Aspect presets keep the native pixel
-count and snap both sides to multiples of 64 (latents of multiples of 8), as SDXL's training
-buckets do.
+SDXL); far from it the models repeat subjects or lose detail. SDXL's aspect presets are the
+resolution buckets it was trained on (each at or under 1024² pixels, so every preset runs under
+the default ``max_pixels``); SD 1.x and 2.x, trained on square crops, snap the ratio to multiples
+of 64 near the native pixel count.
+
+Upscales (hires fix: img2img at low strength on a resized image) have a rule of their own: the
+family's factor (×2 for SD 1.x/2.x, ×1.5 for SDXL, whose 1024² base already costs four times SD
+1.x's pixels), shrunk until the result fits ``MAX_UPSCALE_SIDE`` per side and the engine's
+``max_upscale_pixels``; the txt2img limits do not apply, since the composition is already fixed.
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ import math
 from dataclasses import dataclass
 
 from generation.errors import InvalidRequest
+from generation.requests import MAX_SIDE
 
 SIDE_STEP = 8
 PRESET_STEP = 64
+MAX_UPSCALE_SIDE = MAX_SIDE
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,14 @@ FAMILY_BOUNDS: dict[str, FamilyBounds] = {
 }
 
 ASPECTS: tuple[str, ...] = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16")
+
+TRAINED_BUCKETS: dict[str, tuple[tuple[int, int], ...]] = {
+    # SDXL's multi-aspect training buckets near 1024² (SDXL report, appendix), width ≥ height;
+    # the portrait ones are these turned. Each is at most 1024 × 1024 pixels.
+    "sdxl": ((1024, 1024), (1152, 896), (1216, 832), (1344, 768), (1536, 640)),
+}
+
+UPSCALE_FACTORS: dict[str, float] = {"sd1": 2.0, "sd2": 2.0, "sdxl": 1.5}
 
 
 def bounds(family: str) -> FamilyBounds:
@@ -51,7 +68,11 @@ def aspect_size(family: str, aspect: str) -> tuple[int, int]:
         choices = ", ".join(ASPECTS)
         raise InvalidRequest("aspect", f"unknown aspect {aspect!r}; choose one of: {choices}")
     across, down = (int(part) for part in aspect.split(":"))
-    return _snap(bounds(family).native, across / down)
+    buckets = TRAINED_BUCKETS.get(family)
+    if buckets is None:
+        return _snap(bounds(family).native, across / down)
+    turned = [(h, w) for w, h in buckets]
+    return min([*buckets, *turned], key=lambda wh: abs(math.log(wh[0] / wh[1] / (across / down))))
 
 
 def _snap(native: int, ratio: float) -> tuple[int, int]:
@@ -88,3 +109,27 @@ def check_size(family: str, width: int, height: int, max_pixels: int) -> None:
             f"{width}x{height} is {width * height} pixels; the limit is {max_pixels} "
             f"(e.g. {math.isqrt(max_pixels) // SIDE_STEP * SIDE_STEP} squared)",
         )
+
+
+def upscale_size(family: str, width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """The size an upscale of a ``width`` × ``height`` image produces (see the module's rule).
+
+    ``InvalidRequest`` on ``upscale`` when the image cannot grow within the limits.
+    """
+    factor = min(
+        UPSCALE_FACTORS.get(family, 2.0),
+        MAX_UPSCALE_SIDE / width,
+        MAX_UPSCALE_SIDE / height,
+        math.sqrt(max_pixels / (width * height)),
+    )
+    out = (
+        int(width * factor) // SIDE_STEP * SIDE_STEP,
+        int(height * factor) // SIDE_STEP * SIDE_STEP,
+    )
+    if out[0] <= width or out[1] <= height:
+        raise InvalidRequest(
+            "upscale",
+            f"this image is already {width}x{height}; an upscale must stay within "
+            f"{MAX_UPSCALE_SIDE} per side and {max_pixels} pixels (engine.max_upscale_pixels)",
+        )
+    return out

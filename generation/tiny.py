@@ -1,4 +1,5 @@
-"""The built-in models ``tiny`` (SD 1.x layout) and ``tiny-xl`` (SDXL layout).
+"""The built-in models ``tiny`` (SD 1.x layout), ``tiny-sd2`` (SD 2.x layout: v-prediction,
+linear projections, OpenCLIP's ``!`` padding) and ``tiny-xl`` (SDXL layout).
 
 Real diffusers classes with tiny configs and deterministic random weights, built in code in a
 second, written with ``save_pretrained`` and then loaded through the same ``from_pretrained`` path
@@ -60,11 +61,11 @@ def _clip_merges() -> list[str] | None:
     return lines[1 : 49152 - 256 - 2 + 1]
 
 
-def write_clip_tokenizer(folder: Path) -> bool:
+def write_clip_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -> bool:
     """Write a CLIP tokenizer; True when it has the real vocabulary, False for the fallback.
 
     The fallback knows single characters only (no merges): every word still tokenizes, just into
-    more tokens than with the real vocabulary.
+    more tokens than with the real vocabulary. ``pad_token``: SD 2.x's OpenCLIP pads with ``!``.
     """
     folder.mkdir(parents=True, exist_ok=True)
     alphabet = list(bytes_to_unicode().values())
@@ -80,7 +81,7 @@ def write_clip_tokenizer(folder: Path) -> bool:
         "bos_token": "<|startoftext|>",
         "eos_token": "<|endoftext|>",
         "unk_token": "<|endoftext|>",
-        "pad_token": "<|endoftext|>",
+        "pad_token": pad_token,
         "tokenizer_class": "CLIPTokenizer",
     }
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
@@ -90,12 +91,12 @@ def write_clip_tokenizer(folder: Path) -> bool:
     return merges is not None
 
 
-def clip_tokenizer() -> Any:
+def clip_tokenizer(pad_token: str = "<|endoftext|>") -> Any:
     """A ``CLIPTokenizer`` as ``write_clip_tokenizer`` writes it (via a temporary folder)."""
     from transformers import CLIPTokenizer
 
     with tempfile.TemporaryDirectory() as folder:
-        write_clip_tokenizer(Path(folder))
+        write_clip_tokenizer(Path(folder), pad_token)
         return CLIPTokenizer.from_pretrained(folder)
 
 
@@ -134,23 +135,30 @@ def _vae() -> Any:
     )
 
 
-def build_tiny_sd(folder: Path) -> None:
-    """Build the SD 1.x-layout tiny pipeline and ``save_pretrained`` it into ``folder``."""
+def _unet(**family: Any) -> Any:
+    """The tiny two-block UNet every built-in shares, seeded, with a family's own settings."""
     import torch
-    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import UNet2DConditionModel
 
     torch.manual_seed(TINY_SEED)
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=2,
-        sample_size=8,
         in_channels=4,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
         norm_num_groups=32,
+        **family,
     )
+
+
+def build_tiny_sd(folder: Path) -> None:
+    """Build the SD 1.x-layout tiny pipeline and ``save_pretrained`` it into ``folder``."""
+    import torch
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+
+    unet = _unet(sample_size=8, cross_attention_dim=32)
     torch.manual_seed(TINY_SEED)
     vae = _vae()
     torch.manual_seed(TINY_SEED)
@@ -176,20 +184,53 @@ def build_tiny_sd(folder: Path) -> None:
     pipe.save_pretrained(folder, safe_serialization=True)
 
 
+def build_tiny_sd2(folder: Path) -> None:
+    """Build the SD 2.x-layout tiny pipeline into ``folder``: what sets SD 2.x apart from 1.x
+    in diffusers' configs (v-prediction, linear projections, per-block head dims, upcast
+    attention, ``!`` padding), at tiny sizes."""
+    import torch
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    unet = _unet(
+        sample_size=12,
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        upcast_attention=True,
+        cross_attention_dim=32,
+    )
+    torch.manual_seed(TINY_SEED)
+    vae = _vae()
+    torch.manual_seed(TINY_SEED + 2)
+    text_encoder = _text_encoder(with_projection=False)
+    scheduler = DDIMScheduler(  # as stabilityai/stable-diffusion-2-1 ships it
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        prediction_type="v_prediction",
+    )
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=clip_tokenizer(pad_token="!"),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+
+
 def build_tiny_sdxl(folder: Path) -> None:
     """Build the SDXL-layout tiny pipeline (two text encoders, pooled embeds) into ``folder``."""
     import torch
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
 
-    torch.manual_seed(TINY_SEED)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
+    unet = _unet(
         sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         attention_head_dim=(2, 4),
         use_linear_projection=True,
         addition_embed_type="text_time",
@@ -197,7 +238,6 @@ def build_tiny_sdxl(folder: Path) -> None:
         transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=80,
         cross_attention_dim=64,
-        norm_num_groups=32,
     )
     torch.manual_seed(TINY_SEED)
     vae = _vae()
@@ -225,7 +265,7 @@ def build_tiny_sdxl(folder: Path) -> None:
     pipe.save_pretrained(folder, safe_serialization=True)
 
 
-BUILDERS = {"tiny": build_tiny_sd, "tiny-xl": build_tiny_sdxl}
+BUILDERS = {"tiny": build_tiny_sd, "tiny-sd2": build_tiny_sd2, "tiny-xl": build_tiny_sdxl}
 
 
 def tiny_model_folder(name: str, cache_dir: Path) -> Path:

@@ -108,3 +108,11 @@ class SettingsDesk:
 
     async def remove_exemption(self, who: Requester, text: str) -> GuildSettings:
         return await self._call(who, self.guilds.remove_exemption, who.guild_id, who.user_id, text)
+
+    async def add_preset(self, who: Requester, values: dict[str, Any]) -> GuildSettings:
+        """Add or replace one of the guild's own style presets (``None`` values left out)."""
+        given = {k: v for k, v in values.items() if v is not None}
+        return await self._call(who, self.guilds.add_preset, who.guild_id, who.user_id, given)
+
+    async def remove_preset(self, who: Requester, name: str) -> GuildSettings:
+        return await self._call(who, self.guilds.remove_preset, who.guild_id, who.user_id, name)

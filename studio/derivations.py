@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 
+from generation import sizes
 from generation.errors import InvalidRequest
 from generation.requests import SEED_MAX, GenerationRequest
 from prompting import BuiltPrompt
@@ -44,11 +45,21 @@ def check_index(seeds: list[int], index: int) -> None:
 
 def _one_image(request: GenerationRequest, seeds: list[int], index: int) -> dict[str, object]:
     """The fields that make image ``index`` of a stored job a job of its own: its seed and, for
-    a wildcard job, its own prompt."""
+    a wildcard job, its own prompt (compel and as written; a job's prompt edits are shared by
+    its images, since prompting refuses wildcards that differ together with edits)."""
     check_index(seeds, index)
     prompts = request.per_image_prompts
-    prompt = prompts[index] if prompts and index < len(prompts) else request.prompt
-    return {"count": 1, "seed": seeds[index], "prompt": prompt, "per_image_prompts": None}
+    sources = request.per_image_source_prompts
+    return {
+        "count": 1,
+        "seed": seeds[index],
+        "prompt": prompts[index] if prompts and index < len(prompts) else request.prompt,
+        "per_image_prompts": None,
+        "source_prompt": (
+            sources[index] if sources and index < len(sources) else request.source_prompt
+        ),
+        "per_image_source_prompts": None,
+    }
 
 
 def reroll(request: GenerationRequest) -> GenerationRequest:
@@ -71,13 +82,20 @@ def variation(
 def upscale(
     request: GenerationRequest, seeds: list[int], index: int, png: bytes
 ) -> GenerationRequest:
-    """Image ``index`` (``png``) upscaled ×2 by the hires-fix pass."""
+    """Image ``index`` (``png``) upscaled by the hires-fix pass; the engine sizes it by the
+    family's upscale rule (``generation.sizes.upscale_size``)."""
     return _fresh(request, **_one_image(request, seeds, index), mode="upscale", init_image=png)
+
+
+def upscaled_size(family: str, request: GenerationRequest, max_pixels: int) -> tuple[int, int]:
+    """What an upscale of one of ``request``'s images produces; ``InvalidRequest`` on
+    ``upscale`` when it cannot grow (checked before the job is queued)."""
+    return sizes.upscale_size(family, request.width, request.height, max_pixels)
 
 
 def remix(request: GenerationRequest, built: BuiltPrompt) -> GenerationRequest:
     """The stored settings with an edited positive prompt (``built``) and a new seed; the
     negative stays the stored one."""
     fields = prompt_fields(built)
-    del fields["negative_prompt"]
+    del fields["negative_prompt"], fields["source_negative"]
     return _fresh(request, seed=None, **fields)

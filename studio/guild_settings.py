@@ -28,14 +28,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generation.config import CooldownSeconds, PerGuildCap, PerUserCap
+from generation.errors import InvalidRequest
 from generation.queue import Limits
 from generation.requests import MAX_GUIDANCE, MAX_STEPS
 from generation.sizes import ASPECTS
+from prompting import Preset
+from prompting.presets import preset_key
 from safety import GuildSafety, GuildTerm, ModerationEntry, ModerationRecord, validate_guild_term
 from safety.errors import InvalidSafetyInput
 from safety.schema import migrate_tables, open_shared, transaction
 from studio.errors import InvalidSetting, SettingsStoreError
-from studio.planning import MAX_NEGATIVE, GuildRules
+from studio.planning import MAX_NEGATIVE, GuildRules, check_preset_settings
 from studio.ranges import describe
 
 NsfwPolicy = Literal["withhold", "blur_spoiler", "allow"]
@@ -48,6 +51,7 @@ ROLE_LISTS = ("fast_roles", "quota_exempt_roles")
 """Settings that list roles, changed one role at a time (``set_role``)."""
 MAX_ROLES = 50
 MAX_TERMS = 200
+MAX_PRESETS = 25
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -108,6 +112,11 @@ class GuildSettings(BaseModel):
     moderator_role: int | None = None
     terms: tuple[GuildTerm, ...] = Field(default=(), max_length=MAX_TERMS)
     exemptions: tuple[str, ...] = Field(default=(), max_length=MAX_TERMS)
+    presets: tuple[Preset, ...] = Field(
+        default=(),
+        max_length=MAX_PRESETS,
+        description=f"The guild's own style presets (at most {MAX_PRESETS}).",
+    )
     # Quotas and lanes (``studio.quotas``).
     quota_unit: QuotaUnit = Field(
         default="images", description="What quotas count: images, or gpu_seconds."
@@ -167,6 +176,7 @@ class GuildSettings(BaseModel):
             aspect=self.default_aspect,
             negative=self.default_negative,
             allowed_models=self.allowed_models,
+            presets=self.presets,
         )
 
 
@@ -521,4 +531,49 @@ class GuildSettingsStore:
             actor_id,
             ("exemptions",),
             lambda d: d.__setitem__("exemptions", [e for e in d["exemptions"] if e != normal]),
+        )
+
+    def add_preset(self, guild_id: int, actor_id: int, values: dict[str, Any]) -> GuildSettings:
+        """Add (or replace, by name) one of the guild's own style presets; ``values`` are a
+        ``Preset``'s fields, each checked, the scheduler and aspect too (``negative`` may be
+        one comma-separated text)."""
+        values = dict(values)
+        if isinstance(values.get("negative"), str):
+            values["negative"] = tuple(
+                t.strip() for t in values["negative"].split(",") if t.strip()
+            )
+        try:
+            preset = Preset.model_validate(values)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            field = str(problem["loc"][0]) if problem["loc"] else "preset"
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            raise InvalidSetting(field, message) from None
+        try:
+            check_preset_settings(preset, field="preset")
+        except InvalidRequest as exc:
+            raise InvalidSetting(exc.field, exc.message) from None
+
+        def change(data: dict[str, Any]) -> None:
+            kept = [p for p in data["presets"] if p["name"] != preset.name]
+            if len(kept) >= MAX_PRESETS:
+                raise InvalidSetting(
+                    "presets", f"a server keeps at most {MAX_PRESETS} presets; remove one first"
+                )
+            data["presets"] = [*kept, preset.model_dump(mode="json")]
+
+        return self._write(guild_id, actor_id, ("presets",), change)
+
+    def remove_preset(self, guild_id: int, actor_id: int, name: str) -> GuildSettings:
+        """Remove one of the guild's own presets (the shipped ones stay)."""
+        key = preset_key(name)
+        current = [p.name for p in self.get(guild_id).presets]
+        if key not in current:
+            listed = ", ".join(current) or "none"
+            raise InvalidSetting("name", f"{name!r} is not one of this server's presets ({listed})")
+        return self._write(
+            guild_id,
+            actor_id,
+            ("presets",),
+            lambda d: d.__setitem__("presets", [p for p in d["presets"] if p["name"] != key]),
         )

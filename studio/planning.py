@@ -1,16 +1,22 @@
 """The one way options become a request: ``Planner.plan``, used by ``/imagine`` and the CLI alike.
 
-Defaults fill in this order: what the member typed, the guild's defaults, the model's catalog
-entry (scheduler, native size, default negative), the instance's settings. Wildcard picks follow
-the job's seed, so a seed drawn here reproduces them. Every bad value is an ``InvalidRequest`` (or
-``PromptError``) naming the option as the user typed it.
+Defaults fill in this order: the member's own values (what they typed, else their preferences,
+``/preferences``), the style preset they chose (its steps, cfg, scheduler and aspect), the
+guild's defaults, the model's catalog entry (scheduler, native size, default negative), the
+instance's settings. The preset sits above the guild's defaults because the member picked it:
+it is the more specific wish; the member's own values, typed or kept as preferences, win. A
+guild's own presets (``/settings preset-add``) join the shipped ones and the operator's file for
+its members, winning by name. Wildcard picks follow the job's seed, so a seed drawn here
+reproduces them. Every bad value is an ``InvalidRequest`` (or ``PromptError``) naming the option
+as the user typed it.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -29,11 +35,18 @@ from generation.requests import (
     PromptEdit,
 )
 from generation.schedulers import resolve as resolve_scheduler
-from prompting import BuiltPrompt, PresetLibrary, PromptSpec, build, lint_built
+from prompting import BuiltPrompt, Preset, PresetLibrary, PromptSpec, build, lint_built
 from prompting.config import PromptingConfig
 from prompting.errors import PromptError
+from prompting.tokens import TokenizerLike
 from studio.config import StudioOptions
 from studio.types import Count, ImagineOptions, Steps
+
+T = TypeVar("T")
+NO_PRESET = Preset(name="none", positive="{prompt}")
+"""No style chosen: nothing to fill in."""
+TokenizerFor = Callable[[ModelSpec], TokenizerLike | None]
+"""A model's own tokenizer for token counts, or None (then counts are estimates, marked)."""
 
 # The option a user typed for each request field, and the range they may give it.
 OPTION_NAMES = {"guidance": "cfg", "negative_prompt": "negative"}
@@ -66,6 +79,8 @@ class GuildRules(BaseModel):
     negative: str | None = None
     allowed_models: tuple[str, ...] = ()
     """Empty: every model of the catalog."""
+    presets: tuple[Preset, ...] = ()
+    """The guild's own style presets, over the shipped ones and the operator's."""
 
     def allows(self, model: str) -> bool:
         return not self.allowed_models or model in self.allowed_models
@@ -107,10 +122,12 @@ def conditioning_texts(built: BuiltPrompt, typed: str = "") -> list[str]:
 
 
 def request_texts(request: GenerationRequest) -> list[str]:
-    """Every text that conditions a stored request's images (each variant and edit)."""
+    """Every text that conditions a stored request's images (each variant and edit), and the
+    text the member wrote for them (A1111 syntax, kept for the PNG's ``parameters``)."""
     texts = [request.prompt, *(request.per_image_prompts or [])]
     texts += [edit.prompt for edit in request.prompt_edits]
-    return list(dict.fromkeys(texts))
+    texts += [request.source_prompt or "", *(request.per_image_source_prompts or [])]
+    return list(dict.fromkeys(text for text in texts if text))
 
 
 @dataclass(frozen=True)
@@ -130,14 +147,22 @@ class Plan:
 
 
 def prompt_fields(built: BuiltPrompt) -> dict[str, Any]:
-    """The ``GenerationRequest`` fields that carry a built prompt (compel text, wildcards and
-    edits)."""
+    """The ``GenerationRequest`` fields that carry a built prompt: the compel text the model
+    gets (wildcards, edits), and the text the user wrote for the PNG's ``parameters``."""
     return {
         "prompt": built.positive,
         "negative_prompt": built.negative,
         "per_image_prompts": built.per_image_positives,
         "prompt_edits": [PromptEdit(from_step=e.from_step, prompt=e.prompt) for e in built.edits],
+        "source_prompt": built.positive_text,
+        "source_negative": built.negative_text,
+        "per_image_source_prompts": built.per_image_texts,
     }
+
+
+def first(*values: T | None) -> T:
+    """The first value that is set: member, preset, guild, model, instance, in that order."""
+    return next(value for value in values if value is not None)
 
 
 def make_request(**fields: Any) -> GenerationRequest:
@@ -164,12 +189,14 @@ class Planner:
         engine: EngineConfig,
         prompting: PromptingConfig,
         options: StudioOptions | None = None,
+        tokenizers: TokenizerFor | None = None,
     ) -> None:
         self.catalog = catalog
         self.presets = presets
         self.engine = engine
         self.prompting = prompting
         self.options = options or StudioOptions()
+        self.tokenizers = tokenizers
 
     def plan(
         self,
@@ -180,23 +207,27 @@ class Planner:
         preferences: Preferences | None = None,
     ) -> Plan:
         """The request for ``options`` under a guild's ``rules`` and the member's own
-        ``preferences`` (what they typed wins, then their preferences, then the guild's).
+        ``preferences``: each option from what they typed, else their preferences, else the
+        preset they chose (typed or preferred), the guild's defaults, the model's, the
+        instance's.
 
         ``local_models``: a model may also be the path of a folder or checkpoint on this host
         (the CLI's operator owns the host; members in Discord never may).
         """
         rules = rules or GuildRules()
         options, notes = self._with_preferences(options, preferences, rules)
-        options = self._with_rules(options, rules)
-        spec = self._model(options.model or self.engine.default_model, local_models)
-        steps = options.steps or self.engine.default_steps
+        library = self.library(rules)
+        preset = self.preset(library, options.style)
+        model = self._allowed_model(options.model, rules)
+        spec = self._model(model or self.engine.default_model, local_models)
+        steps = first(options.steps, preset.steps, rules.steps, self.engine.default_steps)
         count = options.count or self.options.default_count
         # Drawn here, not by the engine, so the wildcard picks follow the job's seed too.
         seed = options.seed if options.seed is not None else random.randint(0, SEED_MAX)
         built = self.build_prompt(
             PromptSpec(
                 subject=options.prompt,
-                style=options.style,
+                style=preset.name if options.style else None,
                 medium=options.medium or "",
                 lighting=options.lighting or "",
                 composition=options.composition or "",
@@ -205,30 +236,49 @@ class Planner:
                 use_default_negative=options.default_negative,
             ),
             spec,
-            guild_negative=rules.negative if rules else None,
+            guild_negative=rules.negative,
             seed=seed,
             count=count,
             steps=steps,
+            library=library,
         )
-        width, height = options.size or self.size(spec, options.aspect or "1:1")
-        scheduler = options.scheduler or spec.scheduler or self.engine.default_scheduler
+        aspect = first(options.aspect, preset.aspect, rules.aspect, "1:1")
+        width, height = options.size or self.size(spec, aspect)
+        scheduler = first(
+            options.scheduler, preset.scheduler, spec.scheduler, self.engine.default_scheduler
+        )
         request = make_request(
             **prompt_fields(built),
             model=spec.name,
             width=width,
             height=height,
             steps=steps,
-            guidance=options.cfg if options.cfg is not None else self.engine.default_guidance,
+            guidance=first(options.cfg, preset.cfg, rules.cfg, self.engine.default_guidance),
             seed=seed,
             count=count,
             scheduler=resolve_scheduler(scheduler).name,
         )
-        return Plan(
-            request,
-            built,
-            [*notes, *(w.message for w in lint_built(built))],
-            options.prompt,
-        )
+        return Plan(request, built, [*notes, *self.warnings(built, spec)], options.prompt)
+
+    def warnings(self, built: BuiltPrompt, spec: ModelSpec) -> list[str]:
+        """What to tell the user of a built prompt; tokens counted with the model's own
+        tokenizer where this host has its files (else estimated, and the message says so)."""
+        tokenizer = self.tokenizers(spec) if self.tokenizers is not None else None
+        return [warning.message for warning in lint_built(built, tokenizer)]
+
+    def library(self, rules: GuildRules | None = None) -> PresetLibrary:
+        """The presets a guild's members choose from: the shipped ones, the operator's file's,
+        then the guild's own (each wins over the ones before by name)."""
+        return self.presets.with_extra(rules.presets if rules else None)
+
+    @staticmethod
+    def preset(library: PresetLibrary, style: str | None) -> Preset:
+        """The chosen preset, its settings checked (an empty preset when none was chosen)."""
+        if not style or not style.strip():
+            return NO_PRESET
+        preset = library.get(style)  # a PromptError on ``style`` with the closest names
+        check_preset_settings(preset, field="style")
+        return preset
 
     def build_prompt(
         self,
@@ -239,6 +289,7 @@ class Planner:
         seed: int | None = None,
         count: int = 1,
         steps: int = 20,
+        library: PresetLibrary | None = None,
     ) -> BuiltPrompt:
         """prompting's ``build`` for a model: the guild's default negative replaces the model's
         (then the preset's extras and the member's own follow, each term once)."""
@@ -247,7 +298,7 @@ class Planner:
                 prompt,
                 model_family=spec.family,
                 default_negative_prompt=guild_negative or spec.default_negative or None,
-                presets=self.presets,
+                presets=library or self.presets,
                 config=self.prompting,
                 seed=seed,
                 count=count,
@@ -294,7 +345,7 @@ class Planner:
                 notes.append(f"your preferred model {model!r} is not available here: not used")
             model = None
         style = preferences.style
-        if style is not None and style not in self.presets.names():
+        if style is not None and style not in self.library(rules):
             if options.style is None:
                 notes.append(f"your preferred style {style!r} no longer exists: not used")
             style = None
@@ -311,21 +362,29 @@ class Planner:
         return filled, notes
 
     @staticmethod
-    def _with_rules(options: ImagineOptions, rules: GuildRules) -> ImagineOptions:
-        """The guild's defaults for the options left out; only the models it allows."""
-        filled = options.model_copy(
-            update={
-                "model": options.model or rules.model,
-                "steps": options.steps or rules.steps,
-                "cfg": options.cfg if options.cfg is not None else rules.cfg,
-                "aspect": options.aspect or rules.aspect,
-            }
-        )
-        if filled.model is not None and not rules.allows(filled.model):
+    def _allowed_model(model: str | None, rules: GuildRules) -> str | None:
+        """The member's model, else the guild's default, else (a guild allowing only some)
+        its first allowed one; only the models the guild allows."""
+        chosen = model or rules.model
+        if chosen is not None and not rules.allows(chosen):
             allowed = ", ".join(rules.allowed_models)
-            raise InvalidRequest(
-                "model", f"{filled.model!r} is not allowed here; use one of: {allowed}"
-            )
-        if filled.model is None and rules.allowed_models:
-            filled = filled.model_copy(update={"model": rules.allowed_models[0]})
-        return filled
+            raise InvalidRequest("model", f"{chosen!r} is not allowed here; use one of: {allowed}")
+        if chosen is None and rules.allowed_models:
+            return rules.allowed_models[0]
+        return chosen
+
+
+def check_preset_settings(preset: Preset, *, field: str) -> None:
+    """A preset's scheduler and aspect, which prompting cannot check (they are generation's),
+    named on ``field`` with the preset's name."""
+    if preset.scheduler is not None:
+        try:
+            resolve_scheduler(preset.scheduler)
+        except InvalidRequest as exc:
+            raise InvalidRequest(field, f"preset {preset.name!r}: {exc.message}") from None
+    if preset.aspect is not None and preset.aspect not in sizes.ASPECTS:
+        raise InvalidRequest(
+            field,
+            f"preset {preset.name!r}: aspect {preset.aspect!r} is not one of "
+            f"{', '.join(sizes.ASPECTS)}",
+        )

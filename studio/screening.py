@@ -67,9 +67,8 @@ class Screener:
         decision = decide(prompt, verdicts, channel, guild, model_nsfw=flags)
         logged = []
         for verdict, choice in zip(verdicts, decision.images, strict=True):
-            if (
-                log_flagged and choice.log and not verdict.safe
-            ):  # flagged or uncheckable: for the moderators
+            # Flagged or uncheckable, and not recorded before: for the moderators.
+            if log_flagged and choice.log and not verdict.safe:
                 entry = await asyncio.to_thread(
                     functools.partial(
                         self.record.record_image,

@@ -180,6 +180,8 @@ class Studio:
             request = derivations.reroll(job.request)
         elif action == "upscale":
             derivations.check_index(job.seeds, position)
+            family = self.planner.catalog.resolve(job.request.model).family
+            derivations.upscaled_size(family, job.request, self.planner.engine.max_upscale_pixels)
             png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
             request = derivations.upscale(job.request, job.seeds, position, png)
         else:
@@ -198,27 +200,32 @@ class Studio:
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
         job = self.queue.get(job_id)
         self._still_allowed(job, settings)
+        model = self.planner.model(job.request.model)
         built = self.planner.build_prompt(
             PromptSpec(subject=prompt, use_default_negative=False),
-            self.planner.model(job.request.model),
+            model,
             count=job.request.count,
             steps=job.request.steps,
         )
         await self._check_prompt(conditioning_texts(built, prompt), who, settings)
         origin = Origin(kind="button", action="remix", parent_job_id=job_id)
         request = derivations.remix(job.request, built)
-        return await self._queue(request, who, settings, origin, target)
+        queued = await self._queue(request, who, settings, origin, target)
+        warnings = self.planner.warnings(built, model)
+        return Submitted(queued.job_id, queued.position, queued.eta_seconds, warnings)
 
     def remix_prompt(self, job: JobRecord) -> str:
-        """The prompt a member edits to remix a job."""
-        return job.request.prompt
+        """The prompt a member edits to remix a job: what they wrote (A1111 syntax, the
+        preset's words included), else the compel text of a job stored before that was kept."""
+        return _written(job.request)
 
     async def reuse(self, job_id: str) -> ImagineOptions:
         """A job's settings as options, for "Use these settings" to prefill."""
         request = (await asyncio.to_thread(self.queue.get, job_id)).request
+        source, negative = request.source_prompt, request.source_negative
         return ImagineOptions(
-            prompt=request.prompt,
-            negative=request.negative_prompt,
+            prompt=source if source is not None else request.prompt,
+            negative=negative if negative is not None else request.negative_prompt,
             steps=request.steps,
             cfg=request.guidance,
             seed=request.seed,
@@ -497,10 +504,15 @@ class Studio:
         if field == "model":
             rules = (await asyncio.to_thread(self.guilds.get, who.guild_id)).rules()
             return [name for name in self.planner.catalog.names() if rules.allows(name)]
-        return self.planner.presets.names()
+        return [preset.name for preset in await self.styles(who)]
 
-    def styles(self) -> list[Preset]:
-        return list(self.planner.presets)
+    async def styles(self, who: Requester | None = None) -> list[Preset]:
+        """The presets a member may choose: the shipped ones, the operator's, and their
+        guild's own (none in a direct message)."""
+        if who is None or not who.guild_id:
+            return list(self.planner.library())
+        settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
+        return list(self.planner.library(settings.rules()))
 
     def model_names(self) -> list[str]:
         return self.planner.catalog.names()
@@ -547,11 +559,16 @@ class Studio:
         )
 
 
+def _written(request: GenerationRequest) -> str:
+    """The prompt as the member wrote it (the compel text of a job stored before it was kept)."""
+    return request.source_prompt if request.source_prompt is not None else request.prompt
+
+
 def _pending(entry: MemberJob) -> PendingJob:
     ticket = entry.ticket
     return PendingJob(
         entry.job.id,
-        entry.job.request.prompt,
+        _written(entry.job.request),
         entry.job.status.value,
         ticket.position if ticket else None,
         ticket.eta_seconds if ticket else None,

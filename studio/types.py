@@ -80,11 +80,16 @@ class ImagineOptions(BaseModel):
         default=True, description="Start the negative with the guild's or the model's default."
     )
 
-    @field_validator("cfg")
+    @field_validator("cfg", mode="before")
     @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
+    def _finite(cls, value: Any) -> Any:
+        """Before the range check, which would call nan "more than 30"."""
+        try:
+            number = float(value) if isinstance(value, float | str) else None
+        except ValueError:
+            number = None  # not a number at all: pydantic's own message says so
+        if number is not None and not math.isfinite(number):
+            raise ValueError(f"must be a finite number in 0..{MAX_GUIDANCE:g}")
         return value
 
     @classmethod

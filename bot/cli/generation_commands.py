@@ -106,8 +106,6 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
     # The same planning as /imagine (the operator may also name a model folder on this host);
     # every cheap check runs before the model loads.
     plan = build_planner(settings).plan(options, local_models=True)
-    for warning in plan.built.warnings:
-        print(f"muralist imagine: warning: {warning.message}", file=sys.stderr)
     request = plan.request
 
     _quiet_libraries()
@@ -121,6 +119,8 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
     result.timings.load += load_seconds  # loaded above, before the engine saw the request
     result.timings.total += load_seconds
     paths, grid = _write_images(result, args.out)
+    for warning in plan.warnings:  # token counts (the model's own tokenizer) and warnings
+        print(f"muralist imagine: note: {warning}", file=sys.stderr)
     if args.json:
         print(
             json.dumps(
@@ -132,6 +132,7 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
                     "scheduler": result.scheduler,
                     "width": request.width,
                     "height": request.height,
+                    "warnings": plan.warnings,
                     "timings": result.timings.model_dump(),
                 }
             )

@@ -18,6 +18,10 @@ from prompting import (
     load_library,
     tokens_of,
 )
+from studio import ImagineOptions, bounds
+from studio.ranges import describe
+
+_COUNT = describe(ImagineOptions, "count")
 
 
 def register(subparsers: Any) -> None:
@@ -39,7 +43,7 @@ def register(subparsers: Any) -> None:
     # Numbers are checked by the handler, so a bad one is one line naming the option.
     prompt.add_argument("--steps", default="20", help="steps, for prompt editing (default 20)")
     prompt.add_argument("--seed", default="0", help="seed that draws the wildcards (default 0)")
-    prompt.add_argument("--count", default="1", help="images in the batch (default 1)")
+    prompt.add_argument("--count", default="1", help=f"images in the batch, {_COUNT} (default 1)")
     prompt.add_argument("--json", action="store_true", help="print one JSON object")
     prompt.set_defaults(handler=run_prompt)
 
@@ -63,6 +67,9 @@ def run_prompt(args: argparse.Namespace, settings: Settings) -> int:
     steps = _whole_number("steps", args.steps)
     seed = _whole_number("seed", args.seed)
     count = _whole_number("count", args.count)
+    low, high = bounds(ImagineOptions, "count")  # as /imagine and `muralist imagine` allow
+    if not low <= count <= high:
+        raise PromptError("count", f"must be {_COUNT}, got {count}")
     spec = PromptSpec(
         subject=args.text,
         style=args.style,
@@ -78,7 +85,7 @@ def run_prompt(args: argparse.Namespace, settings: Settings) -> int:
         count=count,
         steps=steps,
     )
-    report = _report(built)
+    report = _report(built, _tokenizer(settings))
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
@@ -86,9 +93,22 @@ def run_prompt(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _report(built: BuiltPrompt) -> dict[str, Any]:
-    tokens = tokens_of(built)
-    warnings = [w for w in lint_built(built) if w.code != WarningCode.TOKEN_COUNT]
+def _tokenizer(settings: Settings) -> Any | None:
+    """The default model's own tokenizer from its files (the three families share CLIP's BPE
+    vocabulary), or None when this host has none: the counts are then estimates, marked."""
+    from generation.catalog import Catalog
+    from generation.tokenizer_shelf import TokenizerShelf
+
+    catalog = Catalog.load(settings.engine.models_file)
+    if settings.engine.default_model not in catalog:
+        return None
+    spec = catalog.resolve(settings.engine.default_model)
+    return TokenizerShelf(settings.engine.cache_dir).for_model(spec)
+
+
+def _report(built: BuiltPrompt, tokenizer: Any | None = None) -> dict[str, Any]:
+    tokens = tokens_of(built, tokenizer)
+    warnings = [w for w in lint_built(built, tokenizer) if w.code != WarningCode.TOKEN_COUNT]
     return {
         "positive": built.positive_text,
         "negative": built.negative_text,

@@ -70,7 +70,8 @@ class StylesPageButton(
         return cls(int(match["page"]), match["label"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        embed, view = styles_message(context(interaction).studio.styles(), self.page)
+        presets = await context(interaction).studio.styles(requester(interaction))
+        embed, view = styles_message(presets, self.page)
         await interaction.response.edit_message(embed=embed, view=view)
 
 
@@ -252,7 +253,8 @@ class CommunityCog(commands.Cog):
     async def styles(
         self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 100] = 1
     ) -> None:
-        embed, view = styles_message(context(interaction).studio.styles(), page)
+        presets = await context(interaction).studio.styles(requester(interaction))
+        embed, view = styles_message(presets, page)
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True)
 
     @app_commands.command(name="queue", description="Your jobs, the server's queue and the workers")

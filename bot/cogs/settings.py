@@ -85,6 +85,8 @@ def settings_embed(settings: GuildSettings, models: list[str]) -> discord.Embed:
     embed.add_field(name="Blocked terms", value=_listed(terms), inline=False)
     exempt = ", ".join(f"`{e}`" for e in settings.exemptions)
     embed.add_field(name="Exemptions", value=_listed(exempt), inline=False)
+    presets = ", ".join(f"`{p.name}`" for p in settings.presets)
+    embed.add_field(name="Server presets", value=_listed(presets), inline=False)
     return embed
 
 
@@ -408,6 +410,59 @@ class SettingsCog(commands.Cog):
     ) -> None:
         change = desk(interaction).remove_exemption(requester(interaction), term)
         await _done(interaction, "Exemption removed.", change)
+
+    @settings.command(name="preset-add", description="Add or replace a style preset of this server")
+    @app_commands.describe(
+        name="The preset's name (letters, digits, hyphens)",
+        positive="The template, with {prompt} once, e.g. 'synthwave art of {prompt}, neon grid'",
+        negative="Terms added to the negative prompt, comma-separated",
+        description="One line for /styles",
+        steps=f"The preset's steps ({_range('default_steps')}); what a member types wins",
+        cfg=f"The preset's CFG scale ({_range('default_cfg')})",
+        scheduler="The preset's sampler",
+        aspect="The preset's aspect ratio",
+    )
+    @app_commands.choices(aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS])
+    async def preset_add(
+        self,
+        interaction: discord.Interaction,
+        name: app_commands.Range[str, 1, 40],
+        positive: app_commands.Range[str, 1, 500],
+        negative: app_commands.Range[str, 1, 500] | None = None,
+        description: app_commands.Range[str, 1, 200] | None = None,
+        steps: Steps | None = None,
+        cfg: Cfg | None = None,
+        scheduler: app_commands.Range[str, 1, 40] | None = None,
+        aspect: str | None = None,
+    ) -> None:
+        values = {
+            "name": name,
+            "positive": positive,
+            "negative": negative,
+            "description": description,
+            "steps": steps,
+            "cfg": cfg,
+            "scheduler": scheduler,
+            "aspect": aspect,
+        }
+        change = desk(interaction).add_preset(requester(interaction), values)
+        await _done(interaction, f"Preset `{name}` saved: members can use style:{name}", change)
+
+    @preset_add.autocomplete("scheduler")
+    async def _preset_scheduler(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        values = await context(interaction).studio.choices("scheduler", requester(interaction))
+        wanted = current.casefold()
+        return [app_commands.Choice(name=v, value=v) for v in values if wanted in v.casefold()][:25]
+
+    @settings.command(name="preset-remove", description="Remove a style preset of this server")
+    @app_commands.describe(name="The preset's name")
+    async def preset_remove(
+        self, interaction: discord.Interaction, name: app_commands.Range[str, 1, 40]
+    ) -> None:
+        change = desk(interaction).remove_preset(requester(interaction), name)
+        await _done(interaction, f"Preset `{name}` removed.", change)
 
     @settings.command(name="history", description="The latest changes to these settings")
     async def history(self, interaction: discord.Interaction) -> None:

@@ -290,8 +290,16 @@ class JobStore:
             self._db.close()
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """One write; the cursor only tells its ``rowcount`` and ``lastrowid``."""
         with self._lock, self._named_faults():
             return self._db.execute(sql, params)
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of a query, read while the lock is held: a statement left half-read holds
+        its snapshot open, and a write on this connection (from another thread) would then fail
+        at once with "database is locked" once another owner of the file has written."""
+        with self._lock, self._named_faults():
+            return self._db.execute(sql, params).fetchall()
 
     @contextlib.contextmanager
     def _named_faults(self) -> Iterator[None]:
@@ -429,11 +437,11 @@ class JobStore:
         if retention_days <= 0:
             return 0
         cutoff = (time.time() if now is None else now) - retention_days * 86400
-        rows = self._execute(
+        rows = self._rows(
             "SELECT id, image_paths FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? "
             "AND status NOT IN ('queued', 'running')",
             (cutoff,),
-        ).fetchall()
+        )
         for job_id, paths in rows:
             for path in json.loads(paths):
                 Path(path).unlink(missing_ok=True)
@@ -446,30 +454,28 @@ class JobStore:
     # --- reads ------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job | None:
-        row = self._execute(f"SELECT {_COLUMNS} FROM jobs WHERE id=?", (job_id,)).fetchone()
-        return None if row is None else _job(row)
+        rows = self._rows(f"SELECT {_COLUMNS} FROM jobs WHERE id=?", (job_id,))
+        return _job(rows[0]) if rows else None
 
     def by_status(self, *statuses: JobStatus) -> list[Job]:
         marks = ",".join("?" * len(statuses))
-        rows = self._execute(
+        rows = self._rows(
             f"SELECT {_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY seq",
             [s.value for s in statuses],
-        ).fetchall()
+        )
         return [_job(row) for row in rows]
 
     def undelivered(self) -> list[Job]:
         """Finished jobs whose result the bot has not delivered yet (e.g. across a restart)."""
-        rows = self._execute(
+        rows = self._rows(
             f"SELECT {_COLUMNS} FROM jobs WHERE delivered=0 AND status IN "
             "('done', 'failed', 'cancelled', 'blocked') ORDER BY seq"
-        ).fetchall()
+        )
         return [_job(row) for row in rows]
 
     def last_submit(self, user_id: str) -> float | None:
-        row = self._execute(
-            "SELECT MAX(created_at) FROM jobs WHERE user_id=?", (user_id,)
-        ).fetchone()
-        return None if row is None or row[0] is None else float(row[0])
+        [(last,)] = self._rows("SELECT MAX(created_at) FROM jobs WHERE user_id=?", (user_id,))
+        return None if last is None else float(last)
 
 
 def _job(row: Sequence[Any]) -> Job:

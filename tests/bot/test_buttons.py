@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from PIL import Image
 
@@ -133,3 +134,26 @@ async def test_reports_are_recorded_and_hide_at_the_threshold(
     assert result.deleted
     state = bot.studio.record.result_state(_job(bot, result))
     assert state.reports == 2 + 1
+
+
+async def test_an_sdxl_upscale_says_the_size_it_made(
+    loopback: LoopbackDiscord, bot: RunningBot
+) -> None:
+    """Upscales follow the family's rule (SDXL: ×1.5), and the embed shows the real size."""
+    xavier = loopback.add_user("xavier")
+    single = await _imagine(loopback, xavier, count=1, model="tiny-xl", steps=2)
+    upscale = await _click(loopback, single, "Upscale", xavier)
+    with Image.open(io.BytesIO(upscale.attachments[0].data)) as picture:
+        assert picture.size == (96, 96)
+    assert _fields(upscale)["Size"] == "96×96"
+
+
+async def test_the_result_shows_the_prompts_token_count(
+    loopback: LoopbackDiscord, bot: RunningBot
+) -> None:
+    tess = loopback.add_user("tess")
+    long = "a lighthouse on a cliff above a stormy sea at dusk, " * 10
+    result = await _imagine(loopback, tess, prompt=long, count=1)
+    notes = _fields(result)["Prompt notes"]
+    assert re.search(r"⚠️ \d+ tokens in 1 chunk\(s\)\n", notes) and "would drop" in notes
+    assert "(estimated)" not in notes  # the model's own tokenizer counted them

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from bot.cli import main
-from generation.png import parse_parameters, read_parameters
+from generation.png import COMPEL_KEY, parse_parameters, read_parameters
 from generation.schedulers import SCHEDULER_NAMES
 
 FAST = ["--size", "64x64", "--steps", "2"]
@@ -72,12 +72,26 @@ def test_a1111_weights_and_wildcards_are_read_as_in_discord(
     assert main(["imagine", "a {red|blue} lighthouse, (fog:1.4)", "--seed", "5", "--count", "2",
                  "--json", "--out", str(tmp_path), *FAST]) == 0  # fmt: skip
     report = json.loads(capsys.readouterr().out)
-    prompts = [
-        (read_parameters(Path(path).read_bytes()) or "").splitlines()[0] for path in report["paths"]
-    ]
-    assert all("(fog)1.4" in prompt and ":1.4" not in prompt for prompt in prompts)
-    assert all(("red" in prompt) != ("blue" in prompt) for prompt in prompts)
+    pngs = [Path(path).read_bytes() for path in report["paths"]]
+    compel = [json.loads(read_parameters(png, COMPEL_KEY) or "{}")["prompt"] for png in pngs]
+    assert all("(fog)1.4" in prompt and ":1.4" not in prompt for prompt in compel)
+    # A1111 and ComfyUI read ``parameters`` as A1111 syntax: what the user wrote, per image.
+    written = [parse_parameters(read_parameters(png) or "").prompt for png in pngs]
+    assert sorted(written) == ["a blue lighthouse, (fog:1.4)", "a red lighthouse, (fog:1.4)"]
     assert report["seeds"] == [5, 6]
+
+
+def test_token_counts_and_warnings_are_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long = "a lighthouse on a cliff above a stormy sea at dusk, " * 10
+    assert main(["imagine", long, "--json", "--out", str(tmp_path), *FAST]) == 0
+    captured = capsys.readouterr()
+    notes = captured.err.splitlines()
+    assert any(line.startswith("muralist imagine: note: ") and " tokens in 1 chunk(s)" in line
+               for line in notes)  # fmt: skip
+    assert any("would drop" in line for line in notes)
+    assert any("tokens in" in w for w in json.loads(captured.out)["warnings"])
 
 
 def test_the_same_seed_paints_the_same_picture(tmp_path: Path) -> None:
@@ -97,7 +111,9 @@ def test_the_same_seed_paints_the_same_picture(tmp_path: Path) -> None:
         (["a", "--steps", "0"], "steps", "1..150"),
         (["a", "--steps", "10000"], "steps", "1..150"),
         (["a", "--steps", "ten"], "steps", "not a number"),
-        (["a", "--cfg", "nan"], "cfg", "0..30"),
+        (["a", "--cfg", "nan"], "cfg", "must be a finite number in 0..30"),
+        (["a", "--cfg", "inf"], "cfg", "must be a finite number in 0..30"),
+        (["a", "--count", "0"], "count", "1..4"),
         (["a", "--cfg", "-1"], "cfg", "0..30"),
         (["a", "--cfg", "1e9"], "cfg", "0..30"),
         (["a", "--seed", "-1"], "seed", "0..4294967295"),

@@ -11,8 +11,9 @@ from bot.cli import main
 
 
 @pytest.fixture(autouse=True)
-def _no_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MURALIST_CONFIG", raising=False)
+    monkeypatch.setenv("MURALIST_ENGINE__CACHE_DIR", str(tmp_path / "cache"))
 
 
 def test_prompt_prints_what_the_model_gets(capsys: pytest.CaptureFixture[str]) -> None:
@@ -23,7 +24,8 @@ def test_prompt_prints_what_the_model_gets(capsys: pytest.CaptureFixture[str]) -
     assert "negative:" in out and out.split("negative:", 1)[1].split("\n")[0].rstrip().endswith(
         "photorealistic, dogs"
     )
-    assert "tokens:" in out and "(estimated)" in out
+    # Counted with the default model's own tokenizer (read from its files; no weights loaded).
+    assert "tokens:          20 in 1 chunk(s) [20], window 75\n" in out
 
 
 def test_prompt_json_is_one_object_with_every_field(capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,7 +46,7 @@ def test_prompt_json_is_one_object_with_every_field(capsys: pytest.CaptureFixtur
     assert report["compel"] == "a cat (x)2"
     assert report["negative"] == "" and report["negative_compel"] == ""
     assert report["edits"] == [{"from_step": 5, "prompt": "a dog (x)2"}]
-    assert report["tokens"]["total"] > 0 and report["tokens"]["estimated"] is True
+    assert report["tokens"]["total"] > 0 and report["tokens"]["estimated"] is False
     assert [w["code"] for w in report["warnings"]] == ["weight_clamped"]
 
 
@@ -54,6 +56,13 @@ def test_prompt_shows_one_variant_per_image(capsys: pytest.CaptureFixture[str]) 
     assert main(["prompt", "{red|blue|green} car", "--count", "3", "--seed", "7", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["per_image"] == first
     assert len(first) == 3
+
+
+def test_the_count_is_imagines_1_to_4(capsys: pytest.CaptureFixture[str]) -> None:
+    for count in ("0", "5"):
+        assert main(["prompt", "a cat", "--count", count]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"muralist prompt: error: count: must be 1..4, got {count}"
 
 
 @pytest.mark.parametrize(

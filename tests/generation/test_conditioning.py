@@ -64,6 +64,18 @@ def test_sdxl_prompts_encode_like_the_pipeline_with_pooled_embeddings(
     assert empty.embeds.abs().sum() > 0
 
 
+def test_a_weighted_and_encodes_on_sdxl_too(loader: PipelineLoader) -> None:
+    """compel 2.5.1 failed on SDXL with weights ≠ 1 ('tuple' object has no attribute 'shape');
+    the intersection matrix found it (SDXL × ``a BREAK b AND c :0.8``)."""
+    model = loader.get("tiny-xl")
+    encoder = PromptEncoder()
+    weighted = encoder.encode(model, '("a lighthouse", "a night sky").and(1, 0.8)')
+    even = encoder.encode(model, '("a lighthouse", "a night sky").and()')
+    assert weighted.embeds.shape == even.embeds.shape == (1, 154, 64)
+    assert weighted.pooled is not None and weighted.pooled.shape == (1, 32)
+    assert not torch.allclose(weighted.embeds, even.embeds, atol=1e-4)
+
+
 def test_weights_change_the_embeddings(loader: PipelineLoader) -> None:
     model = loader.get("tiny")
     encoder = PromptEncoder()

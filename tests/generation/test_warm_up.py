@@ -113,9 +113,9 @@ def test_pngs_are_encoded_after_the_engine_lock_is_released(
     held: list[bool] = []
     real = engine_module.encode_png
 
-    def encode(picture: Any, parameters: str | None = None) -> bytes:
+    def encode(picture: Any, parameters: str | None = None, extra: Any = None) -> bytes:
         held.append(engine._lock.locked())
-        return real(picture, parameters)
+        return real(picture, parameters, extra)
 
     monkeypatch.setattr(engine_module, "encode_png", encode)
     result = engine.generate([request(count=2)])[0]

@@ -33,8 +33,15 @@ async def test_preferences_fill_what_the_member_leaves_out(studio: Studio) -> No
     assert "fog" in request.negative_prompt and "smoke" not in request.negative_prompt
     await finished(studio, mine)
 
-    # Without a preference the guild's default holds again; another guild never sees them.
+    # Without a steps preference the preferred style's own steps hold (a preset's settings come
+    # before the guild's defaults), and without a style the guild's default again; another
+    # guild never sees them.
     await desk.reset(ALICE, "steps")
+    after = await studio.submit(ImagineOptions(prompt="a red fox"), ALICE)
+    anime = studio.planner.presets.get("anime").steps
+    assert anime is not None and studio.queue.get(after.job_id).request.steps == anime
+    await finished(studio, after)
+    await desk.reset(ALICE, "style")
     after = await studio.submit(ImagineOptions(prompt="a red fox"), ALICE)
     assert studio.queue.get(after.job_id).request.steps == 3
     await finished(studio, after)

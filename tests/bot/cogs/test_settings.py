@@ -10,6 +10,7 @@ from bot.config import Settings
 from generation.engine_api import ImageEngine
 from loopback import LoopbackDiscord
 from loopback.fixtures import ADMIN_PERMISSIONS
+from prompting import Preset
 from safety import GuildTerm
 from studio.guild_settings import GuildSettings
 from tests.bot.cogs.helpers import (
@@ -124,6 +125,41 @@ async def test_settings_survive_a_restart(
         assert "not allowed" in refused.content
 
 
+async def test_a_servers_own_presets_reach_imagine_autocomplete_and_styles(
+    loopback: LoopbackDiscord, cbot: CommunityBot
+) -> None:
+    admin = loopback.add_user("admin", permissions=ADMIN_PERMISSIONS)
+    member = loopback.add_user("member")
+    preset = {"name": "harbour-glow", "positive": "glowing {prompt}, teal harbour lights",
+              "negative": "grey", "description": "Teal night light", "steps": 3,
+              "scheduler": "Euler a", "aspect": "16:9"}  # fmt: skip
+    saved = await say(loopback, "settings preset-add", preset, user=admin)
+    assert saved.ephemeral and saved.content.startswith("✅ Preset `harbour-glow` saved")
+    bad = await say(
+        loopback, "settings preset-add", {"name": "x", "positive": "no slot"}, user=admin
+    )
+    assert bad.ephemeral and "`positive`" in bad.content and "{prompt}" in bad.content
+    assert "`harbour-glow`" in text_of(await say(loopback, "settings view", user=admin))
+
+    offered = await loopback.autocomplete(
+        "imagine", {"prompt": "a boat", "style": "harbour"}, "style", user=member
+    )
+    assert [choice["value"] for choice in offered] == ["harbour-glow"]
+    assert "Teal night light" in text_of(await say(loopback, "styles", user=member))
+    record = await imagine(loopback, member, prompt="a boat", style="harbour-glow")
+    result = await loopback.wait_original(record, is_result)
+    job_id = result.embeds[0]["footer"]["text"].removeprefix("job ")
+    request = cbot.studio.queue.get(job_id).request
+    assert request.prompt.startswith("glowing a boat") and "grey" in request.negative_prompt
+    assert (request.steps, request.scheduler) == (3, "Euler a")  # the preset's own settings
+    assert request.width > request.height
+
+    removed = await say(loopback, "settings preset-remove", {"name": "harbour-glow"}, user=admin)
+    assert removed.content.startswith("✅ Preset `harbour-glow` removed")
+    gone = await answer(loopback, await imagine(loopback, member, style="harbour-glow"))
+    assert gone.ephemeral and "`style`" in gone.content
+
+
 async def test_guild_limits_reach_the_queue(loopback: LoopbackDiscord, cbot: CommunityBot) -> None:
     admin = loopback.add_user("admin", permissions=ADMIN_PERMISSIONS)
     member = loopback.add_user("member")
@@ -162,6 +198,9 @@ def test_settings_view_of_a_full_guild_fits_in_one_embed() -> None:
         approval_channels=tuple(channels),
         terms=tuple(GuildTerm(text=f"term {n:03d} " + "x" * 80) for n in range(200)),
         exemptions=tuple(f"exempt {n:03d} " + "y" * 80 for n in range(200)),
+        presets=tuple(
+            Preset(name=f"preset-{n:02d}-" + "z" * 30, positive="{prompt}") for n in range(25)
+        ),
     )
     embed = settings_embed(full, [f"model-{n:03d}" for n in range(200)])
     assert len(embed) <= 6000  # Discord refuses a longer embed, and /settings view with it

@@ -1,0 +1,193 @@
+"""The intersection matrix: every feature against every other, each cell a real job and a button.
+
+Dimensions (``DIMENSIONS``; each value is the ``ImagineOptions`` it sets, so **adding a dimension
+is one line**: a name and its values' options, e.g. ``"lora": {"none": {}, "ink": {"lora":
+"ink"}}``; a feature whose value is not an option also adds its own setup in ``_prepare``):
+
+- family: tiny SD 1.x, tiny SD 2.x (v-prediction, Euler a), tiny SDXL (Euler);
+- prompt feature: plain, A1111 weights, wildcards, prompt editing, alternation, BREAK/AND, a
+  100-word prompt (two CLIP windows), a guild preset with its own steps, cfg, scheduler and aspect;
+- count 1 or 4; aspect 1:1, 16:9 (landscape), 2:3 (portrait);
+- the button (``ACTIONS``): U1–U4, V subtle, V strong (of the last image), reroll, remix.
+
+The full product is 3 × 8 × 2 × 3 × 8 = 1152 cells; ``CELLS`` samples it deterministically: an
+all-pairs covering design (allpairspy: every pair of values of any two dimensions occurs in some
+cell; 64 cells) plus ``RANDOM_CELLS`` more drawn from the full product with a fixed seed, so a
+failure names a cell that fails again on every run. Each cell runs through studio (submit, then
+derive or remix, with their events) on the real queue and the tiny engines at 64² and 2 steps,
+and must end in a delivered result or in a refusal that names the field and the reason (the one
+refusal expected: a button for an image a 1-image job does not have); never the generic error,
+never a traceback in the log. A sampled subset also runs through the bot in the loopback Discord
+(``tests/bot/test_matrix_buttons.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+import pytest
+from allpairspy import AllPairs
+
+from studio import Finished, ImagineOptions, Requester, Studio
+from studio.errors import FIELD_ERRORS
+from tests.studio.conftest import outcome
+
+HUNDRED_WORDS = " ".join(
+    ["a lighthouse on a cliff above a stormy sea at dusk, with gulls and spray"] * 7
+    + ["oil painting"]
+)
+MATRIX_PRESET: dict[str, Any] = {
+    "name": "matrix-style",
+    "positive": "matrix style art of {prompt}, bold colours",
+    "negative": "dull",
+    "steps": 1,
+    "cfg": 5.0,
+    "scheduler": "Euler a",
+    "aspect": "16:9",
+}
+
+DIMENSIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "family": {
+        "sd1": {"model": "tiny"},
+        "sd2-v": {"model": "tiny-sd2"},
+        "sdxl": {"model": "tiny-xl"},
+    },
+    "feature": {
+        "plain": {"prompt": "a lighthouse on a cliff"},
+        "a1111-weights": {"prompt": "a (lighthouse:1.3) on a [cliff], ((storm)), (sea:0.8)"},
+        "wildcards": {"prompt": "a {red|blue|green|white} lighthouse on a cliff"},
+        "prompt-editing": {"prompt": "a [lighthouse:windmill:1] on a cliff"},
+        "alternation": {"prompt": "a [lighthouse|windmill] on a cliff"},
+        "break-and": {"prompt": "a lighthouse BREAK a stormy sea AND a night sky :0.8"},
+        "100-words": {"prompt": HUNDRED_WORDS},
+        "preset-settings": {"prompt": "a lighthouse", "style": MATRIX_PRESET["name"]},
+    },
+    "count": {"1": {"count": 1}, "4": {"count": 4}},
+    "aspect": {"1:1": {"aspect": "1:1"}, "16:9": {"aspect": "16:9"}, "2:3": {"aspect": "2:3"}},
+}
+ACTIONS: dict[str, tuple[str, int | None]] = {
+    "U1": ("upscale", 0),
+    "U2": ("upscale", 1),
+    "U3": ("upscale", 2),
+    "U4": ("upscale", 3),
+    "V-subtle": ("vary_subtle", -1),  # -1: the job's last image
+    "V-strong": ("vary_strong", -1),
+    "reroll": ("reroll", None),
+    "remix": ("remix", None),
+}
+RANDOM_CELLS = 12
+MEMBER = Requester(user_id=1, guild_id=10, channel_id=100)
+ADMIN = Requester(user_id=99, guild_id=10, channel_id=100, manage_guild=True)
+
+
+@dataclass(frozen=True)
+class Cell:
+    values: tuple[str, ...]  # one value per dimension, in DIMENSIONS' order
+    action: str
+    seed: int
+
+    def __str__(self) -> str:
+        return "-".join([*self.values, self.action])
+
+    def options(self) -> ImagineOptions:
+        fields: dict[str, Any] = {"seed": self.seed}
+        for dimension, value in zip(DIMENSIONS.values(), self.values, strict=True):
+            fields.update(dimension[value])
+        return ImagineOptions(**fields)
+
+    @property
+    def count(self) -> int:
+        return int(self.options().count or 1)
+
+
+def sample() -> list[Cell]:
+    """The all-pairs cells, then the seeded random ones not among them."""
+    axes = [list(values) for values in DIMENSIONS.values()] + [list(ACTIONS)]
+    chosen = [tuple(row) for row in AllPairs(axes)]
+    everything = list(product(*axes))
+    for row in random.Random(11).sample(everything, len(everything)):
+        if len(chosen) >= len(everything) or len(chosen) >= 64 + RANDOM_CELLS:
+            break
+        if row not in chosen:
+            chosen.append(row)
+    return [Cell(tuple(row[:-1]), row[-1], seed=number) for number, row in enumerate(chosen)]
+
+
+CELLS = sample()
+
+
+def expected_refusal(cell: Cell) -> str | None:
+    """The field a cell must be refused on, or None when it must deliver."""
+    _, index = ACTIONS[cell.action]
+    return "index" if index is not None and index >= cell.count else None
+
+
+async def prepare(studio: Studio) -> None:
+    """What some values need beyond their options: the guild's own preset."""
+    await studio.settings.add_preset(ADMIN, MATRIX_PRESET)
+
+
+async def run_cell(studio: Studio, cell: Cell) -> str:
+    """The cell's job and its button; "delivered" or "refused:<field>" (anything else fails)."""
+    base = await studio.submit(cell.options(), MEMBER)
+    event = await outcome(studio, base)
+    assert isinstance(event, Finished), f"{cell}: the job ended in {event}"
+    job = event.job
+    assert len(job.images) == cell.count
+    if cell.options().style:  # the preset's own settings, below what the member typed
+        assert (job.request.steps, job.request.guidance) == (MATRIX_PRESET["steps"], 5.0)
+        assert job.request.scheduler == MATRIX_PRESET["scheduler"]
+    action, index = ACTIONS[cell.action]
+    if index == -1:
+        index = cell.count - 1
+    try:
+        if action == "remix":
+            prompt = studio.remix_prompt(job) + ", at dusk"
+            derived = await studio.remix(job.job_id, prompt, MEMBER)
+        else:
+            derived = await studio.derive(job.job_id, action, index, MEMBER)  # type: ignore[arg-type]
+    except FIELD_ERRORS as exc:
+        field, message = getattr(exc, "field", ""), getattr(exc, "message", "")
+        assert field and message, f"{cell}: a refusal without a field or a reason: {exc!r}"
+        return f"refused:{field}"
+    event = await outcome(studio, derived)
+    assert isinstance(event, Finished), f"{cell}: the {cell.action} ended in {event}"
+    made = event.job
+    assert made.images, f"{cell}: nothing delivered"
+    if action == "upscale":
+        assert made.request.mode == "upscale" and len(made.images) == 1
+    if action.startswith("vary"):
+        assert made.images[0].seed == job.images[index or 0].seed
+    return "delivered"
+
+
+def no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    bad = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not bad, "\n".join(f"{r.name}: {r.getMessage()}" for r in bad)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", CELLS, ids=str)
+async def test_every_cell_delivers_or_is_refused_by_name(
+    studio: Studio, cell: Cell, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    await prepare(studio)
+    ended = await run_cell(studio, cell)
+    refusal = expected_refusal(cell)
+    assert ended == (f"refused:{refusal}" if refusal else "delivered"), str(cell)
+    no_tracebacks(caplog)
+
+
+def test_the_sample_covers_every_pair_of_values() -> None:
+    """The all-pairs promise, checked: any two dimensions' values meet in some cell."""
+    rows = [(*cell.values, cell.action) for cell in CELLS]
+    axes = [list(values) for values in DIMENSIONS.values()] + [list(ACTIONS)]
+    for first, second in ((i, j) for i in range(len(axes)) for j in range(i + 1, len(axes))):
+        met = {(row[first], row[second]) for row in rows}
+        assert met == set(product(axes[first], axes[second]))
+    assert len(set(rows)) == len(rows) > 64
