@@ -24,7 +24,8 @@ class StudioOptions(BaseModel):
     )
     default_count: DefaultCount = Field(default=4, description="Images per request.")
     models_here: bool = Field(
-        default=True,
-        description="Models load in this process (no Redis workers): one that cannot load "
-        "here offline is refused before its job is queued.",
+        default=False,
+        description="Models load in this process (the start-up wiring sets it when there are "
+        "no Redis workers): one that cannot load here offline is refused before its job is "
+        "queued. Off, planning takes any catalog model (e.g. to plan for other hosts).",
     )

@@ -119,22 +119,23 @@ def test_what_would_fail_on_the_worker_fails_at_planning_naming_the_option(
         planner.plan(ImagineOptions(prompt="a fox", negative="(" * 5 + "blur" + ")-" * 5))
     assert negative.value.field == "negative"
     assert planner.plan(ImagineOptions(prompt="(" * 12 + "a fox" + ")" * 12))  # A1111: flattened
-    # A hub model the offline host never downloaded: refused here, not as a failed job.
+    # A hub model the offline host never downloaded, when models load in this process (no
+    # Redis workers): refused here, not as a failed job after its turn in the queue.
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(InvalidRequest) as offline:
-        planner.plan(ImagineOptions(prompt="a fox", model="sd15"))
-    assert offline.value.field == "model" and "offline" in offline.value.message
-    # With Redis workers the models live on their hosts: the bot cannot tell, and does not.
-    workers = Planner(
+    here = Planner(
         planner.catalog,
         planner.presets,
         engine=planner.engine,
         prompting=planner.prompting,
-        options=StudioOptions(models_here=False),
+        options=StudioOptions(models_here=True),
     )
-    assert workers.plan(ImagineOptions(prompt="a fox", model="sd15")).request.model == "sd15"
+    with pytest.raises(InvalidRequest) as offline:
+        here.plan(ImagineOptions(prompt="a fox", model="sd15"))
+    assert offline.value.field == "model" and "offline" in offline.value.message
+    # With Redis workers the models live on their hosts: the bot cannot tell, and does not.
+    assert planner.plan(ImagineOptions(prompt="a fox", model="sd15")).request.model == "sd15"
 
 
 def test_option_lengths_are_declared_once_and_checked_with_the_range(planner: Planner) -> None:
