@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python -m bench.queue --quick
 	$(BIN)/python -m bench.scale --quick
 	$(BIN)/python -m bench.bot --quick
+	$(BIN)/python -m bench.faults --quick
 
 clean:
 	rm -rf $(VENV) .cache out

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
+from typing import ClassVar
 
 import discord
 
 from bot.context import context, delivery_target, requester
 from bot.delivery import Delivery, Target
-from bot.errors import report_error
+from bot.errors import STALE, report_error
+from bot.replies import OriginalReply
+from bot.routing import send_form
 from studio import DERIVATIONS, DeliveryTarget, Submitted
 
 log = logging.getLogger(__name__)
@@ -29,11 +33,19 @@ async def start_and_follow(
     received = time.monotonic()
     bot = context(interaction)
     with bot.acknowledging():
-        await interaction.response.defer(thinking=True)
+        response = await interaction.response.defer(thinking=True)
     await bot.acks_first()
-    submitted = await submit(delivery_target(interaction, received))
-    target = Target.of(interaction)
-    delivery = Delivery(interaction, target, bot.studio, bot.config, submitted, received)
+    # The reply's id too: once the token is gone, the channel can still reach the reply.
+    target = delivery_target(interaction, received, response.message_id if response else None)
+    submitted = await submit(target)
+    reply = OriginalReply(
+        interaction.client,
+        interaction.channel_id or 0,
+        target,
+        usable_for=bot.config.token_lifetime_seconds,
+        interaction=interaction,
+    )
+    delivery = Delivery(reply, Target.of(interaction), bot.studio, bot.config, submitted)
     bot.track(asyncio.create_task(delivery.run(), name=f"deliver-{submitted.job_id}"))
 
 
@@ -74,7 +86,7 @@ async def _on_button(
         )
     elif action == "remix":
         job = await studio.job(job_id)
-        await interaction.response.send_modal(RemixModal(job_id, studio.remix_prompt(job)))
+        await send_form(interaction, RemixModal(job_id, studio.remix_prompt(job)))
     elif action == "delete":
         deleted = await studio.delete(job_id, who)
         message = interaction.message
@@ -101,14 +113,18 @@ async def _on_button(
             await interaction.message.delete()
             text = "⚠️ Thank you: enough members reported it, so it was taken down."
         await interaction.followup.send(text, ephemeral=True)
+    else:  # a button of another version of the bot
+        await interaction.response.send_message(STALE, ephemeral=True)
 
 
 class RemixModal(discord.ui.Modal, title="Remix"):
-    """The job's prompt, prefilled, to edit and run again with the same settings."""
+    """The job's prompt, prefilled, to edit and run again with the same settings. Answered by
+    ``bot.routing`` from its custom_id, so it works after a restart too."""
+
+    route: ClassVar[re.Pattern[str]] = re.compile(r"muralist:remix_modal:(?P<job>[0-9a-f]{32})")
 
     def __init__(self, job_id: str, prompt: str) -> None:
         super().__init__(custom_id=f"muralist:remix_modal:{job_id}", timeout=None)
-        self.job_id = job_id
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
             style=discord.TextStyle.paragraph,
             default=prompt[:4000],
@@ -117,15 +133,11 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         )
         self.add_item(discord.ui.Label(text="Prompt", component=self.prompt))
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
+    @classmethod
+    async def submitted(
+        cls, interaction: discord.Interaction, match: re.Match[str], values: dict[str, str]
+    ) -> None:
         studio = context(interaction).studio
         who = requester(interaction)
-        text = self.prompt.value
-        await start_and_follow(
-            interaction, lambda target: studio.remix(self.job_id, text, who, target)
-        )
-
-    async def on_error(  # type: ignore[override]
-        self, interaction: discord.Interaction, error: Exception, /
-    ) -> None:
-        await report_error(interaction, error)
+        job_id, text = match["job"], values.get("prompt", "")
+        await start_and_follow(interaction, lambda target: studio.remix(job_id, text, who, target))

@@ -16,7 +16,8 @@ import discord
 from discord.ext import commands
 
 from bot import actions
-from bot.cogs.community import CommunityCog, StylesPageButton
+from bot.actions import RemixModal
+from bot.cogs.community import CommunityCog, SettingsModal, StylesPageButton
 from bot.cogs.history import HistoryCog, HistoryPageButton, UseSettingsButton
 from bot.cogs.imagine import ImagineCog
 from bot.cogs.mod import ModCog
@@ -25,8 +26,10 @@ from bot.cogs.settings import SettingsCog
 from bot.config import DiscordConfig
 from bot.delivery import Delivery, Target
 from bot.errors import MuralistTree
-from bot.modlog import ModButton, ModLogPoster
+from bot.modlog import BanModal, ModButton, ModLogPoster
 from bot.render import DEFAULT_FILESIZE_LIMIT
+from bot.replies import OriginalReply
+from bot.routing import Router
 from bot.views import ResultButton
 from studio import Studio, Submitted
 
@@ -37,6 +40,12 @@ def intents() -> discord.Intents:
     wanted = discord.Intents.none()
     wanted.guilds = True
     return wanted
+
+
+BUTTONS = (ResultButton, ModButton, StylesPageButton, HistoryPageButton, UseSettingsButton)
+"""Every kind of button the bot sends: each survives restarts (its custom_id says it all)."""
+FORMS = (RemixModal, SettingsModal, BanModal)
+"""Every form the bot shows: answered by ``bot.routing`` from the custom_id and the fields."""
 
 
 class MuralistBot(commands.Bot):
@@ -64,6 +73,7 @@ class MuralistBot(commands.Bot):
         self._acks_done = asyncio.Event()
         self._acks_done.set()
         self._poster: asyncio.Task[None] | None = None
+        self.router = Router(BUTTONS, FORMS)
 
     async def setup_hook(self) -> None:
         cogs = (
@@ -76,9 +86,7 @@ class MuralistBot(commands.Bot):
         )
         for cog in cogs:
             await self.add_cog(cog)
-        self.add_dynamic_items(
-            ResultButton, ModButton, StylesPageButton, HistoryPageButton, UseSettingsButton
-        )
+        self.add_dynamic_items(*BUTTONS)
         poster = ModLogPoster(self, self.studio)
         self._poster = asyncio.create_task(poster.run(), name="moderators-log")
         await self._adopt_orphans()
@@ -112,16 +120,30 @@ class MuralistBot(commands.Bot):
             await asyncio.wait_for(self._acks_done.wait(), patience)
 
     async def _adopt_orphans(self) -> None:
-        """Follow the jobs a previous run left, to their channels. Runs in ``setup_hook``,
-        before any interaction of this run can create a job of its own."""
+        """Follow the jobs a previous run left: their original replies are finished through
+        the tokens studio kept (or the channel), and a result posted just before the restart
+        is found, not posted again. Runs in ``setup_hook``, before any interaction of this run
+        can create a job of its own."""
         orphans = await self.studio.orphans()
         for orphan in orphans:
             target = Target(self, orphan.channel_id, orphan.user_id, DEFAULT_FILESIZE_LIMIT)
+            reply = OriginalReply(
+                self,
+                orphan.channel_id,
+                orphan.target,
+                usable_for=self.config.token_lifetime_seconds,
+            )
             submitted = Submitted(orphan.job_id, 0, 0.0)
-            delivery = Delivery(None, target, self.studio, self.config, submitted, 0.0)
+            delivery = Delivery(
+                reply, target, self.studio, self.config, submitted, ended_before=orphan.ended
+            )
             self.track(asyncio.create_task(delivery.run(), name=f"deliver-{orphan.job_id}"))
         if orphans:
             log.info("delivering %d jobs left by the previous run", len(orphans))
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """After discord.py's own dispatch: forms, and clicks nothing else answers."""
+        await self.router.route(interaction)
 
     def track(self, task: asyncio.Task[Any]) -> None:
         """Keep a background task alive until it ends (and cancel it on close)."""

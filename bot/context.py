@@ -50,12 +50,16 @@ def requester(interaction: discord.Interaction) -> Requester:
     )
 
 
-def delivery_target(interaction: discord.Interaction, received: float) -> DeliveryTarget:
+def delivery_target(
+    interaction: discord.Interaction, received: float, message_id: int | None = None
+) -> DeliveryTarget:
     """The interaction's token for studio to keep with the job, so the original message can be
-    finished even after a restart while the token lives (``received``: monotonic time)."""
+    finished even after a restart while the token lives (``received``: monotonic time), and the
+    reply's message id (``message_id``) to reach it through the channel after that."""
     age = time.monotonic() - received
     return DeliveryTarget(
         reply_token=interaction.token,
         application_id=interaction.application_id,
         expires_at=time.time() - age + TOKEN_LIFETIME,
+        message_id=message_id,
     )

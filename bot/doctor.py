@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import sqlite3
-import tempfile
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
@@ -26,6 +24,12 @@ from bot.config import Settings
 from bot.endpoints import apply_discord_config
 from generation.catalog import Catalog, ModelSpec, hub_snapshot
 from generation.queue import WorkerInfo
+from generation.queue.store import (
+    StorageUnwritable,
+    StoreCorrupt,
+    check_images_folder,
+    check_state_file,
+)
 
 Status = Literal["ok", "warn", "fail"]
 MARKS: dict[Status, str] = {"ok": "✓", "warn": "!", "fail": "✗"}
@@ -303,28 +307,19 @@ def database_checks(settings: Settings) -> list[Check]:
             )
     else:
         try:
-            with sqlite3.connect(db, timeout=5) as connection:
-                verdict = connection.execute("PRAGMA quick_check").fetchone()[0]
-                connection.execute("BEGIN IMMEDIATE")
-                connection.execute("ROLLBACK")
-            if verdict != "ok":
-                checks.append(
-                    Check(
-                        "database",
-                        "fail",
-                        f"{db} is damaged ({verdict})",
-                        "stop the bot and `muralist restore` the latest backup",
-                    )
-                )
-            else:
-                checks.append(Check("database", "ok", f"{db} is writable and intact"))
-        except sqlite3.Error as exc:
+            # The same checks the bot makes before it writes to the file (read-only: a refused
+            # file keeps every byte): a SQLite job store of a known schema, intact, writable.
+            check_state_file(db)
+            checks.append(Check("database", "ok", f"{db} is writable and intact"))
+        except StoreCorrupt as exc:
+            checks.append(Check("database", "fail", str(exc), "`muralist restore` a backup"))
+        except StorageUnwritable as exc:
             checks.append(
                 Check(
                     "database",
                     "fail",
-                    f"{db}: {exc}",
-                    "make the file and its folder writable by the bot's user "
+                    exc.problem,
+                    "make the file and its folder writable by the bot's user, or free space "
                     "(SQLite also writes -wal and -shm files beside it)",
                 )
             )
@@ -337,12 +332,11 @@ def database_checks(settings: Settings) -> list[Check]:
         )
         return checks
     try:
-        with tempfile.NamedTemporaryFile(dir=images):
-            pass
+        check_images_folder(images)
         checks.append(Check("images folder", "ok", f"{images} is writable"))
-    except OSError as exc:
+    except StorageUnwritable as exc:
         checks.append(
-            Check("images folder", "fail", f"{images}: {exc.strerror or exc}", "make it writable")
+            Check("images folder", "fail", f"{images}: {exc.problem}", "make it writable")
         )
     return checks
 

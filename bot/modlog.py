@@ -18,6 +18,7 @@ from bot.actions import delete_message
 from bot.context import context, requester
 from bot.errors import report_error
 from bot.render import DEFAULT_FILESIZE_LIMIT, discord_time, render_result
+from bot.routing import send_form
 from bot.views import result_view
 from studio import (
     ApprovalNotice,
@@ -99,10 +100,13 @@ class ModButton(
 
 
 class BanModal(discord.ui.Modal, title="Ban from generating"):
-    def __init__(self, user_id: int, source: discord.Message | None) -> None:
+    """Duration and reason of a ban. Answered by ``bot.routing`` from its custom_id (the user)
+    and its fields, so it works after a restart; the log message it came from is closed."""
+
+    route: ClassVar[re.Pattern[str]] = re.compile(r"mlog:banmodal:(?P<user>\d{1,20})")
+
+    def __init__(self, user_id: int) -> None:
         super().__init__(custom_id=f"mlog:banmodal:{user_id}", timeout=600)
-        self.user_id = user_id
-        self.source = source
         self.duration: discord.ui.TextInput[BanModal] = discord.ui.TextInput(
             required=False, max_length=10, custom_id="duration"
         )
@@ -116,19 +120,19 @@ class BanModal(discord.ui.Modal, title="Ban from generating"):
         )
         self.add_item(discord.ui.Label(text="Reason (the user sees it)", component=self.reason))
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
+    @classmethod
+    async def submitted(
+        cls, interaction: discord.Interaction, match: re.Match[str], values: dict[str, str]
+    ) -> None:
         studio = context(interaction).studio
         who = requester(interaction)
-        ban = await studio.moderation.ban(who, self.user_id, self.duration.value, self.reason.value)
+        user_id = int(match["user"])
+        duration, reason = values.get("duration", ""), values.get("reason", "")
+        ban = await studio.moderation.ban(who, user_id, duration, reason)
         text = ban_text(ban)
         await interaction.response.send_message(text, ephemeral=True)
-        if self.source is not None:
-            await close_entry(self.source, f"🔨 {text} — {interaction.user.mention}")
-
-    async def on_error(  # type: ignore[override]
-        self, interaction: discord.Interaction, error: Exception, /
-    ) -> None:
-        await report_error(interaction, error)
+        if interaction.message is not None:
+            await close_entry(interaction.message, f"🔨 {text} — {interaction.user.mention}")
 
 
 def _embed(entry: ModerationEntry, place: tuple[int, int] | None) -> discord.Embed:
@@ -227,7 +231,7 @@ async def _on_button(interaction: discord.Interaction, button: ModButton) -> Non
         if button.user_id is None:
             await interaction.response.send_message("No user to ban.", ephemeral=True)
             return
-        await interaction.response.send_modal(BanModal(button.user_id, interaction.message))
+        await send_form(interaction, BanModal(button.user_id))
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
     decision: Decision = button.action  # type: ignore[assignment]

@@ -53,7 +53,7 @@ def _label(action: str, index: int | None, grid: bool) -> str | None:
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"muralist:(?P<action>[a-z_]+):(?P<job>[0-9a-f]{32})(?::(?P<index>[0-3]))?",
+    template=rf"muralist:(?P<action>{'|'.join(ACTIONS)}):(?P<job>[0-9a-f]{{32}})(?::(?P<index>[0-3]))?",
 ):
     def __init__(
         self,
@@ -87,9 +87,6 @@ class ResultButton(
     ) -> ResultButton:
         index = match["index"]
         return cls(match["action"], match["job"], int(index) if index is not None else None)
-
-    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        return self.action in ACTIONS
 
     async def callback(self, interaction: discord.Interaction) -> None:
         router: ButtonRouter = interaction.client  # type: ignore[assignment]

@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.endpoints import apply_discord_config
 from generation.catalog import Catalog
 from generation.engine_api import ImageEngine
+from generation.queue import check_images_folder, check_state_file
 from generation.queue.factory import open_queue
 from prompting import load_library
 from safety import ImageChecker, ModerationRecord, PromptFilter
@@ -53,7 +54,9 @@ def build_planner(settings: Settings) -> Planner:
         engine=settings.engine,
         prompting=settings.prompting,
         options=StudioOptions(
-            image_side=settings.discord.image_side, default_count=settings.discord.default_count
+            image_side=settings.discord.image_side,
+            default_count=settings.discord.default_count,
+            models_here=not settings.queue.redis_url,
         ),
         tokenizers=TokenizerShelf(settings.engine.cache_dir).for_model,
     )
@@ -70,7 +73,10 @@ async def open_studio(
     ``muralist worker`` processes when ``queue.redis_url`` is set. ``image_checker``: tests
     pass one with a stand-in detector."""
     config = settings.queue
-    config.images_dir.mkdir(parents=True, exist_ok=True)
+    # Storage first, before an engine loads or any table is opened: a refused state file stays
+    # as it was, and a read-only or full disk is named at start-up.
+    check_state_file(config.db_path)
+    check_images_folder(config.images_dir)
     if engine is None and not config.redis_url:
         built = build_engine(settings)
         # The default model loaded (and compiled, with compile_unet) before the first member
@@ -78,11 +84,12 @@ async def open_studio(
         await asyncio.to_thread(built.warm_up)
         engine = built
     async with AsyncExitStack() as stack:
-        # Studio's table first: it adopts what an older job store kept of deliveries.
-        deliveries = DeliveryRecord(config.db_path)
-        stack.callback(deliveries.close)
+        # The job store opens the file first; studio's table then adopts what an older job
+        # store kept of deliveries (its old columns stay in place).
         queue = open_queue(config, engine)
         stack.callback(queue.store.close)
+        deliveries = DeliveryRecord(config.db_path)
+        stack.callback(deliveries.close)
         record = ModerationRecord(config.db_path, reports_to_hide=settings.safety.reports_to_hide)
         stack.callback(record.close)
         planner = build_planner(settings)

@@ -158,6 +158,22 @@ class ModelSpec(BaseModel):
         return str(self.folder or self.checkpoint)
 
 
+def unavailable(spec: ModelSpec) -> str | None:
+    """Why ``spec`` cannot load on this host without a download, or None: a hub model not in
+    the local cache while ``HF_HUB_OFFLINE`` is set, or a folder or checkpoint that is gone."""
+    if spec.hub is not None:
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE and hub_snapshot(spec.hub) is None:
+            return f"{spec.hub} is not downloaded on this host and the hub is offline"
+        return None
+    for kind in ("folder", "checkpoint"):
+        path = getattr(spec, kind)
+        if path is not None and not Path(path).exists():
+            return f"its {kind} {path} does not exist"
+    return None
+
+
 def hub_snapshot(repo_id: str) -> str | None:
     """The local snapshot folder of a hub repository when it was downloaded before, else None."""
     from huggingface_hub import snapshot_download

@@ -197,8 +197,11 @@ class QueueConfig(BaseModel):
         default=1.5, ge=0.0, le=60.0, description="Minimum gap between step events per job."
     )
     redis_url: str | None = Field(default=None, description="Set to scale out to GPU workers.")
-    claim_idle_seconds: float = Field(
-        default=60.0, gt=0.0, description="A silent worker's job goes to another after this."
+    claim_idle_seconds: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="A silent worker's batch goes to another after this (unset: 2 heartbeats, "
+        "10 s by default; a live worker renews its claim every heartbeat).",
     )
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Prometheus endpoint port (unset: off)."
@@ -237,6 +240,14 @@ class QueueConfig(BaseModel):
     redis_backoff_max_seconds: float = Field(
         default=10.0, gt=0.0, le=600.0, description="Longest retry pause while Redis is down."
     )
+
+    @property
+    def reclaim_after_seconds(self) -> float:
+        """How long a batch's worker may stay silent before another takes the batch: derived
+        from the heartbeat, so a dead worker's batch is back within about 11 s by default."""
+        if self.claim_idle_seconds is not None:
+            return self.claim_idle_seconds
+        return 2 * self.heartbeat_seconds
 
     @field_validator("priority_weights")
     @classmethod

@@ -165,6 +165,29 @@ class Driver(DiscordState):
             5, data, user=opened_by.user, channel=self.channel(opened_by.channel_id), message=source
         )
 
+    async def forge(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        *,
+        user: FakeUser,
+        channel: str | int = "art",
+        message: StoredMessage | None = None,
+    ) -> Interaction:
+        """An interaction of type ``kind`` whose ``data`` is sent exactly as given: options
+        out of the declared ranges, of other types or unknown, custom_ids the bot never sent.
+        Discord's clients check options against the declared command, so these reach a bot
+        only from a stale client, a proxy or a forgery; a bot must answer them all the same."""
+        return await self._dispatch_interaction(
+            kind, data, user=user, channel=self.channel(channel), message=message
+        )
+
+    def plant(self, channel: str | int, data: dict[str, Any]) -> StoredMessage:
+        """A message of the bot as an older version of it (or another bot build) left it in
+        ``channel``: ``data`` is a message body (content, embeds, components)."""
+        quiet: dict[str, Any] = {"allowed_mentions": {"parse": []}}
+        return self.new_message(self.channel(channel).id, quiet | data, [], 0, None)
+
     # ----------------------------------------------------------------- waiting and reading
     async def wait_until_ready(self, timeout: float = 30.0) -> None:
         """Until a bot has identified and received READY and GUILD_CREATE."""

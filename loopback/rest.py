@@ -40,6 +40,7 @@ KINDS = {
     "update_webhook_message": "edit_followup",
     "delete_webhook_message": "delete_followup",
     "create_message": "channel_message",
+    "list_messages": "channel_history",
     "get_message": "get_channel",
     "update_message": "edit_channel",
     "delete_message": "delete_channel",
@@ -100,6 +101,7 @@ class RestApi:
             "delete_webhook_message": self._webhook_message,
             "get_channel": self._get_channel,
             "create_message": self._channel_send,
+            "list_messages": self._channel_history,
             "get_message": self._channel_message,
             "update_message": self._channel_message,
             "delete_message": self._channel_message,
@@ -146,7 +148,15 @@ class RestApi:
             return self._finish(call, Reply(401, error_body(0, "401: Unauthorized")))
         reply = await handler(call)
         reply.headers = {**verdict.headers, **reply.headers}
-        return self._finish(call, reply)
+        return await self._answer(call, reply)
+
+    async def _answer(self, call: Call, reply: Reply) -> web.Response:
+        """Record, then (after the test's ``before_answer`` hook, if any) answer."""
+        response = self._finish(call, reply)
+        hook = self.state.before_answer
+        if hook is not None:
+            await hook(self.state.transcript[-1])
+        return response
 
     def _finish(self, call: Call, reply: Reply) -> web.Response:
         operation = call.operation
@@ -481,8 +491,40 @@ class RestApi:
         too_big = self._size_problems(call.files, state.attachment_size_limit)
         if too_big is not None:
             return too_big
+        nonce = body.get("nonce")
+        enforced = nonce is not None and bool(body.get("enforce_nonce"))
+        if enforced:
+            # "If another message was created by the same author with the same nonce, that
+            # message will be returned and no new message will be created."
+            seen = state.nonces.get(str(nonce))
+            if seen is not None and time.monotonic() - seen[1] < state.nonce_window:
+                earlier = state.messages[seen[0]]
+                if earlier.deleted:
+                    return Reply(404, error_body(10008, "Unknown Message"))
+                return Reply(200, state.message_payload(earlier) | {"nonce": nonce}, earlier.id)
         message = state.new_message(channel.id, body, call.files, int(body.get("flags") or 0), None)
-        return Reply(200, state.message_payload(message), message.id)
+        payload = state.message_payload(message)
+        if nonce is not None:
+            message.nonce = str(nonce)
+            payload["nonce"] = nonce  # in the create response only, as Discord does
+        if enforced:
+            state.nonces[str(nonce)] = (message.id, time.monotonic())
+        return Reply(200, payload, message.id)
+
+    async def _channel_history(self, call: Call) -> Reply:
+        """``GET /channels/{id}/messages``: newest first, ``limit`` 1–100 (default 50), paged
+        by ``before`` / ``after`` message ids."""
+        channel = self._find_channel(call)
+        if channel is None:
+            return Reply(404, error_body(10003, "Unknown Channel"))
+        query = call.request.query
+        limit = min(max(int(query.get("limit", "50")), 1), 100)
+        found = self.state.history(channel.id)
+        if "before" in query:
+            found = [m for m in found if m.id < int(query["before"])]
+        if "after" in query:
+            found = [m for m in found if m.id > int(query["after"])]
+        return Reply(200, [self.state.message_payload(m) for m in found[:limit]])
 
     async def _channel_message(self, call: Call) -> Reply:
         params = call.operation.params

@@ -10,7 +10,7 @@ import asyncio
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +101,7 @@ class StoredMessage:
     edits: int = 0
     allowed_mentions: dict[str, Any] | None = None
     pinged: Mentions = field(default_factory=Mentions)
+    nonce: str | None = None
 
     @property
     def mentions(self) -> list[int]:
@@ -225,6 +226,13 @@ class DiscordState:
         #: A policy, not Discord's rule: every message must carry ``allowed_mentions`` that stop
         #: @everyone, @here and role pings (a bot's tests switch it on).
         self.quiet_mentions = False
+        #: Discord checks an enforced nonce "for uniqueness in the past few minutes"; this is
+        #: that window, and the nonces seen within it (nonce → message id, time created).
+        self.nonce_window = 5 * 60.0
+        self.nonces: dict[str, tuple[int, float]] = {}
+        #: Called with each answer just before it is sent back to the bot (a test kills the bot
+        #: here to crash it after Discord applied a request and before the bot heard of it).
+        self.before_answer: Callable[[Sent], Awaitable[None]] | None = None
         self.changed = asyncio.Condition()
         self.ready = asyncio.Event()
         self.api_base = ""
@@ -339,6 +347,16 @@ class DiscordState:
         message.flags &= ~LOADING
         message.flags |= int(data.get("flags") or 0)
         message.edits += 1
+
+    def history(self, channel_id: int) -> list[StoredMessage]:
+        """A channel's messages as its history shows them to the bot, newest first (interaction
+        replies included, ephemeral and deleted ones not)."""
+        found = [
+            m
+            for m in self.messages.values()
+            if m.channel_id == channel_id and not m.deleted and not m.ephemeral
+        ]
+        return sorted(found, key=lambda m: m.id, reverse=True)
 
     def message_payload(self, message: StoredMessage) -> dict[str, Any]:
         channel = self.channel(message.channel_id)

@@ -7,6 +7,8 @@ reaches the model as the literal character instead of failing the parse.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prompting.notices import PromptWarning, WarningCode
 
 
@@ -18,12 +20,7 @@ def escape_unbalanced(text: str, pairs: dict[str, str]) -> tuple[str, list[Promp
     closers = {close: open_ for open_, close in pairs.items()}
     stack: list[int] = []
     unmatched: list[int] = []
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char == "\\":
-            index += 2
-            continue
+    for index, char in unescaped(text):
         if char in pairs:
             stack.append(index)
         elif char in closers:
@@ -31,7 +28,6 @@ def escape_unbalanced(text: str, pairs: dict[str, str]) -> tuple[str, list[Promp
                 stack.pop()
             else:
                 unmatched.append(index)
-        index += 1
     unmatched.extend(stack)
     if not unmatched:
         return text, []
@@ -46,3 +42,26 @@ def escape_unbalanced(text: str, pairs: dict[str, str]) -> tuple[str, list[Promp
         detail={"positions": [i for i, _ in found], "characters": [c for _, c in found]},
     )
     return escaped, [warning]
+
+
+def nesting_depth(text: str, openers: str = "([", closers: str = ")]") -> int:
+    """How deep unescaped brackets nest in ``text`` (``(a (b)1.1)`` is 2)."""
+    depth = deepest = 0
+    for _, char in unescaped(text):
+        if char in openers:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in closers:
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def unescaped(text: str) -> Iterator[tuple[int, str]]:
+    """Each character of ``text`` with its index, but a backslash and what it escapes."""
+    index = 0
+    while index < len(text):
+        if text[index] == "\\":
+            index += 2
+            continue
+        yield index, text[index]
+        index += 1

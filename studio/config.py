@@ -23,3 +23,9 @@ class StudioOptions(BaseModel):
         "its pixel count.",
     )
     default_count: DefaultCount = Field(default=4, description="Images per request.")
+    models_here: bool = Field(
+        default=False,
+        description="Models load in this process (the start-up wiring sets it when there are "
+        "no Redis workers): one that cannot load here offline is refused before its job is "
+        "queued. Off, planning takes any catalog model (e.g. to plan for other hosts).",
+    )

@@ -9,6 +9,7 @@ moderator's approval. Everything survives a restart; the queue keeps none of it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from safety.schema import transaction
 from studio.tables import StudioTables
@@ -30,7 +31,15 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX studio_jobs_approval ON studio_jobs (approval);
     """,
+    2: """
+    ALTER TABLE studio_jobs ADD COLUMN reply_message_id INTEGER;
+    ALTER TABLE studio_jobs ADD COLUMN intent TEXT;
+    ALTER TABLE studio_jobs ADD COLUMN intent_at REAL;
+    """,
 }
+
+Intent = Literal["original", "channel"]
+"""How a result is being delivered: by editing the original reply, or by a post to the channel."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,8 @@ class JobNotes:
     result: tuple[int, int] | None = None
     problem: str | None = None
     held: bool = False
+    intent: Intent | None = None
+    """Set before the result is posted: where to look for it after a crash."""
 
 
 class DeliveryRecord(StudioTables):
@@ -81,13 +92,14 @@ class DeliveryRecord(StudioTables):
         """A new job: where it was asked and how to reach its requester later."""
         self._write(
             "INSERT OR REPLACE INTO studio_jobs (job_id, channel_nsfw, reply_token, "
-            "application_id, token_expires_at) VALUES (?, ?, ?, ?, ?)",
+            "application_id, token_expires_at, reply_message_id) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 job_id,
                 int(channel_nsfw),
                 target.reply_token,
                 target.application_id,
                 target.expires_at,
+                target.message_id,
             ),
         )
 
@@ -95,19 +107,22 @@ class DeliveryRecord(StudioTables):
         with self._lock:
             row = self._db.execute(
                 "SELECT channel_nsfw, reply_token, application_id, token_expires_at, "
-                "result_channel_id, result_message_id, problem, approval "
-                "FROM studio_jobs WHERE job_id = ?",
+                "reply_message_id, result_channel_id, result_message_id, problem, approval, "
+                "intent FROM studio_jobs WHERE job_id = ?",
                 (job_id,),
             ).fetchone()
         if row is None:
             return JobNotes()
-        nsfw, token, app, expires, channel, message, problem, approval = row
+        nsfw, token, app, expires, reply, channel, message, problem, approval, intent = row
         return JobNotes(
             channel_nsfw=bool(nsfw),
-            target=DeliveryTarget(reply_token=token, application_id=app, expires_at=expires),
+            target=DeliveryTarget(
+                reply_token=token, application_id=app, expires_at=expires, message_id=reply
+            ),
             result=(channel, message) if channel is not None and message is not None else None,
             problem=problem,
             held=approval == "held",
+            intent=intent if intent in ("original", "channel") else None,
         )
 
     def _upsert(self, job_id: str, column: str, value: object) -> None:
@@ -116,6 +131,20 @@ class DeliveryRecord(StudioTables):
             f"ON CONFLICT (job_id) DO UPDATE SET {column} = excluded.{column}",
             (job_id, value),
         )
+
+    def delivering(self, job_id: str, intent: Intent, at: float) -> None:
+        """Before a result is posted: how (so a restart knows where it may already be)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO studio_jobs (job_id, intent, intent_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (job_id) DO UPDATE SET intent = excluded.intent, "
+                "intent_at = excluded.intent_at",
+                (job_id, intent, at),
+            )
+
+    def replied(self, job_id: str, message_id: int) -> None:
+        """The reply's message id, learnt after the job was asked."""
+        self._upsert(job_id, "reply_message_id", message_id)
 
     def posted(self, job_id: str, channel_id: int, message_id: int) -> None:
         """The message that shows the result (moderators may remove it later)."""

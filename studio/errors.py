@@ -8,7 +8,7 @@ the user got wrong (``field``) and what is allowed (``message``).
 from __future__ import annotations
 
 from generation.errors import GenerationError, InvalidRequest, ModelLoadError
-from generation.queue import JobNotFound, NotAllowed, Refusal
+from generation.queue import JobNotFound, NotAllowed, Refusal, StorageUnwritable
 from prompting.errors import PromptError
 from safety import ModerationEntry
 from safety.errors import InvalidSafetyInput
@@ -79,5 +79,6 @@ __all__ = [
     "Refusal",
     "Refused",
     "SettingsStoreError",
+    "StorageUnwritable",
     "StudioError",
 ]

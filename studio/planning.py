@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generation import sizes
-from generation.catalog import Catalog, ModelSpec
+from generation.catalog import Catalog, ModelSpec, unavailable
 from generation.config import EngineConfig
 from generation.errors import InvalidRequest
 from generation.families import traits
@@ -471,10 +471,14 @@ class Planner:
         return self._model(name, local=False)
 
     def _model(self, name: str, local: bool) -> ModelSpec:
+        allowed = ", ".join(self.catalog.names())
         if name not in self.catalog and not local:
-            allowed = ", ".join(self.catalog.names())
             raise InvalidRequest("model", f"unknown model {name!r}; choose one of: {allowed}")
-        return self.catalog.resolve(name)
+        spec = self.catalog.resolve(name)
+        problem = unavailable(spec) if self.options.models_here else None
+        if problem is not None:  # said now, not as a failed job after its turn in the queue
+            raise InvalidRequest("model", f"{name!r} cannot be used: {problem}")
+        return spec
 
     def _with_preferences(
         self, options: ImagineOptions, preferences: Preferences | None, rules: GuildRules

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from prompting import Preset, PromptSpec
 from safety import ChannelFlags, ModerationRecord, PromptFilter
 from studio import derivations
 from studio.administration import SettingsDesk
-from studio.deliveries import DeliveryRecord
+from studio.deliveries import DeliveryRecord, Intent, JobNotes
 from studio.errors import InvalidRequest, PromptBlocked
 from studio.gallery import Gallery
 from studio.guild_settings import GuildSettings, GuildSettingsStore
@@ -476,6 +477,15 @@ class Studio:
             await asyncio.to_thread(self.gallery.delivered, job_id)
         return self.queue.mark_delivered(job_id)
 
+    async def delivering(self, job_id: str, intent: Intent) -> None:
+        """Before a result is posted: how, so that after a crash the front end looks for the
+        post before posting again."""
+        await asyncio.to_thread(self.deliveries.delivering, job_id, intent, time.time())
+
+    async def delivery_notes(self, job_id: str) -> JobNotes:
+        """What the record holds of a job's delivery (reply, intent, result message)."""
+        return await asyncio.to_thread(self.deliveries.notes, job_id)
+
     async def undeliverable(self, job_id: str, problem: str) -> None:
         """The result could not be delivered (a deleted channel, a missing permission)."""
         log.warning("job %s could not be delivered: %s", job_id, problem)
@@ -492,7 +502,13 @@ class Studio:
         def read() -> list[Orphan]:
             jobs = store.by_status(*_PENDING) + store.undelivered()
             return [
-                Orphan(j.id, int(j.user_id), int(j.channel_id), self.deliveries.notes(j.id).target)
+                Orphan(
+                    j.id,
+                    int(j.user_id),
+                    int(j.channel_id),
+                    self.deliveries.notes(j.id).target,
+                    ended=j.status.finished,
+                )
                 for j in jobs
                 if not j.delivered
             ]

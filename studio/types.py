@@ -22,6 +22,10 @@ from studio.ranges import describe
 Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
 DERIVATIONS: tuple[Derivation, ...] = ("reroll", "vary_subtle", "vary_strong", "upscale")
 ChoiceField = Literal["style", "aspect", "scheduler", "model", "lora"]
+MAX_PROMPT_CHARS = 1500
+"""The longest prompt (and negative) a member may type, in Discord and on the CLI alike."""
+ShortText = Annotated[str, Field(min_length=1, max_length=100)]
+"""A short option: a preset, an aspect, a sampler, a model name, a prompt detail."""
 # Ranges shared by /imagine's options and a member's own defaults (``studio.preferences``).
 Count = Annotated[int, Field(ge=1, le=MAX_IMAGES)]
 Steps = Annotated[int, Field(ge=1, le=MAX_STEPS)]
@@ -55,14 +59,14 @@ class ImagineOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str
-    negative: str | None = None
-    style: str | None = None
-    medium: str | None = None
-    lighting: str | None = None
-    composition: str | None = None
-    details: str | None = None
-    aspect: str | None = None
+    prompt: Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+    negative: Annotated[str, Field(max_length=MAX_PROMPT_CHARS)] | None = None
+    style: ShortText | None = None
+    medium: ShortText | None = None
+    lighting: ShortText | None = None
+    composition: ShortText | None = None
+    details: ShortText | None = None
+    aspect: ShortText | None = None
     size: tuple[int, int] | None = Field(
         default=None, description="An explicit width × height (the CLI's --size)."
     )
@@ -73,9 +77,9 @@ class ImagineOptions(BaseModel):
         default=None, description="FLUX.1-dev's distilled guidance (its CFG-free setting)."
     )
     seed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
-    scheduler: str | None = None
-    model: str | None = None
-    lora: Annotated[str, Field(max_length=220)] | None = Field(
+    scheduler: ShortText | None = None
+    model: ShortText | None = None
+    lora: ShortText | None = Field(
         default=None, description="A LoRA of the catalog, as NAME or NAME:WEIGHT."
     )
     draft: bool = Field(
@@ -107,8 +111,10 @@ class ImagineOptions(BaseModel):
             name = str(problem["loc"][0]) if problem["loc"] else "options"
             allowed = describe(cls, name) if name in cls.model_fields else "see /help"
             got = problem.get("input")
+            long = isinstance(got, str) and len(got) > 40
+            shown = f"{len(got)} characters" if long else repr(got)
             message = str(problem["msg"]).removeprefix("Value error, ")
-            raise InvalidRequest(name, f"{message} (allowed: {allowed}; got {got!r})") from None
+            raise InvalidRequest(name, f"{message} (allowed: {allowed}; got {shown})") from None
 
 
 class DeliveryTarget(BaseModel):
@@ -123,6 +129,10 @@ class DeliveryTarget(BaseModel):
     reply_token: str | None = Field(default=None, repr=False)
     application_id: int | None = None
     expires_at: float | None = Field(default=None, description="Unix time the token dies.")
+    message_id: int | None = Field(
+        default=None,
+        description="The reply's own message id, to reach it once the token is gone.",
+    )
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,8 @@ class Orphan:
     user_id: int
     channel_id: int
     target: DeliveryTarget = field(default_factory=DeliveryTarget)
+    ended: bool = False
+    """The job had ended before the restart: its result may already be posted."""
 
 
 @dataclass(frozen=True)

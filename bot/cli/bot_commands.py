@@ -37,9 +37,9 @@ def register(subparsers: Any) -> None:
 
 
 def _logging(settings: Settings) -> None:
-    import discord
+    from bot.logs import setup
 
-    discord.utils.setup_logging(level=getattr(logging, settings.log_level), root=True)
+    setup(getattr(logging, settings.log_level))
 
 
 def run_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -10,15 +10,16 @@ from __future__ import annotations
 import math
 import re
 from importlib import metadata
-from typing import Any
+from typing import Any, ClassVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.actions import start_and_follow
+from bot.boundary import typed
 from bot.context import context, requester
-from bot.errors import report_error
+from bot.routing import send_form
 from studio import Allowance, ImagineOptions, WorkerInfo
 from studio.errors import InvalidRequest
 from studio.ranges import describe
@@ -147,11 +148,13 @@ def _bound(name: str) -> str:
 
 
 class SettingsModal(discord.ui.Modal, title="Use these settings"):
-    """A result's prompt and settings, prefilled, to edit and paint again."""
+    """A result's prompt and settings, prefilled, to edit and paint again. Answered by
+    ``bot.routing`` from its custom_id (the job) and its fields, so it works after a restart."""
+
+    route: ClassVar[re.Pattern[str]] = re.compile(r"muralist:settings_modal:(?P<job>[0-9a-f]{32})")
 
     def __init__(self, job_id: str, options: ImagineOptions) -> None:
         super().__init__(custom_id=f"muralist:settings_modal:{job_id}", timeout=900)
-        self.base = options
 
         def field(
             label: str, value: str, key: str, *, long: bool = False, required: bool = True
@@ -166,38 +169,36 @@ class SettingsModal(discord.ui.Modal, title="Use these settings"):
             self.add_item(discord.ui.Label(text=label, component=item))
             return item
 
-        self.prompt = field("Prompt", options.prompt, "prompt", long=True)
-        self.negative = field(
-            "Negative prompt", options.negative or "", "negative", long=True, required=False
-        )
-        self.steps = field(f"Steps ({_bound('steps')})", str(options.steps), "steps")
-        self.cfg = field(f"CFG ({_bound('cfg')})", f"{options.cfg:g}", "cfg")
+        field("Prompt", options.prompt, "prompt", long=True)
+        field("Negative prompt", options.negative or "", "negative", long=True, required=False)
+        field(f"Steps ({_bound('steps')})", str(options.steps), "steps")
+        field(f"CFG ({_bound('cfg')})", f"{options.cfg:g}", "cfg")
         seed = "" if options.seed is None else str(options.seed)
-        self.seed = field("Seed (empty: random)", seed, "seed", required=False)
+        field("Seed (empty: random)", seed, "seed", required=False)
 
-    def options(self) -> ImagineOptions:
+    @staticmethod
+    def options(base: ImagineOptions, values: dict[str, str]) -> ImagineOptions:
         """The edited values over the job's, checked with the option named in any error."""
         edited: dict[str, Any] = {
-            "prompt": self.prompt.value,
-            "negative": self.negative.value,
-            "steps": _number("steps", self.steps.value, int),
-            "cfg": _number("cfg", self.cfg.value, float),
-            "seed": _number("seed", self.seed.value, int) if self.seed.value.strip() else None,
+            "prompt": values.get("prompt", base.prompt),
+            "negative": values.get("negative", base.negative or ""),
+            "steps": _number("steps", values.get("steps", str(base.steps)), int),
+            "cfg": _number("cfg", values.get("cfg", str(base.cfg)), float),
         }
-        return ImagineOptions.parse(**{**self.base.model_dump(), **edited})
+        seed = values.get("seed", "" if base.seed is None else str(base.seed))
+        edited["seed"] = _number("seed", seed, int) if seed.strip() else None
+        return ImagineOptions.parse(**{**base.model_dump(), **edited})
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        options = self.options()
+    @classmethod
+    async def submitted(
+        cls, interaction: discord.Interaction, match: re.Match[str], values: dict[str, str]
+    ) -> None:
         studio = context(interaction).studio
+        options = cls.options(await studio.reuse(match["job"]), values)
         who = requester(interaction)
         await start_and_follow(
             interaction, lambda target: studio.submit(options, who, target, personal=False)
         )
-
-    async def on_error(  # type: ignore[override]
-        self, interaction: discord.Interaction, error: Exception, /
-    ) -> None:
-        await report_error(interaction, error)
 
 
 def _number(option: str, text: str, kind: type) -> Any:
@@ -294,7 +295,7 @@ class CommunityCog(commands.Cog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         mine = await context(interaction).studio.my_pending(requester(interaction))
-        wanted = current.casefold()
+        wanted = typed(current).casefold()
         choices = []
         for job in reversed(mine):
             name = f"{job.status}: {_short(job.prompt, 80)}"
@@ -353,4 +354,4 @@ class CommunityCog(commands.Cog):
                 "message", "this is not a Muralist result; pick a picture's message"
             )
         options = await context(interaction).studio.reuse(job_id)
-        await interaction.response.send_modal(SettingsModal(job_id, options))
+        await send_form(interaction, SettingsModal(job_id, options))

@@ -18,7 +18,9 @@ from discord.ext import commands
 
 from bot.cogs.community import SettingsModal
 from bot.context import context, requester
+from bot.errors import report_error
 from bot.render import OutFile, render_result
+from bot.routing import send_form
 from bot.views import result_view
 from studio import MAX_QUERY, HistoryPage
 
@@ -64,17 +66,20 @@ class HistoryPageButton(
         return cls(match["dir"], int(match["user"]), int(match["pos"]), match["query"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer()
-        page = await context(interaction).studio.gallery.page(
-            requester(interaction), self.user_id, self.query, self.position
-        )
-        content, files, embed, view = history_message(page, interaction.filesize_limit)
-        await interaction.edit_original_response(
-            content=content,
-            embed=embed,
-            attachments=[f.to_discord() for f in files],
-            view=view,
-        )
+        try:
+            await interaction.response.defer()
+            page = await context(interaction).studio.gallery.page(
+                requester(interaction), self.user_id, self.query, self.position
+            )
+            content, files, embed, view = history_message(page, interaction.filesize_limit)
+            await interaction.edit_original_response(
+                content=content,
+                embed=embed,
+                attachments=[f.to_discord() for f in files],
+                view=view,
+            )
+        except Exception as exc:  # a member's click is answered whatever fails
+            await report_error(interaction, exc)
 
 
 class UseSettingsButton(
@@ -101,8 +106,11 @@ class UseSettingsButton(
         return cls(match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        options = await context(interaction).studio.reuse(self.job_id)
-        await interaction.response.send_modal(SettingsModal(self.job_id, options))
+        try:
+            options = await context(interaction).studio.reuse(self.job_id)
+            await send_form(interaction, SettingsModal(self.job_id, options))
+        except Exception as exc:  # e.g. the job is no longer stored
+            await report_error(interaction, exc)
 
 
 def history_message(

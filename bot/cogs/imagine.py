@@ -9,11 +9,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.actions import start_and_follow
+from bot.boundary import typed
 from bot.context import context, requester
 from studio import ChoiceField, ImagineOptions, bounds
 
-Text = app_commands.Range[str, 1, 1500]
-Short = app_commands.Range[str, 1, 100]
+Text = app_commands.Range[str, *bounds(ImagineOptions, "prompt")]
+Short = app_commands.Range[str, *bounds(ImagineOptions, "style")]
 Count = app_commands.Range[int, *bounds(ImagineOptions, "count")]
 Steps = app_commands.Range[int, *bounds(ImagineOptions, "steps")]
 Cfg = app_commands.Range[float, *bounds(ImagineOptions, "cfg")]
@@ -28,7 +29,7 @@ def autocomplete(field: ChoiceField) -> Any:
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         values = await context(interaction).studio.choices(field, requester(interaction))
-        wanted = current.casefold()
+        wanted = typed(current).casefold()
         matches = [v for v in values if wanted in v.casefold()][:25]
         return [app_commands.Choice(name=v[:100], value=v[:100]) for v in matches]
 

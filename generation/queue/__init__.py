@@ -16,7 +16,13 @@ from generation.queue.jobs import (
     WorkerInfo,
 )
 from generation.queue.service import Limits, QueueService
-from generation.queue.store import JobStore, StoreCorrupt
+from generation.queue.store import (
+    JobStore,
+    StorageUnwritable,
+    StoreCorrupt,
+    check_images_folder,
+    check_state_file,
+)
 
 __all__ = [
     "Job",
@@ -30,7 +36,10 @@ __all__ = [
     "QueueEvent",
     "QueueService",
     "Refusal",
+    "StorageUnwritable",
     "StoreCorrupt",
     "Ticket",
     "WorkerInfo",
+    "check_images_folder",
+    "check_state_file",
 ]

@@ -2,8 +2,9 @@
 
 Keys under ``<prefix>:`` (``stream_prefix``):
 - ``jobs:<model>``: a stream per model; workers read it in the consumer group ``workers`` and
-  acknowledge a batch only after its results are out, so a killed worker's batch is reclaimed by
-  another with XAUTOCLAIM after ``claim_idle_seconds`` (at-least-once).
+  acknowledge a batch only after its results are out, so a killed worker's batch is taken by
+  another once its claim and its worker's heartbeat are older than ``reclaim_after_seconds``
+  (at-least-once; see ``worker``).
 - ``results``: a stream the bot reads in the group ``dispatchers``; each entry names a job and
   where its result lies: a key ``result:<job id>`` with a TTL, or a file in a shared folder, so
   PNG bytes never sit in a stream. The service drops duplicates by job id.
@@ -13,7 +14,10 @@ Keys under ``<prefix>:`` (``stream_prefix``):
 
 The bot releases a batch only when a live worker serving its model has an idle slot. While
 Redis is unreachable every loop here backs off and retries; the service keeps answering and jobs
-wait in the queue.
+wait in the queue. A Redis that comes back empty (restarted without persistence: a new run id, a
+missing stream or group) has lost the batches in flight: the bot re-creates the groups and sends
+again each batch whose entry is gone (a batch that still finishes elsewhere is dropped as a
+duplicate by the service).
 """
 
 from __future__ import annotations
@@ -103,6 +107,11 @@ async def retrying(
 class _InFlight:
     model: str
     pending: set[str]
+    message: BatchMessage
+    entry_id: str | None = None
+    """The batch's stream entry, once sent."""
+    run_id: str | None = None
+    """The Redis run the entry was written to (a restarted Redis has a new one)."""
 
 
 class RedisBackend:
@@ -119,10 +128,20 @@ class RedisBackend:
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sink: BackendSink | None = None
+        self.run_id: str | None = None
+        """The Redis server's run id as last seen (it changes when Redis restarts)."""
+        self.resent = 0
+        """Batches sent again because Redis lost them."""
+        self._suspect = asyncio.Event()
 
     async def start(self, sink: BackendSink) -> None:
         self._sink = sink
-        for loop in (self._watch_workers, self._read_results, self._read_progress):
+        for loop in (
+            self._watch_workers,
+            self._read_results,
+            self._read_progress,
+            self._watch_redis,
+        ):
             self._spawn(loop())
 
     async def close(self) -> None:
@@ -178,11 +197,18 @@ class RedisBackend:
     def run(self, jobs: list[Job]) -> None:
         batch_id = uuid.uuid4().hex
         model = jobs[0].request.model
-        self._inflight[batch_id] = _InFlight(model, {job.id for job in jobs})
         message = BatchMessage(batch_id=batch_id, requests=[job.request for job in jobs])
+        flight = _InFlight(model, {job.id for job in jobs}, message)
+        self._inflight[batch_id] = flight
+        self._send(flight)
 
+    def _send(self, flight: _InFlight) -> None:
         async def send() -> None:
-            await self.client.xadd(self.keys.jobs(model), {"batch": message.model_dump_json()})
+            run_id = await self._server_run_id()
+            flight.entry_id = await self.client.xadd(
+                self.keys.jobs(flight.model), {"batch": flight.message.model_dump_json()}
+            )
+            flight.run_id = run_id
 
         self._spawn(retrying("sending a batch", send, self._backoff, self._stop))
 
@@ -195,6 +221,57 @@ class RedisBackend:
     @property
     def _backoff(self) -> float:
         return self.config.redis_backoff_max_seconds
+
+    # --- a Redis that lost its data -----------------------------------------------------------
+
+    async def _server_run_id(self) -> str:
+        info = await self.client.info("server")
+        run_id = str(info["run_id"])
+        if self.run_id is not None and run_id != self.run_id:
+            log.warning("redis: the server restarted (run id %s → %s)", self.run_id, run_id)
+            self._suspect.set()
+        self.run_id = run_id
+        return run_id
+
+    async def _watch_redis(self) -> None:
+        """Every half heartbeat (or at once after a NOGROUP): has Redis restarted and lost the
+        batches in flight? Those whose entries are gone are sent again."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._suspect.wait(), self.config.heartbeat_seconds / 2)
+            self._suspect.clear()
+            try:
+                await self._server_run_id()
+                await self._resend_lost()
+            except (RedisError, OSError) as exc:
+                log.debug("redis: cannot check for lost batches (%s)", exc)
+                if self._inflight:  # check again soon after Redis is back, not a beat later
+                    await asyncio.sleep(0.2)
+                    self._suspect.set()
+
+    async def _resend_lost(self) -> None:
+        """Send again each batch in flight whose entry Redis no longer has, when Redis lost
+        data: a new run id since it was sent, or its stream gone (a finished batch's entry is
+        deleted too, but its stream stays and the run id does not change)."""
+        for flight in list(self._inflight.values()):
+            if flight.entry_id is None:
+                continue  # not sent yet: ``retrying`` sends it
+            stream = self.keys.jobs(flight.model)
+            restarted = flight.run_id != self.run_id
+            if not restarted and await self.client.exists(stream):
+                continue
+            still = await self.client.xrange(stream, flight.entry_id, flight.entry_id)
+            if still:
+                flight.run_id = self.run_id  # kept by a persistent Redis
+                continue
+            log.warning(
+                "redis: batch %s (%d jobs) was lost with Redis' data; sending it again",
+                flight.message.batch_id,
+                len(flight.pending),
+            )
+            flight.entry_id = None
+            self.resent += 1
+            self._send(flight)
 
     # --- results and progress ---------------------------------------------------------------
 
@@ -226,6 +303,8 @@ class RedisBackend:
                 delay = 0.1
             except (RedisError, OSError) as exc:
                 log.warning("redis: reading results failed (%s); retrying in %.1f s", exc, delay)
+                if "NOGROUP" in str(exc):  # the results stream or its group is gone
+                    self._suspect.set()
                 ready = False
                 backlog = True
                 with contextlib.suppress(TimeoutError):

@@ -7,18 +7,26 @@ whose result was not delivered queued again, delivered ones never again.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sqlite3
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from generation.errors import GenerationError
 from generation.queue.jobs import Job, JobNotFound, JobStatus, Origin
 from generation.requests import GenerationRequest, GenerationResult
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+MIN_FREE_BYTES = 1024 * 1024
+"""Below this much free space on the state file's disk, start-up stops and says the disk is full."""
 
 
 class StoreCorrupt(GenerationError):
@@ -31,6 +39,151 @@ class StoreCorrupt(GenerationError):
         )
         self.field = "db_path"
         self.path = path
+
+
+class StorageUnwritable(GenerationError):
+    """The state file or the images folder cannot be written: a read-only mount (or missing
+    permission) or a full disk. Not a damaged file: nothing needs restoring, only fixing."""
+
+    def __init__(self, field: str, path: Path, problem: str) -> None:
+        super().__init__(f"{field} {path} cannot be written: {problem}")
+        self.field = field
+        self.path = path
+        self.problem = problem
+
+    @property
+    def summary(self) -> str:
+        """What users may be told (no path): "its disk is full" or "its storage is read-only"."""
+        return "its disk is full" if "full" in self.problem else "its storage is read-only"
+
+
+def read_only_problem(path: Path) -> str | None:
+    """Why nothing can be written at ``path`` (the nearest existing folder or file), or None."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    folder = probe if probe.is_dir() else probe.parent
+    flags = os.statvfs(folder).f_flag
+    if flags & os.ST_RDONLY:
+        return "its file system is mounted read-only; remount it read-write or choose another place"
+    for target in {probe, folder}:
+        if not os.access(target, os.W_OK):
+            return (
+                f"{target} is read-only for this user (uid {os.geteuid()}); give it write "
+                "permission or choose another place"
+            )
+    return None
+
+
+def full_disk_problem(path: Path, needed: int = MIN_FREE_BYTES) -> str | None:
+    """ "the disk is full" when less than ``needed`` bytes are free where ``path`` lives."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    stats = os.statvfs(probe if probe.is_dir() else probe.parent)
+    free = stats.f_bavail * stats.f_frsize
+    if free < needed:
+        return f"the disk is full ({free} bytes free); free some space and start again"
+    return None
+
+
+def storage_problem(error: BaseException) -> str | None:
+    """A read-only or full storage named from an OS or SQLite error, else None (e.g. corruption)."""
+    if isinstance(error, OSError):
+        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return f"the disk is full ({error.strerror})"
+        if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return f"it is read-only ({error.strerror})"
+        return None
+    name = getattr(error, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_FULL"):
+        return "the disk is full (database or disk is full)"
+    if name.startswith("SQLITE_READONLY"):
+        return "it is read-only (attempt to write a readonly database)"
+    return None
+
+
+def check_state_file(path: Path) -> None:
+    """Refuse, before anything writes to it, a state file Muralist cannot use; say why.
+
+    Read-only throughout (SQLite's ``mode=ro``): a refused file keeps every byte, its header
+    included. A missing file is new and fine when its folder can be written; an existing
+    file must be a SQLite database that passes ``quick_check``, holds no tables of another
+    program, and has a job-store schema this Muralist knows; and its disk must be writable
+    and not full. A zero-byte file is refused: SQLite would take it for a new database, but a
+    file that exists and is empty is what a truncated copy or a full disk leaves behind.
+    """
+    if not path.exists():
+        problem = read_only_problem(path) or full_disk_problem(path)
+        if problem is not None:
+            raise StorageUnwritable("db_path", path, problem)
+        return
+    if path.is_dir():
+        raise StoreCorrupt(path, "it is a folder, not a file")
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreCorrupt(path, f"cannot read it: {exc.strerror}") from exc
+    if not header:
+        raise StoreCorrupt(
+            path,
+            "the file is empty (0 bytes) but not new: a truncated copy or a full disk leaves "
+            "this; delete it only if it never held jobs",
+        )
+    if header != SQLITE_HEADER:
+        raise StoreCorrupt(path, "not a SQLite database")
+    _inspect(path)
+    problem = read_only_problem(path) or full_disk_problem(path)
+    if problem is not None:
+        raise StorageUnwritable("db_path", path, problem)
+
+
+def check_images_folder(folder: Path) -> None:
+    """The images folder exists (created when missing) and takes a file; a read-only folder or a
+    full disk is said at start-up, not at the first finished job."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        problem = storage_problem(exc) or read_only_problem(folder) or str(exc)
+        raise StorageUnwritable("images_dir", folder, problem) from exc
+    full = full_disk_problem(folder)
+    if full is not None:
+        raise StorageUnwritable("images_dir", folder, full)
+
+
+def _inspect(path: Path) -> None:
+    """The read-only checks of an existing SQLite file: integrity, schema version, owners."""
+    try:
+        db = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreCorrupt(path, str(exc)) from exc
+    try:
+        row = db.execute("PRAGMA quick_check").fetchone()
+        if row is None or row[0] != "ok":
+            raise StoreCorrupt(path, f"integrity check: {row[0] if row else 'no answer'}")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.Error as exc:
+        problem = storage_problem(exc)
+        if problem is not None or getattr(exc, "sqlite_errorname", "") == "SQLITE_CANTOPEN":
+            problem = read_only_problem(path) or problem  # e.g. a WAL file's -shm cannot be made
+        if problem is not None:
+            raise StorageUnwritable("db_path", path, problem) from exc
+        raise StoreCorrupt(path, str(exc)) from exc
+    finally:
+        db.close()
+    if version > len(MIGRATIONS):
+        raise StoreCorrupt(path, f"schema version {version} is newer than this Muralist knows")
+    if version == 0 and "jobs" in tables:
+        raise StoreCorrupt(path, "a jobs table without a schema version")
+    mine = {t for t in tables if t == "jobs" or t.endswith("_meta")}
+    foreign = sorted(t for t in tables if not t.startswith("sqlite_"))
+    if foreign and not mine:
+        listed = ", ".join(foreign[:5])
+        raise StoreCorrupt(path, f"it holds another program's tables ({listed}), not Muralist's")
 
 
 def _v1(db: sqlite3.Connection) -> None:
@@ -97,7 +250,13 @@ class JobStore:
         self.db_path = db_path
         self.images_dir = images_dir
         self._lock = threading.Lock()
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        if not db_path.parent.exists():
+            try:
+                db_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                problem = storage_problem(exc) or str(exc)
+                raise StorageUnwritable("db_path", db_path, problem) from exc
+        check_state_file(db_path)  # before the first write: a refused file stays as it was
         try:
             # As long as the other owners of the shared file wait for a write (30 s, see
             # safety.schema.BUSY_TIMEOUT_SECONDS; generation does not import safety).
@@ -106,22 +265,16 @@ class JobStore:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            row = self._db.execute("PRAGMA quick_check").fetchone()
-            if row is None or row[0] != "ok":
-                raise StoreCorrupt(db_path, f"integrity check: {row[0] if row else 'no answer'}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            named = storage_problem(exc)
+            if named is not None:
+                raise StorageUnwritable("db_path", db_path, named) from exc
             raise StoreCorrupt(db_path, str(exc)) from exc
 
     def _migrate(self) -> None:
+        """Run the migrations after the file's version (``check_state_file`` refused the rest)."""
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise StoreCorrupt(
-                self.db_path, f"schema version {version} is newer than this Muralist knows"
-            )
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
-        if version == 0 and "jobs" in tables:
-            raise StoreCorrupt(self.db_path, "a jobs table without a schema version")
         for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -138,15 +291,27 @@ class JobStore:
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """One write; the cursor only tells its ``rowcount`` and ``lastrowid``."""
-        with self._lock:
+        with self._lock, self._named_faults():
             return self._db.execute(sql, params)
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Every row of a query, read while the lock is held: a statement left half-read holds
         its snapshot open, and a write on this connection (from another thread) would then fail
         at once with "database is locked" once another owner of the file has written."""
-        with self._lock:
+        with self._lock, self._named_faults():
             return self._db.execute(sql, params).fetchall()
+
+    @contextlib.contextmanager
+    def _named_faults(self) -> Iterator[None]:
+        """A full disk or a read-only file, when SQLite meets one, as ``StorageUnwritable``
+        (said to users and operators as such, not as an unexpected error)."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            problem = storage_problem(exc)
+            if problem is None:
+                raise
+            raise StorageUnwritable("db_path", self.db_path, problem) from exc
 
     # --- writes -----------------------------------------------------------------------------
 
@@ -172,7 +337,7 @@ class JobStore:
 
     def mark_running(self, job_ids: Iterable[str], now: float | None = None) -> None:
         now = time.time() if now is None else now
-        with self._lock:
+        with self._lock, self._named_faults():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for job_id in job_ids:

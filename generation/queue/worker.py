@@ -2,8 +2,10 @@
 
 Heavy resources (the engine and its pipelines) are created once by the caller; the worker only
 moves batches. A batch is acknowledged after all of its results are out, and while it runs the
-worker keeps claiming its message, so only a dead worker's batch goes to another after
-``claim_idle_seconds``. An engine error fails that job only (see ``run_isolated``).
+worker renews its claim every heartbeat. A batch whose claim is older than
+``reclaim_after_seconds`` (two heartbeats by default) and whose worker's heartbeat is as old is a
+dead worker's: another worker takes it. A slow worker renews its claim and beats, so nobody takes
+its batch. An engine error fails that job only (see ``run_isolated``).
 """
 
 from __future__ import annotations
@@ -74,14 +76,19 @@ class RedisWorker:
     async def run(self) -> None:
         heartbeat = asyncio.create_task(self._heartbeat())
         delay = 0.1
+        outage = False
         try:
             while not self._stop.is_set():
                 try:
                     for model in self.models:
                         await ensure_group(self.client, self.keys.jobs(model), WORKER_GROUP)
+                    if outage:  # back: say so now (a restarted Redis lost the heartbeats)
+                        await self._beat()
+                        outage = False
                     await self._take()
                     delay = 0.1
                 except (RedisError, OSError) as exc:
+                    outage = True
                     log.warning("worker %s: redis unreachable (%s); retrying", self.name, exc)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stop.wait(), delay)
@@ -112,22 +119,37 @@ class RedisWorker:
         task.add_done_callback(self._tasks.discard)
 
     async def _claim_abandoned(self) -> tuple[str, str, dict[str, str]] | None:
-        idle_ms = int(self.config.claim_idle_seconds * 1000)
+        """A batch whose worker is dead: its claim and its worker's heartbeat both older than
+        ``reclaim_after_seconds`` (XCLAIM with that idle time, so two workers never both get
+        it)."""
+        after = self.config.reclaim_after_seconds
+        idle_ms = int(after * 1000)
+        beats: dict[str, str] | None = None
         for model in self.models:
             stream = self.keys.jobs(model)
-            reply = await self.client.xautoclaim(
-                stream, WORKER_GROUP, self.name, idle_ms, start_id="0-0", count=1
+            stale = await self.client.xpending_range(
+                stream, WORKER_GROUP, min="-", max="+", count=16, idle=idle_ms
             )
-            claimed = reply[1]
-            if claimed:
-                entry_id, fields = claimed[0]
-                log.info("worker %s: reclaimed batch %s from a silent worker", self.name, entry_id)
-                return stream, entry_id, fields
+            for entry in stale:
+                owner = entry["consumer"]
+                if beats is None:
+                    beats = await self.client.hgetall(self.keys.workers)
+                if owner != self.name and _alive(beats.get(owner), after):
+                    continue  # slow, not dead: it still beats
+                claimed = await self.client.xclaim(
+                    stream, WORKER_GROUP, self.name, idle_ms, [entry["message_id"]]
+                )
+                for entry_id, fields in claimed:
+                    if not fields:  # deleted meanwhile: nothing left to run
+                        await self.client.xack(stream, WORKER_GROUP, entry_id)
+                        continue
+                    log.info("worker %s: took batch %s of silent %s", self.name, entry_id, owner)
+                    return stream, entry_id, fields
         return None
 
     async def _read_new(self) -> tuple[str, str, dict[str, str]] | None:
         streams = {self.keys.jobs(model): ">" for model in self.models}
-        block = int(min(1.0, self.config.claim_idle_seconds / 2) * 1000)
+        block = int(min(1.0, self.config.reclaim_after_seconds / 4) * 1000)
         reply = await self.client.xreadgroup(
             WORKER_GROUP, self.name, streams, count=1, block=max(block, 1)
         )
@@ -149,7 +171,7 @@ class RedisWorker:
             await self.client.xdel(stream, entry_id)
             self.done += 1
         except (RedisError, OSError) as exc:
-            # Left pending: after claim_idle_seconds another worker (or this one) runs it again.
+            # Left pending: another worker (or this one) runs it again once it looks abandoned.
             log.warning("worker %s: lost redis during batch %s (%s)", self.name, entry_id, exc)
         except Exception as exc:
             log.exception("worker %s: cannot handle batch %s; dropping it", self.name, entry_id)
@@ -220,7 +242,7 @@ class RedisWorker:
 
     async def _keep_claimed(self, stream: str, entry_id: str) -> None:
         """Reset the batch's idle time while this worker is alive, so nobody reclaims it."""
-        every = self.config.claim_idle_seconds / 3
+        every = min(self.config.heartbeat_seconds, self.config.reclaim_after_seconds / 3)
         while True:
             await asyncio.sleep(every)
             with contextlib.suppress(RedisError, OSError):
@@ -230,17 +252,30 @@ class RedisWorker:
 
     async def _heartbeat(self) -> None:
         while True:
-            beat = WorkerInfo(
-                name=self.name,
-                models=self.models,
-                device=self.device,
-                capacity=self.capacity,
-                busy=self.busy,
-                time=time.time(),
-            )
             with contextlib.suppress(RedisError, OSError):
-                await self.client.hset(self.keys.workers, self.name, beat.model_dump_json())
+                await self._beat()
             await asyncio.sleep(self.config.heartbeat_seconds)
+
+    async def _beat(self) -> None:
+        beat = WorkerInfo(
+            name=self.name,
+            models=self.models,
+            device=self.device,
+            capacity=self.capacity,
+            busy=self.busy,
+            time=time.time(),
+        )
+        await self.client.hset(self.keys.workers, self.name, beat.model_dump_json())
+
+
+def _alive(beat: str | None, within: float) -> bool:
+    """Whether a heartbeat (``WorkerInfo`` JSON) is younger than ``within`` seconds."""
+    if beat is None:
+        return False
+    try:
+        return time.time() - WorkerInfo.model_validate_json(beat).time < within
+    except ValueError:
+        return False
 
 
 def _write_atomic(folder: Path, job_id: str, outcome: GenerationResult) -> Path:

@@ -225,10 +225,32 @@ async def test_jobs_left_by_a_stopped_bot_are_delivered_after_restart(
         await loopback.wait_original(record, lambda m: m.edits > 0)
     gated.gate.set()
     async with running_bot(loopback, settings, engine):
+        # The new run finishes the original reply through the token studio kept with the job:
+        # it does not stay at "Queued" while the result goes elsewhere.
+        result = await loopback.wait_original(record, _done, timeout=60)
+    assert result.attachments and result.embeds and result.components
+    assert not loopback.channel_messages("art")
+
+
+async def test_after_a_restart_past_the_token_the_reply_points_to_the_channel_post(
+    loopback: LoopbackDiscord, settings: Settings, engine: ImageEngine
+) -> None:
+    gated = GatedEngine(engine)
+    nia = loopback.add_user("nia")
+    async with running_bot(loopback, settings, gated, finish=False):
+        record = await loopback.slash("imagine", {"prompt": "a kiln", "count": 1}, user=nia)
+        await loopback.wait_original(record, lambda m: m.edits > 0)  # "Painting…"
+    # The restart comes after the token's 15 minutes: the bot knows it from the stored expiry
+    # (here: it uses tokens for a moment only), and Discord would refuse the token anyway.
+    settings.discord.token_lifetime_seconds = 0.001
+    loopback.expire_token(record)
+    gated.gate.set()
+    async with running_bot(loopback, settings, engine):
         await loopback.wait_for(lambda: bool(loopback.channel_messages("art")), timeout=60)
+        reply = await loopback.wait_original(record, lambda m: m.content.startswith("✅"))
     [posted] = loopback.channel_messages("art")
-    assert posted.content.startswith(f"<@{mia.id}>") and posted.attachments and posted.embeds
-    assert not loopback.original(record).embeds  # the first run never delivered it
+    assert posted.content.startswith(f"<@{nia.id}>") and posted.attachments and posted.embeds
+    assert str(posted.id) in reply.content and not reply.embeds  # edited through the channel
 
 
 async def test_a_failure_while_posting_replaces_the_progress_message(
@@ -263,4 +285,5 @@ async def test_a_long_engine_error_is_told_in_one_message(
         record = await loopback.slash("imagine", {"prompt": "a bell", "count": 1}, user=gus)
         told = await loopback.wait_original(record, lambda m: m.content.startswith("❌"))
     assert told.content.startswith("❌ Painting failed: RuntimeError: tensor shapes do not match")
-    assert len(told.content) <= 2000 and told.content.endswith("…")
+    text, _, tag = told.content.rpartition(" (job `")  # the job it is about, at the end
+    assert len(told.content) <= 2000 and text.endswith("…") and tag.endswith("`)")

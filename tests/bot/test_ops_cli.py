@@ -233,3 +233,22 @@ async def test_doctor_on_a_worker_checks_the_gpu_and_the_models(
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda index: (20 * 1024**3, 24 * 1024**3))
     assert await cli("doctor", "--role", "worker") == 0
     assert "✓ gpu: Stand-in GPU, 20.0 of 24.0 GiB free" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(b"", "the file is empty"), (b"not a database at all" * 50, "not a SQLite database")],
+)
+async def test_doctor_names_a_state_file_the_bot_would_refuse_and_leaves_it_as_it_was(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    said: str,
+) -> None:
+    settings.queue.db_path.write_bytes(content)
+    use(monkeypatch, settings)
+    assert await cli("doctor", "--role", "bot") == 1
+    out = capsys.readouterr().out
+    assert "✗ database:" in out and said in out and "muralist restore" in out
+    assert settings.queue.db_path.read_bytes() == content  # the check wrote nothing

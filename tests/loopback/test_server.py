@@ -240,3 +240,23 @@ async def test_components_v2_message_from_discord_py_is_accepted(
     message = await loopback.wait_original(record, lambda m: bool(m.components))
     assert message.flags & (1 << 15)  # IS_COMPONENTS_V2, set by discord.py
     assert message.components[0]["type"] == 17 and not message.content
+
+
+async def test_an_enforced_nonce_returns_the_first_message_and_history_lists_the_channel(
+    loopback: LoopbackDiscord, client: PlainClient
+) -> None:
+    channel = client.get_channel(loopback.channel("art").id)
+    assert isinstance(channel, discord.TextChannel)
+    quiet = discord.AllowedMentions.none()
+    first = await channel.send("once", nonce="job-1", allowed_mentions=quiet)
+    again = await channel.send("once more", nonce="job-1", allowed_mentions=quiet)
+    other = await channel.send("another", nonce="job-2", allowed_mentions=quiet)
+    # Discord: "If another message was created by the same author with the same nonce, that
+    # message will be returned and no new message will be created."
+    assert again.id == first.id and other.id != first.id
+    assert [m.content for m in loopback.channel_messages("art")] == ["once", "another"]
+    loopback.nonce_window = 0.0  # "in the past few minutes": past that, a new message
+    later = await channel.send("later", nonce="job-1", allowed_mentions=quiet)
+    assert later.id != first.id
+    history = [m.content async for m in channel.history(limit=2)]
+    assert history == ["later", "another"]  # newest first, at most `limit`

@@ -105,3 +105,44 @@ def test_prompt_errors_name_the_option_a_member_typed(planner: Planner) -> None:
     with pytest.raises(InvalidRequest) as unknown:
         planner.plan(ImagineOptions(prompt="a fox", aspect="5:4"))
     assert unknown.value.field == "aspect"
+
+
+def test_what_would_fail_on_the_worker_fails_at_planning_naming_the_option(
+    planner: Planner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # compel parses nesting in time exponential in its depth: refused before the queue.
+    deep = "(" * 6 + "a fox" + ")1.1" * 6
+    with pytest.raises(PromptError) as nested:
+        planner.plan(ImagineOptions(prompt=deep))
+    assert nested.value.field == "prompt" and nested.value.code == "too_deep"
+    with pytest.raises(PromptError) as negative:
+        planner.plan(ImagineOptions(prompt="a fox", negative="(" * 5 + "blur" + ")-" * 5))
+    assert negative.value.field == "negative"
+    assert planner.plan(ImagineOptions(prompt="(" * 12 + "a fox" + ")" * 12))  # A1111: flattened
+    # A hub model the offline host never downloaded, when models load in this process (no
+    # Redis workers): refused here, not as a failed job after its turn in the queue.
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    here = Planner(
+        planner.catalog,
+        planner.presets,
+        engine=planner.engine,
+        prompting=planner.prompting,
+        options=StudioOptions(models_here=True),
+    )
+    with pytest.raises(InvalidRequest) as offline:
+        here.plan(ImagineOptions(prompt="a fox", model="sd15"))
+    assert offline.value.field == "model" and "offline" in offline.value.message
+    # With Redis workers the models live on their hosts: the bot cannot tell, and does not.
+    assert planner.plan(ImagineOptions(prompt="a fox", model="sd15")).request.model == "sd15"
+
+
+def test_option_lengths_are_declared_once_and_checked_with_the_range(planner: Planner) -> None:
+    with pytest.raises(InvalidRequest) as long:
+        ImagineOptions.parse(prompt="x" * 1999)
+    assert long.value.field == "prompt" and "1..1500" in long.value.message
+    assert "1999 characters" in long.value.message  # not the text itself
+    with pytest.raises(InvalidRequest) as style:
+        ImagineOptions.parse(prompt="a fox", style="s" * 101)
+    assert style.value.field == "style"

@@ -31,8 +31,9 @@ async def test_admin_changes_settings_and_errors_name_the_setting(
     done = await say(loopback, "settings limits", {"per_user": 1, "cooldown": 0}, user=admin)
     assert done.ephemeral and done.content.startswith("✅ Limits set")
 
+    # Out of the declared range: refused at the bot's boundary, naming the option as typed.
     too_many = await say(loopback, "settings limits", {"per_user": 0}, user=admin)
-    assert too_many.ephemeral and "`per_user_cap`" in too_many.content
+    assert too_many.ephemeral and "`per_user`" in too_many.content
     assert "1..100" in too_many.content
     unknown = await say(loopback, "settings defaults", {"model": "sd-ultra"}, user=admin)
     assert "`default_model`" in unknown.content and "tiny" in unknown.content

@@ -1,9 +1,11 @@
-"""A throwaway ``redis-server`` on 127.0.0.1 for tests, stopped by its pid: no persistence, or
-(``appendonly_dir``) an append-only file in that folder, as a production Redis should have."""
+"""A throwaway ``redis-server`` on 127.0.0.1 for tests, stopped (or killed) by its pid: no
+persistence, or (``appendonly_dir``) an append-only file in that folder, as a production Redis
+should have (synced at every write, so a ``kill -9`` loses nothing that was acknowledged)."""
 
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -23,6 +25,10 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
+    def folder(self) -> str:
+        return str(self.appendonly_dir)
+
+    @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
@@ -37,7 +43,7 @@ class RedisServer:
                 *("--bind", "127.0.0.1", "--port", str(self.port)),
                 *("--save", "", "--loglevel", "warning"),
                 *(
-                    ("--appendonly", "yes", "--dir", str(self.appendonly_dir))
+                    ("--appendonly", "yes", "--appendfsync", "always", "--dir", self.folder)
                     if self.appendonly_dir is not None
                     else ("--appendonly", "no")
                 ),
@@ -59,5 +65,12 @@ class RedisServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, nothing saved that was not already on disk."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
             self.process = None

@@ -15,7 +15,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from generation.config import QueueConfig
-from generation.queue import JobStatus, JobStore, QueueService, WorkerInfo
+from generation.queue import JobStatus, JobStore, QueueEvent, QueueService, WorkerInfo
 from generation.queue.redis_transport import RedisBackend, connect
 from generation.queue.worker import RedisWorker
 from tests.generation.queue.conftest import queue_config
@@ -63,9 +63,11 @@ async def bot_queue(config: QueueConfig) -> AsyncIterator[QueueService]:
 
 
 @asynccontextmanager
-async def workers(config: QueueConfig, *engines: FakeEngine) -> AsyncIterator[list[RedisWorker]]:
+async def workers(
+    config: QueueConfig, *engines: FakeEngine, prefix: str = "w"
+) -> AsyncIterator[list[RedisWorker]]:
     running = [
-        RedisWorker(config, engine, name=f"w{i}", models=["tiny"])
+        RedisWorker(config, engine, name=f"{prefix}{i}", models=["tiny"])
         for i, engine in enumerate(engines)
     ]
     tasks = [asyncio.create_task(w.run()) for w in running]
@@ -318,3 +320,66 @@ async def test_a_result_the_bot_cannot_read_fails_its_job_with_a_message(
         last = (await follow(queue, ticket.job_id))[-1]
         assert last.kind == "failed" and "could not be read" in (last.error or "")
     await client.aclose()
+
+
+async def _painting(queue: QueueService, job_id: str) -> AsyncIterator[QueueEvent]:
+    """The job's events, returned once a worker is painting it (its first step)."""
+    events = queue.events(job_id)
+    async with asyncio.timeout(15):
+        async for event in events:
+            if event.kind == "step":
+                break
+    return events
+
+
+async def _rest(events: AsyncIterator[QueueEvent]) -> list[str]:
+    kinds = []
+    async with asyncio.timeout(30):
+        async for event in events:
+            kinds.append(event.kind)
+    return kinds
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["no-persistence", "append-only"])
+async def test_a_redis_killed_mid_batch_and_restarted_loses_no_job_and_runs_it_once_more_at_most(
+    tmp_path: Path, persistent: bool
+) -> None:
+    server = RedisServer(appendonly_dir=tmp_path if persistent else None).start()
+    config = redis_config(tmp_path, server.url, heartbeat_seconds=0.2)
+    engine = FakeEngine(step_seconds=0.05)
+    try:
+        async with bot_queue(config) as queue, workers(config, engine):
+            await until(lambda: len(queue.workers()) == 1)
+            ticket = await submit(queue, "u1", steps=20)
+            events = await _painting(queue, ticket.job_id)
+            server.kill()  # mid-batch: the worker cannot send its result to a dead Redis
+            server.start()  # the same port; empty unless it kept an append-only file
+            kinds = await _rest(events)
+            assert kinds.count("done") == 1 and kinds[-1] == "done"
+            backend = queue.backend
+            assert isinstance(backend, RedisBackend)
+            # Without persistence the batch was lost and sent again; with it, it was kept.
+            assert backend.resent == (0 if persistent else 1)
+            # New jobs do not stall behind the lost batch.
+            after = await submit(queue, "u2", steps=2)
+            assert (await follow(queue, after.job_id))[-1].kind == "done"
+            assert queue.get(ticket.job_id).status is JobStatus.DONE
+    finally:
+        server.stop()
+
+
+async def test_a_slow_worker_keeps_its_batch_however_long_it_paints(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    # Reclaim derived from the heartbeat (no claim_idle_seconds): 2 × 0.2 s, far below the run.
+    config = redis_config(tmp_path, redis_server.url, claim_idle_seconds=None)
+    assert config.reclaim_after_seconds == 0.4
+    slow, idle = FakeEngine(step_seconds=0.1), FakeEngine()
+    async with bot_queue(config) as queue, workers(config, slow):
+        await until(lambda: len(queue.workers()) == 1)
+        ticket = await submit(queue, "u1", steps=25)  # 2.5 s of painting
+        events = await _painting(queue, ticket.job_id)
+        async with workers(config, idle, prefix="idle"):
+            kinds = await _rest(events)
+        assert kinds[-1] == "done" and kinds.count("done") == 1
+        assert idle.calls == [] and slow.calls == [[ticket.job_id]]

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from generation.queue import Job, JobNotFound, JobStatus, JobStore, Origin, StoreCorrupt
+from generation.queue import (
+    Job,
+    JobNotFound,
+    JobStatus,
+    JobStore,
+    Origin,
+    StorageUnwritable,
+    StoreCorrupt,
+)
 from generation.queue.store import MIGRATIONS
 from generation.requests import GenerationResult
 from tests.generation.queue.conftest import request
@@ -121,3 +129,13 @@ def test_only_a_done_job_can_be_blocked_and_keeps_the_reason(tmp_path: Path) -> 
     assert store.block(done.id, "nsfw") is True
     blocked = store.get(done.id)
     assert blocked is not None and blocked.status is JobStatus.BLOCKED and blocked.error == "nsfw"
+
+
+def test_a_write_the_disk_refuses_is_named_not_raised_as_a_database_error(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "state.db", tmp_path / "img")
+    store._db.execute("PRAGMA query_only = 1")  # SQLite's own SQLITE_READONLY on every write
+    with pytest.raises(StorageUnwritable) as refused:
+        store.add(job())
+    assert refused.value.field == "db_path" and refused.value.summary == "its storage is read-only"
+    store._db.execute("PRAGMA query_only = 0")
+    assert store.add(job()).seq is not None
