@@ -51,7 +51,7 @@ from prompting.errors import PromptError
 from prompting.loras import parse_weight
 from prompting.tokens import TokenizerLike
 from studio.config import StudioOptions
-from studio.types import Count, ImagineOptions, Steps
+from studio.types import Count, ImagineOptions, ReferenceWeight, Steps
 
 T = TypeVar("T")
 NO_PRESET = Preset(name="none", positive="{prompt}")
@@ -114,6 +114,8 @@ class Preferences(BaseModel):
     count: Count | None = None
     steps: Steps | None = None
     negative: str | None = Field(default=None, max_length=MAX_NEGATIVE)
+    sref_weight: ReferenceWeight | None = None
+    cref_weight: ReferenceWeight | None = None
 
     @field_validator("aspect")
     @classmethod
@@ -181,6 +183,11 @@ def prompt_fields(built: BuiltPrompt) -> dict[str, Any]:
 def first(*values: T | None) -> T:
     """The first value that is set: member, preset, guild, model, instance, in that order."""
     return next(value for value in values if value is not None)
+
+
+def _given(typed: float | None, preferred: float | None) -> float | None:
+    """What the member typed, else their preference (0 is a value: a weight that is off)."""
+    return typed if typed is not None else preferred
 
 
 def make_request(**fields: Any) -> GenerationRequest:
@@ -507,6 +514,8 @@ class Planner:
                 "count": options.count or preferences.count,
                 "steps": options.steps or preferences.steps,
                 "negative": options.negative if options.negative else preferences.negative,
+                "sref_weight": _given(options.sref_weight, preferences.sref_weight),
+                "cref_weight": _given(options.cref_weight, preferences.cref_weight),
             }
         )
         return filled, notes

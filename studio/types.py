@@ -15,7 +15,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generation.errors import InvalidRequest
-from generation.requests import MAX_GUIDANCE, MAX_IMAGES, MAX_STEPS, SEED_MAX, GenerationRequest
+from generation.requests import (
+    MAX_GUIDANCE,
+    MAX_IMAGES,
+    MAX_REFERENCE_WEIGHT,
+    MAX_STEPS,
+    SEED_MAX,
+    GenerationRequest,
+)
 from safety import ModerationEntry
 from studio.ranges import describe
 
@@ -29,6 +36,8 @@ ShortText = Annotated[str, Field(min_length=1, max_length=100)]
 # Ranges shared by /imagine's options and a member's own defaults (``studio.preferences``).
 Count = Annotated[int, Field(ge=1, le=MAX_IMAGES)]
 Steps = Annotated[int, Field(ge=1, le=MAX_STEPS)]
+ReferenceWeight = Annotated[float, Field(ge=0.0, le=MAX_REFERENCE_WEIGHT)]
+"""An IP-Adapter weight of a style (``sref``) or character (``cref``) reference."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,12 @@ class ImagineOptions(BaseModel):
     default_negative: bool = Field(
         default=True, description="Start the negative with the guild's or the model's default."
     )
+    control_mode: ShortText | None = Field(
+        default=None,
+        description="canny or lineart, optionally with a scale 0..2 (e.g. canny:0.7)",
+    )
+    sref_weight: ReferenceWeight | None = None
+    cref_weight: ReferenceWeight | None = None
 
     @field_validator("cfg", "guidance", mode="before")
     @classmethod
