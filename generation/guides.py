@@ -75,6 +75,13 @@ def resolve_guides(catalog: Catalog, model: LoadedModel, request: GenerationRequ
     if spec.family != model.family:
         spec = spec.with_family(model.family)
     guides = BatchGuides()
+    for reference in request.references:
+        if reference.png is None:
+            raise InvalidRequest(
+                "sref" if reference.kind == "style" else "cref", "the picture is not attached"
+            )
+    if request.control is not None and request.control.png is None:
+        raise InvalidRequest("control", "the picture is not attached")
     if request.references:
         guides.references = sorted(request.references, key=lambda r: r.kind != "style")
         guides.ip_adapter = catalog.ip_adapter_for(spec, guides.references[0].kind)
@@ -162,7 +169,7 @@ class GuideRuntime:
 
         pictures = []
         for reference in guides.references:
-            with Image.open(io.BytesIO(reference.png)) as opened:
+            with Image.open(io.BytesIO(reference.png or b"")) as opened:
                 pictures.append(opened.convert("RGB"))
         pipe = model.pipe
         with torch.no_grad():
@@ -213,7 +220,7 @@ class GuideRuntime:
         control = guides.control
         if control is None:
             return {}
-        picture = control_picture(control.png, control.mode, width, height)
+        picture = control_picture(control.png or b"", control.mode, width, height)
         return {
             "control_image" if img2img else "image": picture,
             "controlnet_conditioning_scale": control.scale,

@@ -81,26 +81,29 @@ class AdapterUse(_Model):
 class ReferenceImage(_Model):
     """A style (``--sref``) or character (``--cref``) reference picture and its IP-Adapter weight.
 
-    ``png`` is the normalised picture (base64 in JSON, so a remote worker gets it); ``sha256``
-    names it in the input store, the batch key and the PNG's parameters.
+    ``sha256`` names the picture in the input store (``generation.input_store``), the batch key
+    and the PNG's parameters; ``png`` is the normalised picture itself, dropped from job rows
+    (which keep the hash only) and attached again for the engine and for a remote worker
+    (base64 in JSON).
     """
 
     model_config = ConfigDict(frozen=True)  # with _Model's base64 bytes
 
     kind: ReferenceKind
-    png: bytes = Field(repr=False)
+    png: bytes | None = Field(default=None, repr=False)
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     weight: Annotated[float, Field(ge=0.0, le=MAX_REFERENCE_WEIGHT)] = 1.0
 
 
 class ControlImage(_Model):
     """A ControlNet guide: the member's picture, the preprocessor that turns it into the
-    condition (``canny`` edges or ``lineart``), and the conditioning scale."""
+    condition (``canny`` edges or ``lineart``), and the conditioning scale; ``png``/``sha256`` as
+    in ``ReferenceImage``."""
 
     model_config = ConfigDict(frozen=True)  # with _Model's base64 bytes
 
     mode: ControlMode
-    png: bytes = Field(repr=False)
+    png: bytes | None = Field(default=None, repr=False)
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     scale: Annotated[float, Field(ge=0.0, le=MAX_CONTROL_SCALE)] = DEFAULT_CONTROL_SCALE
 
