@@ -77,11 +77,9 @@ def resolve_guides(catalog: Catalog, model: LoadedModel, request: GenerationRequ
     guides = BatchGuides()
     for reference in request.references:
         if reference.png is None:
-            raise InvalidRequest(
-                "sref" if reference.kind == "style" else "cref", "the picture is not attached"
-            )
+            _missing("sref" if reference.kind == "style" else "cref", reference.sha256)
     if request.control is not None and request.control.png is None:
-        raise InvalidRequest("control", "the picture is not attached")
+        _missing("control", request.control.sha256)
     if request.references:
         guides.references = sorted(request.references, key=lambda r: r.kind != "style")
         guides.ip_adapter = catalog.ip_adapter_for(spec, guides.references[0].kind)
@@ -95,6 +93,14 @@ def resolve_guides(catalog: Catalog, model: LoadedModel, request: GenerationRequ
         guides.control = request.control
         guides.controlnet = catalog.controlnet_for(spec, request.control.mode)
     return guides
+
+
+def _missing(field_name: str, digest: str) -> None:
+    raise InvalidRequest(
+        field_name,
+        f"the picture {digest[:12]}… is no longer stored (removed after the retention); "
+        "attach it again",
+    )
 
 
 class GuideRuntime:

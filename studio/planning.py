@@ -52,6 +52,7 @@ from prompting.errors import PromptError
 from prompting.loras import parse_weight
 from prompting.tokens import TokenizerLike
 from studio.config import StudioOptions
+from studio.guides import guide_fields
 from studio.types import Count, ImagineOptions, ReferenceWeight, Steps
 
 T = TypeVar("T")
@@ -274,7 +275,7 @@ class Planner:
         )
         aspect = first(options.aspect, preset.aspect, rules.aspect, "1:1")
         width, height = options.size or self.size(spec, aspect)
-        picture = options.image
+        picture = options.image or options.control  # a ControlNet picture sets the shape too
         if picture is not None and options.size is None and typed.aspect is None:
             # The picture's own shape, snapped to the family's sizes (an aspect typed wins).
             width, height = self.scaled(spec, sizes.ratio_size(spec.family, picture.ratio))
@@ -291,6 +292,16 @@ class Planner:
             loras=self._loras(built.loras, options.lora, spec, rules),
             tile=options.tile,
             **self._image_fields(options),
+            **guide_fields(
+                self.catalog,
+                spec,
+                sref=options.sref,
+                cref=options.cref,
+                control=options.control,
+                control_mode=options.control_mode,
+                sref_weight=options.sref_weight,
+                cref_weight=options.cref_weight,
+            ),
         )
         if request.mode == "img2img" and int(request.steps * request.strength) < 1:
             least = math.ceil(1 / request.strength)

@@ -168,8 +168,7 @@ class Studio:
             functools.partial(self.planner.plan, options, settings.rules(), preferences=preferences)
         )
         verdict = await self._check_prompt(plan.texts, who, settings)
-        pictures = [("image", options.image)] if options.image is not None else []
-        await self._check_inputs(pictures, verdict, who, settings, options.prompt)
+        await self._check_inputs(options.input_pictures(), verdict, who, settings, options.prompt)
         submitted = await self._queue(plan.request, who, settings, Origin(), target)
         return Submitted(
             submitted.job_id,

@@ -113,8 +113,22 @@ class ImagineOptions(BaseModel):
         default=None,
         description="canny or lineart, optionally with a scale 0..2 (e.g. canny:0.7)",
     )
+    sref: InputPicture | None = Field(
+        default=None, description="A style reference (IP-Adapter, InstantStyle's style block)."
+    )
+    cref: InputPicture | None = Field(
+        default=None, description="A character reference (IP-Adapter on every block)."
+    )
+    control: InputPicture | None = Field(
+        default=None, description="A ControlNet picture, preprocessed as ``control_mode`` says."
+    )
     sref_weight: ReferenceWeight | None = None
     cref_weight: ReferenceWeight | None = None
+
+    def input_pictures(self) -> list[tuple[str, InputPicture]]:
+        """Every picture the member gave, by option: each is screened before the job is queued."""
+        named = (("image", self.image), ("sref", self.sref), ("cref", self.cref))
+        return [(name, picture) for name, picture in (*named, ("control", self.control)) if picture]
 
     @field_validator("cfg", "guidance", mode="before")
     @classmethod
