@@ -30,6 +30,7 @@ from studio.administration import SettingsDesk
 from studio.deliveries import DeliveryRecord, Intent, JobNotes
 from studio.errors import InputBlocked, InvalidRequest, PromptBlocked
 from studio.gallery import Gallery
+from studio.guides import control_mode_choices
 from studio.guild_settings import GuildSettings, GuildSettingsStore
 from studio.history import HistoryIndex
 from studio.image_inputs import InputPicture, read_picture
@@ -574,6 +575,8 @@ class Studio:
         """Allowed values for an option (models: the ones the member's guild allows)."""
         if field == "aspect":
             return list(ASPECTS)
+        if field == "control_mode":
+            return control_mode_choices()
         if field == "scheduler":
             return list(SCHEDULER_NAMES)
         if field == "model":

@@ -29,7 +29,7 @@ from studio.ranges import describe
 
 Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
 DERIVATIONS: tuple[Derivation, ...] = ("reroll", "vary_subtle", "vary_strong", "upscale")
-ChoiceField = Literal["style", "aspect", "scheduler", "model", "lora"]
+ChoiceField = Literal["style", "aspect", "scheduler", "model", "lora", "control_mode"]
 MIN_STRENGTH = 0.05
 """The least img2img strength a member may ask for (below it nothing visible changes)."""
 MAX_PROMPT_CHARS = 1500
