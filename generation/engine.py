@@ -43,6 +43,7 @@ from generation.requests import (
     StepProgress,
     Timings,
 )
+from generation.tiling import check_tile, circular_padding
 
 
 @dataclass
@@ -272,6 +273,7 @@ class DiffusersEngine:
                 self.loras.applied(batch.model.pipe, batch.loras),
                 self.guides.references(batch.model, batch.guides),
                 _vae_tiling(batch.model.pipe.vae, batch.requests[0].mode == "upscale"),
+                circular_padding(_painters(batch.model), batch.requests[0].tile),
             ):
                 latents = self._denoise(batch, on_progress, is_cancelled)
                 keep = [
@@ -557,6 +559,8 @@ def _check_family(model: LoadedModel, request: GenerationRequest) -> None:
             f"{family.label} models sample with {' or '.join(family.schedulers)} only "
             f"(flow matching), not {name}",
         )
+    if request.tile:
+        check_tile(model.family)
     most = model.spec.max_steps if model.spec is not None else None
     if most is not None and request.steps > most:
         raise InvalidRequest(
@@ -611,6 +615,11 @@ def _vae_tiling(vae: Any, wanted: bool) -> Iterator[None]:
     finally:
         if wanted and not was_on:
             vae.disable_tiling()
+
+
+def _painters(model: LoadedModel) -> list[Any]:
+    """The modules whose convolutions a seamless tile wraps: the denoiser and the VAE."""
+    return [getattr(model.pipe, model.denoiser_name), model.pipe.vae]
 
 
 def _init_images(batch: _Batch) -> list[Any]:
