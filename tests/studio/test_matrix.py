@@ -20,12 +20,12 @@ is one line**: a name and its values' options, e.g. ``"lora": {"none": {}, "ink"
 The full product is 5 × 8 × 2 × 3 × 3 × 5 × 8 = 28800 cells; ``CELLS`` samples it
 deterministically: an all-pairs covering design (allpairspy: every pair of values of any two
 dimensions occurs in some cell; 64 cells) plus ``RANDOM_CELLS`` more drawn from the full product
-with a fixed seed, so a
-failure names a cell that fails again on every run. Each cell runs through studio (submit, then
-derive or remix, with their events) on the real queue and the tiny engines at 64² and 2 steps,
-and must end in a delivered result or in a refusal that names the field and the reason (the one
-refusal expected: a button for an image a 1-image job does not have); never the generic error,
-never a traceback in the log. A sampled subset also runs through the bot in the loopback Discord
+with a fixed seed, so a failure names a cell that fails again on every run. Each cell runs
+through studio (submit, then derive or remix, with their events) on the real queue and the tiny
+engines at 64² and 2 steps, and must end in a delivered result or in a refusal that names the
+field and the reason (the refusals expected: a button for an image a 1-image job does not have,
+and the family rules above); never the generic error, never a traceback in the log. A sampled
+subset also runs through the bot in the loopback Discord
 (``tests/bot/test_matrix_buttons.py``).
 """
 
