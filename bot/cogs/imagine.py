@@ -103,7 +103,7 @@ class ImagineCog(commands.Cog):
             model=model,
             guidance=guidance,
             lora=lora,
-            draft=bool(draft),
+            draft=draft,
         )
         studio = context(interaction).studio
         who = requester(interaction)
