@@ -117,6 +117,7 @@ class Preferences(BaseModel):
     count: Count | None = None
     steps: Steps | None = None
     negative: str | None = Field(default=None, max_length=MAX_NEGATIVE)
+    draft: bool | None = Field(default=None, description="Paint fast few-step drafts (U repaints).")
     sref_weight: ReferenceWeight | None = None
     cref_weight: ReferenceWeight | None = None
 
@@ -560,6 +561,7 @@ class Planner:
                 "count": options.count or preferences.count,
                 "steps": options.steps or preferences.steps,
                 "negative": options.negative if options.negative else preferences.negative,
+                "draft": options.draft if options.draft is not None else preferences.draft,
                 "sref_weight": _given(options.sref_weight, preferences.sref_weight),
                 "cref_weight": _given(options.cref_weight, preferences.cref_weight),
             }

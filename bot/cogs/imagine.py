@@ -120,7 +120,7 @@ class ImagineCog(commands.Cog):
             model=model,
             guidance=guidance,
             lora=lora,
-            draft=bool(draft),
+            draft=draft,
             strength=strength,
             tile=bool(tile),
             control_mode=control_mode,

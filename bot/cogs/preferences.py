@@ -48,6 +48,7 @@ class PreferencesCog(commands.Cog):
         count="Pictures per /imagine",
         steps="Denoising steps",
         negative="What to keep out of your pictures",
+        draft="Paint fast few-step drafts (their U buttons repaint with the full model)",
         sref_weight="How strongly a style reference (sref) sets the style, 0..2",
         cref_weight="How strongly a character reference (cref) carries the character, 0..2",
     )
@@ -62,6 +63,7 @@ class PreferencesCog(commands.Cog):
         count: Count | None = None,
         steps: Steps | None = None,
         negative: Text | None = None,
+        draft: bool | None = None,
         sref_weight: Weight | None = None,
         cref_weight: Weight | None = None,
     ) -> None:
@@ -72,6 +74,7 @@ class PreferencesCog(commands.Cog):
             "count": count,
             "steps": steps,
             "negative": negative,
+            "draft": draft,
             "sref_weight": sref_weight,
             "cref_weight": cref_weight,
         }
