@@ -24,7 +24,7 @@ MAX_GUIDANCE = 30.0
 MAX_IMAGES = 4
 MAX_LORAS = 8
 
-Mode = Literal["txt2img", "img2img", "upscale"]
+Mode = Literal["txt2img", "img2img", "upscale", "inpaint"]
 
 
 def new_request_id() -> str:
@@ -85,9 +85,12 @@ class GenerationRequest(_Model):
     # A1111's variation seed: initial noise = slerp(noise(seed), noise(subseed), strength).
     subseed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
     subseed_strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    # img2img and upscale start from this image (PNG bytes; base64 in JSON).
+    # img2img, upscale and inpaint start from this image (PNG bytes; base64 in JSON).
     mode: Mode = "txt2img"
     init_image: bytes | None = None
+    # inpaint: what to paint again, white on black (PNG bytes, the init image's size; grey is
+    # painted too). Zoom out, pan and vary region are inpaint requests.
+    mask_image: bytes | None = None
     strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.35
     # One positive prompt per image (wildcards), else every image uses ``prompt``.
     per_image_prompts: list[str] | None = None
@@ -126,6 +129,8 @@ class GenerationRequest(_Model):
     def _consistent(self) -> GenerationRequest:
         if self.mode != "txt2img" and self.init_image is None:
             raise ValueError(f"mode {self.mode!r} needs init_image")
+        if (self.mode == "inpaint") != (self.mask_image is not None):
+            raise ValueError("mask_image goes with mode 'inpaint', and mode 'inpaint' needs it")
         if self.per_image_prompts is not None and len(self.per_image_prompts) != self.count:
             raise ValueError("per_image_prompts must hold exactly `count` prompts")
         sources = self.per_image_source_prompts
