@@ -1,4 +1,5 @@
-"""Requests derived from a stored job: reroll, subtle and strong variations, upscale, remix.
+"""Requests derived from a stored job: reroll, subtle and strong variations, upscale, remix,
+and the masked edits (zoom out, pan, vary region) on a canvas from ``studio.canvas``.
 
 Pure functions over ``GenerationRequest``: the service reads the stored job and the image, these
 decide what the new request is. Each result is validated again as a new request.
@@ -13,6 +14,7 @@ from generation import sizes
 from generation.errors import InvalidRequest
 from generation.requests import SEED_MAX, GenerationRequest
 from prompting import BuiltPrompt
+from studio.canvas import STRENGTH, Canvas
 from studio.planning import prompt_fields
 
 VARIATION_STRENGTH: dict[str, float] = {"vary_subtle": 0.2, "vary_strong": 0.6}
@@ -84,7 +86,39 @@ def upscale(
 ) -> GenerationRequest:
     """Image ``index`` (``png``) upscaled by the hires-fix pass; the engine sizes it by the
     family's upscale rule (``generation.sizes.upscale_size``)."""
-    return _fresh(request, **_one_image(request, seeds, index), mode="upscale", init_image=png)
+    return _fresh(
+        request,
+        **_one_image(request, seeds, index),
+        mode="upscale",
+        init_image=png,
+        mask_image=None,
+    )
+
+
+def masked_edit(
+    request: GenerationRequest,
+    seeds: list[int],
+    index: int,
+    canvas: Canvas,
+    built: BuiltPrompt | None = None,
+) -> GenerationRequest:
+    """Image ``index`` zoomed out, panned or with a region painted again: an inpainting request
+    on ``canvas`` (picture and mask) with a new seed; ``built``: an edited positive prompt (vary
+    region's modal), else the image's own. The engine paints it with the model's inpainting
+    checkpoint when the catalog names one."""
+    prompt = prompt_fields(built) if built is not None else {}
+    prompt.pop("negative_prompt", None)
+    prompt.pop("source_negative", None)
+    return _fresh(
+        request,
+        **(_one_image(request, seeds, index) | prompt | {"seed": None}),
+        mode="inpaint",
+        init_image=canvas.picture,
+        mask_image=canvas.mask,
+        strength=STRENGTH,
+        width=canvas.width,
+        height=canvas.height,
+    )
 
 
 def repaint_full(

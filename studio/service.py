@@ -14,8 +14,10 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+
+from PIL import Image
 
 from generation.families import traits
 from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
@@ -23,9 +25,9 @@ from generation.queue.jobs import MemberJob
 from generation.requests import GenerationRequest
 from generation.schedulers import SCHEDULER_NAMES
 from generation.sizes import ASPECTS
-from prompting import Preset, PromptSpec
+from prompting import BuiltPrompt, Preset, PromptSpec
 from safety import ChannelFlags, ModerationRecord, PromptFilter
-from studio import derivations
+from studio import canvas, derivations
 from studio.administration import SettingsDesk
 from studio.deliveries import DeliveryRecord, Intent, JobNotes
 from studio.errors import InvalidRequest, PromptBlocked
@@ -194,6 +196,10 @@ class Studio:
                 guidance=guidance,
                 scheduler=scheduler,
             )
+        elif action in canvas.MOVES:
+            request = await self._masked_edit(
+                job, position, lambda p, s: canvas.outpaint(p, action, s)
+            )
         elif action == "upscale":
             derivations.check_index(job.seeds, position)
             family = self.planner.catalog.resolve(job.request.model).family
@@ -229,6 +235,61 @@ class Studio:
         queued = await self._queue(request, who, settings, origin, target)
         warnings = self.planner.warnings(built, model)
         return Submitted(queued.job_id, queued.position, queued.eta_seconds, warnings)
+
+    async def vary_region(
+        self,
+        job_id: str,
+        index: int,
+        region: str,
+        prompt: str,
+        who: Requester,
+        target: DeliveryTarget | None = None,
+    ) -> Submitted:
+        """Image ``index`` of a stored job with ``region`` (one of ``canvas.REGIONS``) painted
+        again from ``prompt`` (the whole positive prompt, as remix takes it)."""
+        if region not in canvas.REGIONS:
+            raise InvalidRequest("region", f"use one of {', '.join(canvas.REGIONS)}")
+        settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
+        job = self.queue.get(job_id)
+        self._still_allowed(job, settings)
+        model = self.planner.model(job.request.model)
+        built = self.planner.build_prompt(
+            PromptSpec(subject=prompt, use_default_negative=False),
+            model,
+            count=1,
+            steps=job.request.steps,
+        )
+        await self._check_prompt(conditioning_texts(built, prompt), who, settings)
+        request = await self._masked_edit(
+            job, index, lambda p, s: canvas.region(p, region, s), built
+        )
+        origin = Origin(kind="button", action="vary_region", parent_job_id=job_id)
+        queued = await self._queue(request, who, settings, origin, target)
+        warnings = self.planner.warnings(built, model)
+        return Submitted(queued.job_id, queued.position, queued.eta_seconds, warnings)
+
+    async def _masked_edit(
+        self,
+        job: Job,
+        index: int,
+        make: Callable[[Image.Image, tuple[int, int]], canvas.Canvas],
+        built: BuiltPrompt | None = None,
+    ) -> GenerationRequest:
+        """Image ``index`` of ``job`` on the canvas ``make`` builds at the image's size (shrunk
+        to the engine's pixel limit, e.g. for an upscaled image), as an inpainting request."""
+        derivations.check_index(job.seeds, index)
+        png = await asyncio.to_thread(Path(job.image_paths[index]).read_bytes)
+        family = self.planner.catalog.resolve(job.request.model).family
+
+        def build() -> canvas.Canvas:
+            picture = canvas.open_picture(png)
+            size = canvas.fit_size(
+                family, picture.width, picture.height, self.planner.engine.max_pixels
+            )
+            return make(picture, size)
+
+        made = await asyncio.to_thread(build)
+        return derivations.masked_edit(job.request, job.seeds, index, made, built)
 
     def remix_prompt(self, job: JobRecord) -> str:
         """The prompt a member edits to remix a job: what they wrote (A1111 syntax, the

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -19,8 +19,19 @@ from generation.requests import MAX_GUIDANCE, MAX_IMAGES, MAX_STEPS, SEED_MAX, G
 from safety import ModerationEntry
 from studio.ranges import describe
 
-Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
-DERIVATIONS: tuple[Derivation, ...] = ("reroll", "vary_subtle", "vary_strong", "upscale")
+Derivation = Literal[
+    "reroll",
+    "vary_subtle",
+    "vary_strong",
+    "upscale",
+    "zoom_out_1.5",
+    "zoom_out_2",
+    "pan_left",
+    "pan_right",
+    "pan_up",
+    "pan_down",
+]
+DERIVATIONS: tuple[Derivation, ...] = get_args(Derivation)
 ChoiceField = Literal["style", "aspect", "scheduler", "model", "lora"]
 MAX_PROMPT_CHARS = 1500
 """The longest prompt (and negative) a member may type, in Discord and on the CLI alike."""
