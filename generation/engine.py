@@ -31,6 +31,7 @@ from generation.config import EngineConfig
 from generation.engine_api import CancelCheck, ProgressCallback
 from generation.errors import InvalidRequest
 from generation.families import traits
+from generation.input_store import InputMissing
 from generation.loading import LoadedModel, PipelineLoader
 from generation.png import COMPEL_KEY, encode_png, format_parameters
 from generation.preview import preview_png
@@ -535,6 +536,10 @@ class DiffusersEngine:
                 "Variation seed strength": request.subseed_strength if varied else None,
                 "Denoising strength": request.strength if edited else None,
                 "Mask blur": masks.feather_for(batch.width, batch.height) if batch.masks else None,
+                "Init image hash": (
+                    request.init_image_sha256 if request.mode == "img2img" else None
+                ),
+                "Tiling": "True" if request.tile else None,
                 "Hires upscale": (
                     f"{batch.width / request.width:.3g}" if request.mode == "upscale" else None
                 ),
@@ -618,6 +623,8 @@ def _init_images(batch: _Batch) -> list[Any]:
 
     pictures = []
     for request in batch.requests:
+        if request.init_image is None and request.init_image_sha256 is not None:
+            raise InputMissing(request.init_image_sha256)
         try:
             with Image.open(io.BytesIO(request.init_image or b"")) as opened:
                 picture = opened.convert("RGB")

@@ -24,10 +24,11 @@ from generation.requests import GenerationRequest, GenerationResult, StepProgres
 from generation.schedulers import SCHEDULER_NAMES
 from generation.sizes import ASPECTS, parse_size
 from studio import ImagineOptions
+from studio.image_inputs import read_picture
 from studio.ranges import describe
 
-_STEPS, _CFG, _SEED, _COUNT = (
-    describe(ImagineOptions, name) for name in ("steps", "cfg", "seed", "count")
+_STEPS, _CFG, _SEED, _COUNT, _STRENGTH = (
+    describe(ImagineOptions, name) for name in ("steps", "cfg", "seed", "count", "strength")
 )
 
 
@@ -61,6 +62,16 @@ def register(subparsers: Any) -> None:
         "--draft",
         action="store_true",
         help="paint with the family's fast few-step model (see `muralist models`)",
+    )
+    imagine.add_argument(
+        "--image", type=Path, help="a picture to start from (img2img): PNG, JPEG, WebP, GIF"
+    )
+    imagine.add_argument(
+        "--strength",
+        help=f"how far to move away from --image, {_STRENGTH} (default: config)",
+    )
+    imagine.add_argument(
+        "--tile", action="store_true", help="paint a seamless tile (edges wrap around)"
     )
     imagine.add_argument("--seed", help=f"{_SEED}; drawn at random when left out")
     imagine.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: model's native)")
@@ -114,10 +125,20 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
         lora=args.lora,
         draft=args.draft,
         default_negative=not args.no_default_negative,
+        strength=_number("strength", args.strength, float),
+        tile=args.tile,
     )
+    planner = build_planner(settings)
+    if args.image is not None:  # read as untrusted, as a Discord attachment is
+        picture = read_picture(
+            _read_file(args.image, planner.options.input_max_bytes),
+            field="image",
+            max_pixels=planner.options.input_max_pixels,
+        )
+        options = options.model_copy(update={"image": picture})
     # The same planning as /imagine (the operator may also name a model folder on this host);
     # every cheap check runs before the model loads.
-    plan = build_planner(settings).plan(options, local_models=True)
+    plan = planner.plan(options, local_models=True)
     request = plan.request
 
     _quiet_libraries()
@@ -167,6 +188,19 @@ def _quiet_libraries() -> None:
     for library in (diffusers, transformers):
         library.utils.logging.set_verbosity_error()
         library.utils.logging.disable_progress_bar()
+
+
+def _read_file(path: Path, limit: int) -> bytes:
+    """The file's bytes, or ``InvalidRequest`` on ``image`` (missing, a folder, too big)."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InvalidRequest(
+                "image", f"{path} is {size / 2**20:.1f} MiB; use at most {limit / 2**20:.1f} MiB"
+            )
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise InvalidRequest("image", f"cannot read {path}: {exc.strerror}") from None
 
 
 def _number(option: str, text: str | None, kind: type) -> Any:

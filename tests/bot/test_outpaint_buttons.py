@@ -80,7 +80,7 @@ async def test_zoom_and_pan_paint_a_new_border_around_the_kept_picture(
     assert job.request.mode == "inpaint" and job.origin.action == "zoom_out_2"
     made = _pixels(zoomed.attachments[0].data)
     assert made.shape == (64, 64, 3)
-    canvas = _pixels(job.request.init_image or b"")
+    canvas = _pixels(bot.studio.queue.store.inputs.get(job.request.init_image_sha256 or ""))
     assert np.array_equal(made[28:36, 28:36], canvas[28:36, 28:36])  # the kept middle
     assert np.abs(made[:8] - canvas[:8]).mean() > 5  # the painted border
     # An outpainted result is a single image again: it zooms and pans on; no variation seed.
