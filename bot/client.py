@@ -22,6 +22,7 @@ from bot.cogs.history import HistoryCog, HistoryPageButton, UseSettingsButton
 from bot.cogs.imagine import ImagineCog
 from bot.cogs.mod import ModCog
 from bot.cogs.preferences import PreferencesCog
+from bot.cogs.region import RegionCog
 from bot.cogs.settings import SettingsCog
 from bot.config import DiscordConfig
 from bot.delivery import Delivery, Target
@@ -91,6 +92,7 @@ class MuralistBot(commands.Bot):
             ModCog(),
             HistoryCog(self),
             PreferencesCog(),
+            RegionCog(),
         )
         for cog in cogs:
             await self.add_cog(cog)

@@ -25,7 +25,7 @@ from PIL import Image, ImageFilter
 
 from generation import sizes
 from generation.errors import InvalidRequest
-from generation.masks import feather_for
+from generation.masks import binary, feather_for
 
 Move = Literal["zoom_out_1.5", "zoom_out_2", "pan_left", "pan_right", "pan_up", "pan_down"]
 MOVES: tuple[Move, ...] = get_args(Move)
@@ -79,7 +79,8 @@ STRENGTH = 1.0
 
 @dataclass(frozen=True)
 class Canvas:
-    """What an inpainting request starts from: the picture and its mask, both PNG, one size."""
+    """What an inpainting request starts from: the picture and its mask, both PNG, one size
+    (the mask 1-bit: a few KB even at 2048², so it stays in the job's row)."""
 
     picture: bytes
     mask: bytes
@@ -143,7 +144,7 @@ def outpaint(picture: Image.Image, move: str, size: tuple[int, int]) -> Canvas:
             height - max(0, shift_y) - (overlap if down > 0 else 0),
         )
     mask.paste(0, keep)
-    return Canvas(_png(canvas), _png(mask), width, height)
+    return Canvas(_png(canvas), _png(mask.convert("1")), width, height)
 
 
 def region(picture: Image.Image, area: str, size: tuple[int, int]) -> Canvas:
@@ -172,10 +173,10 @@ def with_mask(picture: Image.Image, mask: Image.Image, size: tuple[int, int]) ->
             f"the mask is {mask.width}×{mask.height} but the image is "
             f"{picture.width}×{picture.height}; use a mask of the image's shape",
         )
-    grey = mask.convert("L").resize(size, Image.Resampling.BILINEAR)
-    if grey.point(lambda value: 255 if value >= 128 else 0).getbbox() is None:
+    hard = binary(mask.convert("L").resize(size, Image.Resampling.BILINEAR))
+    if hard.getbbox() is None:
         raise InvalidRequest(
             "mask", "the mask is all black, so nothing would change; paint white what to redo"
         )
     picture = picture.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-    return Canvas(_png(picture), _png(grey), size[0], size[1])
+    return Canvas(_png(picture), _png(hard.convert("1")), size[0], size[1])

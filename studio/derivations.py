@@ -118,6 +118,27 @@ def masked_edit(
         strength=STRENGTH,
         width=canvas.width,
         height=canvas.height,
+        tile=False,  # a zoomed, panned or repainted picture is no longer a seamless tile
+    )
+
+
+def region_request(
+    planned: GenerationRequest, canvas: Canvas, strength: float | None
+) -> GenerationRequest:
+    """``/region``: a planned request on the member's picture, as an inpainting request on
+    ``canvas`` (the picture and the member's mask at the planned size)."""
+    return GenerationRequest.model_validate(
+        planned.model_dump()
+        | {
+            "mode": "inpaint",
+            "init_image": canvas.picture,
+            "init_image_sha256": None,
+            "mask_image": canvas.mask,
+            "strength": STRENGTH if strength is None else strength,
+            "width": canvas.width,
+            "height": canvas.height,
+            "tile": False,
+        }
     )
 
 

@@ -284,6 +284,43 @@ class Studio:
         warnings = self.planner.warnings(built, model)
         return Submitted(queued.job_id, queued.position, queued.eta_seconds, warnings)
 
+    async def region(
+        self,
+        options: ImagineOptions,
+        mask: InputPicture,
+        who: Requester,
+        target: DeliveryTarget | None = None,
+    ) -> Submitted:
+        """``/region``: the member's picture (``options.image``) with the white part of their
+        ``mask`` painted again from the prompt, planned like /imagine (model, steps, seed, the
+        member's defaults) at the picture's shape. Both pictures are screened like any input."""
+        if options.image is None:
+            raise InvalidRequest("image", "attach the picture to change")
+        settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
+        preferences = await asyncio.to_thread(self.preferences.store.get, who.guild_id, who.user_id)
+        single = options.model_copy(update={"count": 1})
+        plan = await asyncio.to_thread(
+            functools.partial(self.planner.plan, single, settings.rules(), preferences=preferences)
+        )
+        verdict = await self._check_prompt(plan.texts, who, settings)
+        pictures = [("image", options.image), ("mask", mask)]
+        await self._check_inputs(pictures, verdict, who, settings, options.prompt)
+        image = options.image
+        size = (plan.request.width, plan.request.height)
+
+        def build() -> canvas.Canvas:
+            return canvas.with_mask(
+                canvas.open_picture(image.png), canvas.open_picture(mask.png), size
+            )
+
+        made = await asyncio.to_thread(build)
+        request = derivations.region_request(plan.request, made, options.strength)
+        origin = Origin(kind="command", action="region")
+        queued = await self._queue(request, who, settings, origin, target)
+        return Submitted(
+            queued.job_id, queued.position, queued.eta_seconds, plan.warnings, queued.lane
+        )
+
     async def _masked_edit(
         self,
         job: Job,
