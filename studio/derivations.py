@@ -122,11 +122,11 @@ def masked_edit(
     )
 
 
-def region_request(
+def canvas_request(
     planned: GenerationRequest, canvas: Canvas, strength: float | None
 ) -> GenerationRequest:
-    """``/region``: a planned request on the member's picture, as an inpainting request on
-    ``canvas`` (the picture and the member's mask at the planned size)."""
+    """``/region`` and the CLI's zoom, pan and region: a request planned on a member's picture,
+    as an inpainting request on ``canvas`` (the picture and the mask at the planned size)."""
     return GenerationRequest.model_validate(
         planned.model_dump()
         | {

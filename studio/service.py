@@ -314,7 +314,7 @@ class Studio:
             )
 
         made = await asyncio.to_thread(build)
-        request = derivations.region_request(plan.request, made, options.strength)
+        request = derivations.canvas_request(plan.request, made, options.strength)
         origin = Origin(kind="command", action="region")
         queued = await self._queue(request, who, settings, origin, target)
         return Submitted(
