@@ -367,7 +367,11 @@ class DiffusersEngine:
             batch, on_progress, is_cancelled, self.preview_every, schedule, padded, skipped, steps
         )
         kwargs["callback_on_step_end"] = callback
-        kwargs["callback_on_step_end_tensor_inputs"] = callback.tensor_inputs(model.family)
+        # Only what this pipeline hands out (SD 3.5's inpainting pipeline has no pooled embeds:
+        # an edited prompt then changes the sequence embeddings and keeps the first pooled one).
+        offered = getattr(pipe, "_callback_tensor_inputs", [])
+        wanted = callback.tensor_inputs(model.family)
+        kwargs["callback_on_step_end_tensor_inputs"] = [n for n in wanted if n in offered]
 
         denoise_started = time.perf_counter()
         with _swapped(pipe, "scheduler", scheduler), self._unet(batch, pipe):
@@ -806,6 +810,7 @@ class _StepCallback:
         return {
             name: _with_positive(tensors[name], positive, guided)
             for name, positive in positives.items()
+            if name in tensors
         }
 
 
