@@ -42,6 +42,7 @@ from generation.requests import (
     StepProgress,
     Timings,
 )
+from generation.tiling import check_tile, circular_padding
 
 
 @dataclass
@@ -284,6 +285,7 @@ class DiffusersEngine:
             with (
                 self.loras.applied(batch.model.pipe, batch.loras),
                 _vae_tiling(batch.model.pipe.vae, batch.requests[0].mode == "upscale"),
+                circular_padding(_painters(batch.model), batch.requests[0].tile),
             ):
                 latents = self._denoise(batch, on_progress, is_cancelled)
                 keep = [
@@ -565,6 +567,8 @@ def _check_family(model: LoadedModel, request: GenerationRequest) -> None:
             f"{family.label} models sample with {' or '.join(family.schedulers)} only "
             f"(flow matching), not {name}",
         )
+    if request.tile:
+        check_tile(model.family)
     most = model.spec.max_steps if model.spec is not None else None
     if most is not None and request.steps > most:
         raise InvalidRequest(
@@ -619,6 +623,11 @@ def _vae_tiling(vae: Any, wanted: bool) -> Iterator[None]:
     finally:
         if wanted and not was_on:
             vae.disable_tiling()
+
+
+def _painters(model: LoadedModel) -> list[Any]:
+    """The modules whose convolutions a seamless tile wraps: the denoiser and the VAE."""
+    return [getattr(model.pipe, model.denoiser_name), model.pipe.vae]
 
 
 def _init_images(batch: _Batch) -> list[Any]:

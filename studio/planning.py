@@ -46,6 +46,7 @@ from generation.requests import (
     PromptEdit,
 )
 from generation.schedulers import resolve as resolve_scheduler
+from generation.tiling import check_tile
 from prompting import BuiltPrompt, LoraTag, Preset, PresetLibrary, PromptSpec, build, lint_built
 from prompting.config import PromptingConfig
 from prompting.errors import PromptError
@@ -242,6 +243,8 @@ class Planner:
         spec = self._model(model or self.engine.default_model, local_models)
         if options.draft:
             spec = self.draft_for(spec, rules)
+        if options.tile:
+            check_tile(spec.family)
         preferred = options.steps if typed.steps is None else None
         steps = self._steps(typed, rules, spec, preset, preferred)
         count = options.count or self.options.default_count

@@ -25,6 +25,7 @@ from generation.schedulers import SCHEDULER_NAMES
 from generation.sizes import ASPECTS, parse_size
 from studio import ImagineOptions
 from studio.image_inputs import read_picture
+from studio.pictures import repeat_png
 from studio.ranges import describe
 
 _STEPS, _CFG, _SEED, _COUNT, _STRENGTH = (
@@ -152,6 +153,7 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
     result.timings.load += load_seconds  # loaded above, before the engine saw the request
     result.timings.total += load_seconds
     paths, grid = _write_images(result, args.out)
+    tiled = [_write_tiled(path) for path in paths] if request.tile else []
     for warning in plan.warnings:  # token counts (the model's own tokenizer) and warnings
         print(f"muralist imagine: note: {warning}", file=sys.stderr)
     if args.json:
@@ -160,6 +162,7 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
                 {
                     "paths": [str(path) for path in paths],
                     "grid": str(grid) if grid else None,
+                    "tiled": [str(path) for path in tiled],
                     "seeds": result.seeds,
                     "model": result.model,
                     "scheduler": result.scheduler,
@@ -174,7 +177,7 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
     else:
-        for path in [*paths, *([grid] if grid else [])]:
+        for path in [*paths, *([grid] if grid else []), *tiled]:
             print(path)
     return 0
 
@@ -246,6 +249,11 @@ def _write_images(result: GenerationResult, out: Path) -> tuple[list[Path], Path
         png = encode_png(make_grid(tiles), result.images[0].parameters)
         grid = _write_atomically(out, f"{stamp}-grid", png)
     return paths, grid
+
+
+def _write_tiled(path: Path) -> Path:
+    """Beside a seamless tile, the tile repeated 2×2 (``<name>-tiled.png``), to see it wrap."""
+    return _write_atomically(path.parent, f"{path.stem}-tiled", repeat_png(path.read_bytes()))
 
 
 def _write_atomically(folder: Path, stem: str, data: bytes) -> Path:

@@ -90,3 +90,15 @@ def test_a_missing_file_and_strength_out_of_range_exit_2(
     picture = sketch(tmp_path / "ok.png", (0, 200, 0))
     assert main(["imagine", "a harbour", "--image", str(picture), "--strength", "2"]) == 2
     assert "0.05..1" in capsys.readouterr().err
+
+
+def test_tile_writes_the_tile_and_its_2x2_repeat(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = paint(tmp_path, capsys, "--tile")
+    [path], [tiled] = report["paths"], report["tiled"]
+    one, repeated = Image.open(path), Image.open(tiled)
+    assert repeated.size == (2 * one.width, 2 * one.height)
+    assert "Tiling: True" in (read_parameters(Path(path).read_bytes()) or "")
+    assert main(["imagine", "a harbour", "--tile", "--model", "tiny-sd3"]) == 2
+    assert "tile" in capsys.readouterr().err

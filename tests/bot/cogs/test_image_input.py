@@ -75,3 +75,27 @@ async def test_a_flagged_picture_is_refused_and_told_to_the_moderators(
     [logged] = loopback.channel_messages("general")
     assert "Refused input picture" in str(logged.embeds)
     assert cbot.studio.queue.queue_length() == 0
+
+
+async def test_a_tile_is_shown_repeated_2x2_with_the_tile_itself_attached(
+    loopback: LoopbackDiscord, cbot: CommunityBot
+) -> None:
+    record = await imagine(loopback, loopback.add_user("erin"), tile=True, steps=2)
+    result = await loopback.wait_original(record, is_result)
+    shown, tile = result.attachments
+    assert shown.filename.startswith("muralist_tiled_") and tile.filename.endswith(".png")
+    with Image.open(io.BytesIO(shown.data)) as repeated, Image.open(io.BytesIO(tile.data)) as one:
+        assert repeated.size == (2 * one.width, 2 * one.height)
+        quarter = repeated.crop((one.width, one.height, 2 * one.width, 2 * one.height))
+        assert quarter.tobytes() == one.convert("RGB").tobytes()
+    assert "Tiling: True" in (read_parameters(tile.data) or "")
+    fields = {f["name"]: f["value"] for f in result.embeds[0]["fields"]}
+    assert "2×2" in fields["Tile"]
+
+
+async def test_tile_on_a_flow_model_is_refused_privately_naming_tile(
+    loopback: LoopbackDiscord, cbot: CommunityBot
+) -> None:
+    record = await imagine(loopback, loopback.add_user("finn"), tile=True, model="tiny-flux")
+    refused = await answer(loopback, record)
+    assert refused.ephemeral and refused.content.startswith("❌ `tile`")
