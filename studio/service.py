@@ -20,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from generation.catalog import ModelSpec
 from generation.families import traits
 from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
 from generation.queue.jobs import MemberJob
@@ -241,6 +242,17 @@ class Studio:
     ) -> Submitted:
         """The stored job's settings with an edited prompt (the whole positive prompt: no
         preset and no default negative again)."""
+        job, settings, model, built = await self._edited(job_id, prompt, who, single=False)
+        request = derivations.remix(job.request, built)
+        return await self._queue_edited(
+            request, "remix", job_id, who, settings, target, model, built
+        )
+
+    async def _edited(
+        self, job_id: str, prompt: str, who: Requester, *, single: bool
+    ) -> tuple[Job, GuildSettings, ModelSpec, BuiltPrompt]:
+        """The stored job, its guild's settings and model, and ``prompt`` built for it as the
+        whole positive prompt (for one image when ``single``), checked like any prompt."""
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
         job = self.queue.get(job_id)
         self._still_allowed(job, settings)
@@ -248,12 +260,24 @@ class Studio:
         built = self.planner.build_prompt(
             PromptSpec(subject=prompt, use_default_negative=False),
             model,
-            count=job.request.count,
+            count=1 if single else job.request.count,
             steps=job.request.steps,
         )
         await self._check_prompt(conditioning_texts(built, prompt), who, settings)
-        origin = Origin(kind="button", action="remix", parent_job_id=job_id)
-        request = derivations.remix(job.request, built)
+        return job, settings, model, built
+
+    async def _queue_edited(
+        self,
+        request: GenerationRequest,
+        action: str,
+        parent: str,
+        who: Requester,
+        settings: GuildSettings,
+        target: DeliveryTarget | None,
+        model: ModelSpec,
+        built: BuiltPrompt,
+    ) -> Submitted:
+        origin = Origin(kind="button", action=action, parent_job_id=parent)
         queued = await self._queue(request, who, settings, origin, target)
         warnings = self.planner.warnings(built, model)
         return Submitted(queued.job_id, queued.position, queued.eta_seconds, warnings)
@@ -271,24 +295,13 @@ class Studio:
         again from ``prompt`` (the whole positive prompt, as remix takes it)."""
         if region not in canvas.REGIONS:
             raise InvalidRequest("region", f"use one of {', '.join(canvas.REGIONS)}")
-        settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
-        job = self.queue.get(job_id)
-        self._still_allowed(job, settings)
-        model = self.planner.model(job.request.model)
-        built = self.planner.build_prompt(
-            PromptSpec(subject=prompt, use_default_negative=False),
-            model,
-            count=1,
-            steps=job.request.steps,
-        )
-        await self._check_prompt(conditioning_texts(built, prompt), who, settings)
+        job, settings, model, built = await self._edited(job_id, prompt, who, single=True)
         request = await self._masked_edit(
             job, index, lambda p, s: canvas.region(p, region, s), built
         )
-        origin = Origin(kind="button", action="vary_region", parent_job_id=job_id)
-        queued = await self._queue(request, who, settings, origin, target)
-        warnings = self.planner.warnings(built, model)
-        return Submitted(queued.job_id, queued.position, queued.eta_seconds, warnings)
+        return await self._queue_edited(
+            request, "vary_region", job_id, who, settings, target, model, built
+        )
 
     async def region(
         self,
