@@ -101,8 +101,8 @@ def result_embed(
     title = {"upscale": "Upscaled", "vary_subtle": "Variation", "vary_strong": "Variation"}.get(
         job.action, "Painted"
     )
-    if job.action == "upscale" and request.mode == "txt2img":
-        title = "Repainted by the full model"  # a draft's U button
+    if job.action == "upscale" and request.mode != "upscale":
+        title = "Repainted by the full model"  # a draft's U button (from its picture, if any)
     embed = discord.Embed(title=title, description=clip(request.prompt, 4000))
     if request.negative_prompt:
         embed.add_field(name="Negative", value=clip(request.negative_prompt), inline=False)
