@@ -41,9 +41,10 @@ BOOKKEEPING_RETRY_MAX = 30.0
 """Longest pause between tries of the delivery bookkeeping while storage fails."""
 
 
-def nonce(job_id: str) -> str:
-    """The channel post's nonce (Discord allows 25 characters): the same for every try."""
-    return job_id[:25]
+def nonce(job_id: str, purpose: str = "") -> str:
+    """The channel post's nonce (Discord allows 25 characters): the same for every try.
+    ``purpose`` keeps another post of the same job (a moderator's approval) apart."""
+    return (purpose + job_id)[:25]
 
 
 def job_tag(job_id: str) -> str:

@@ -16,6 +16,7 @@ import discord
 
 from bot.actions import delete_message
 from bot.context import context, requester
+from bot.delivery import nonce
 from bot.errors import report_error
 from bot.render import DEFAULT_FILESIZE_LIMIT, discord_time, render_result
 from bot.routing import send_form
@@ -256,7 +257,8 @@ async def _on_button(interaction: discord.Interaction, button: ModButton) -> Non
 
 
 async def _post_approved(interaction: discord.Interaction, decided: Decided) -> str:
-    """An approved result goes (back) to its channel, with its buttons."""
+    """An approved result goes (back) to its channel, with its buttons; once, however many
+    moderators approve at the same moment (the post's nonce is enforced by Discord)."""
     job = decided.post
     if job is None:
         return f"nothing could be posted: {decided.problem}"
@@ -267,6 +269,7 @@ async def _post_approved(interaction: discord.Interaction, decided: Decided) -> 
         embed=embed,
         files=[f.to_discord() for f in files],
         view=result_view(job),
+        nonce=nonce(job.job_id, "ok"),
         allowed_mentions=discord.AllowedMentions(
             everyone=False, roles=False, replied_user=False, users=[discord.Object(job.user_id)]
         ),

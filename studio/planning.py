@@ -116,6 +116,7 @@ class Preferences(BaseModel):
     count: Count | None = None
     steps: Steps | None = None
     negative: str | None = Field(default=None, max_length=MAX_NEGATIVE)
+    draft: bool | None = Field(default=None, description="Paint fast few-step drafts (U repaints).")
 
     @field_validator("aspect")
     @classmethod
@@ -557,6 +558,7 @@ class Planner:
                 "count": options.count or preferences.count,
                 "steps": options.steps or preferences.steps,
                 "negative": options.negative if options.negative else preferences.negative,
+                "draft": options.draft if options.draft is not None else preferences.draft,
             }
         )
         return filled, notes

@@ -15,6 +15,7 @@ import functools
 import logging
 import math
 import time
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -110,6 +111,11 @@ class Studio:
         self.gallery = Gallery(history, queue, record, self.moderation, self._record)
         self.preferences = PreferencesDesk(preferences, planner, guilds)
         self.quotas = Quotas(usage, queue.estimator.estimate, queue.store.get)
+        # One admission at a time per member, so that requests sent at the same moment are
+        # counted against the quota one after the other (a lock lives while someone holds it).
+        self._admissions: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     def warm_up(self) -> None:
         """Build the prompt parser and the term index now (about a second, blocking), so the
@@ -356,22 +362,32 @@ class Studio:
         target: DeliveryTarget | None,
     ) -> Submitted:
         moderator = self.moderation.is_moderator(who, settings)
-        lane = await asyncio.to_thread(self.quotas.admit, who, settings, request, moderator)
-        ticket = await self.queue.submit(
-            guild_id=str(who.guild_id),
-            channel_id=str(who.channel_id),
-            user_id=str(who.user_id),
-            request=request,
-            priority="moderator" if moderator and lane == "fast" else LANE_PRIORITY[lane],
-            origin=origin,
-            limits=settings.limits(),
-        )
-        # No await between the submit and this note: the job's result cannot be screened first.
-        self.deliveries.asked(
-            ticket.job_id, channel_nsfw=who.channel_nsfw, target=target or DeliveryTarget()
-        )
-        self.quotas.charge(ticket.job_id, who, request, lane)
+        async with self._admission(who):
+            lane = await asyncio.to_thread(self.quotas.admit, who, settings, request, moderator)
+            ticket = await self.queue.submit(
+                guild_id=str(who.guild_id),
+                channel_id=str(who.channel_id),
+                user_id=str(who.user_id),
+                request=request,
+                priority="moderator" if moderator and lane == "fast" else LANE_PRIORITY[lane],
+                origin=origin,
+                limits=settings.limits(),
+            )
+            # No await between the submit and this note: its result cannot be screened first.
+            self.deliveries.asked(
+                ticket.job_id, channel_nsfw=who.channel_nsfw, target=target or DeliveryTarget()
+            )
+            self.quotas.charge(ticket.job_id, who, request, lane)
         return Submitted(ticket.job_id, ticket.position, ticket.eta_seconds, lane=lane)
+
+    def _admission(self, who: Requester) -> asyncio.Lock:
+        """The member's admission lock (made on first use, gone when nobody holds it)."""
+        key = (who.guild_id, who.user_id)
+        lock = self._admissions.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._admissions[key] = lock
+        return lock
 
     @staticmethod
     def _still_allowed(job: Job, settings: GuildSettings) -> None:

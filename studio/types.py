@@ -85,8 +85,9 @@ class ImagineOptions(BaseModel):
     lora: ShortText | None = Field(
         default=None, description="A LoRA of the catalog, as NAME or NAME:WEIGHT."
     )
-    draft: bool = Field(
-        default=False, description="Paint with the family's fast few-step model (U repaints)."
+    draft: bool | None = Field(
+        default=None,
+        description="Paint with the family's fast few-step model (U repaints); None: not said.",
     )
     default_negative: bool = Field(
         default=True, description="Start the negative with the guild's or the model's default."

@@ -111,7 +111,7 @@ class ImagineCog(commands.Cog):
             model=model,
             guidance=guidance,
             lora=lora,
-            draft=bool(draft),
+            draft=draft,
             strength=strength,
             tile=bool(tile),
         )

@@ -46,6 +46,7 @@ class PreferencesCog(commands.Cog):
         count="Pictures per /imagine",
         steps="Denoising steps",
         negative="What to keep out of your pictures",
+        draft="Paint fast few-step drafts (their U buttons repaint with the full model)",
     )
     @app_commands.autocomplete(model=autocomplete("model"), style=autocomplete("style"))
     @app_commands.choices(aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS])
@@ -58,6 +59,7 @@ class PreferencesCog(commands.Cog):
         count: Count | None = None,
         steps: Steps | None = None,
         negative: Text | None = None,
+        draft: bool | None = None,
     ) -> None:
         values = {
             "model": model,
@@ -66,6 +68,7 @@ class PreferencesCog(commands.Cog):
             "count": count,
             "steps": steps,
             "negative": negative,
+            "draft": draft,
         }
         mine = await context(interaction).studio.preferences.set(requester(interaction), values)
         await interaction.response.send_message(

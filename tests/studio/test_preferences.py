@@ -88,3 +88,20 @@ async def test_a_bad_preference_names_the_field_and_the_range(
         await studio.preferences.set(ALICE, values)
     assert caught.value.field == field and allowed in caught.value.message
     assert (await studio.preferences.view(ALICE)).given() == {}
+
+
+async def test_a_draft_preference_paints_drafts_until_the_member_says_otherwise(
+    studio: Studio,
+) -> None:
+    desk = studio.preferences
+    await desk.set(ALICE, {"draft": True})
+    drafted = await studio.submit(ImagineOptions(prompt="a red fox", model="tiny"), ALICE)
+    model = studio.queue.get(drafted.job_id).request.model
+    spec = studio.planner.catalog.resolve(model)
+    assert spec.draft_of == "tiny"  # the family's fast entry, made for the model asked for
+    await finished(studio, drafted)
+
+    full = await studio.submit(ImagineOptions(prompt="a red fox", model="tiny", draft=False), ALICE)
+    assert studio.queue.get(full.job_id).request.model == "tiny"  # typed False wins
+    await finished(studio, full)
+    assert "draft" not in (await desk.reset(ALICE, "draft")).given()

@@ -3,6 +3,7 @@ up, refunded when a job fails; fast roles, exempt roles, and the fall back to re
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,6 +106,17 @@ async def test_a_member_past_the_quota_is_refused_until_it_frees_up(studio: Stud
         await finished(
             studio, await studio.submit(ImagineOptions(prompt="a boat", count=1), EXEMPT)
         )
+
+
+async def test_requests_sent_at_the_same_moment_stay_within_the_quota(studio: Studio) -> None:
+    studio.guilds.set_many(10, ADMIN, {"quota_hourly": 2})
+    tries = [studio.submit(ImagineOptions(prompt="a boat", count=1), ALICE) for _ in range(4)]
+    outcomes = await asyncio.gather(*tries, return_exceptions=True)
+    admitted = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(admitted) == 2
+    assert all(isinstance(o, QuotaSpent) for o in outcomes if isinstance(o, BaseException))
+    for submitted in admitted:
+        await finished(studio, submitted)
 
 
 async def test_fast_roles_paint_in_the_fast_lane_and_fall_back_to_relax(studio: Studio) -> None:

@@ -222,9 +222,14 @@ async def test_approval_mode_waits_for_a_moderator(
     assert "sent to the moderators" in held.content and not held.attachments
     pending = await wait_channel(loopback, "general", _has_button("Approve"))
     assert pending.attachments and "Waiting for approval" in pending.content
-    click = await loopback.click(pending, pending.button("Approve"), user=moderator)
-    await answer(loopback, click)
+    # Two moderators approve at once: the result is posted once.
+    second = loopback.add_user("mod2", moderator=True)
+    approve = pending.button("Approve")
+    clicks = [await loopback.click(pending, approve, user=m) for m in (moderator, second)]
+    for click in clicks:
+        await answer(loopback, click)
     posted = await wait_channel(loopback, "art", lambda m: bool(m.attachments))
+    assert len([m for m in loopback.channel_messages("art") if m.attachments]) == 1
     assert f"<@{ivan.id}> your images were approved." == posted.content
     assert posted.embeds[0]["description"] == "a lantern" and posted.components
     assert pending.content.startswith("✅ Approved by")
