@@ -285,6 +285,7 @@ class Studio:
             model=request.model,
             scheduler=request.scheduler,
             aspect=closest_aspect(request.width, request.height),
+            tile=request.tile,
         )
 
     async def _check_prompt(
