@@ -114,8 +114,8 @@ def result_embed(
     request = job.request
     seeds = ", ".join(str(image.seed) for image in job.images) or "?"
     title = _TITLES.get(job.action, "Painted")
-    if job.action == "upscale" and request.mode == "txt2img":
-        title = "Repainted by the full model"  # a draft's U button
+    if job.action == "upscale" and request.mode != "upscale":
+        title = "Repainted by the full model"  # a draft's U button (from its picture, if any)
     embed = discord.Embed(title=title, description=clip(request.prompt, 4000))
     if request.negative_prompt:
         embed.add_field(name="Negative", value=clip(request.negative_prompt), inline=False)

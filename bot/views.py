@@ -124,8 +124,8 @@ class ResultButton(
 
 
 def result_view(job: JobRecord, *, report: bool = True) -> discord.ui.View:
-    """U1–U4 / V1–V4 and the tools under a grid; under one image Upscale and Vary ×2 (where
-    they apply), zoom out, vary region, the four pans and the tools (``report``: with the ⚠️
+    """U1–U4 / V1–V4 and the tools under a grid; under one image Upscale and Vary ×2 (not under
+    an upscale), zoom out, vary region, the four pans and the tools (``report``: with the ⚠️
     button; a member's own history has none)."""
     view = discord.ui.View(timeout=None)
     count = len(job.images)
@@ -138,10 +138,8 @@ def result_view(job: JobRecord, *, report: bool = True) -> discord.ui.View:
         for action in tools:
             view.add_item(ResultButton(action, job.job_id, row=2))
     elif count == 1:
-        # Upscale once (not an upscale again); variation seeds only for a txt2img image.
-        first = [] if job.request.mode == "upscale" else ["upscale"]
-        if job.request.mode == "txt2img":
-            first += ["vary_subtle", "vary_strong"]
+        # Not under an upscale: no second upscale, and its variations are not offered.
+        first = [] if job.request.mode == "upscale" else ["upscale", "vary_subtle", "vary_strong"]
         row = 0
         if first:
             for action in first:

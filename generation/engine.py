@@ -369,11 +369,7 @@ class DiffusersEngine:
             batch, on_progress, is_cancelled, self.preview_every, schedule, padded, skipped, steps
         )
         kwargs["callback_on_step_end"] = callback
-        # Only what this pipeline hands out (SD 3.5's inpainting pipeline has no pooled embeds:
-        # an edited prompt then changes the sequence embeddings and keeps the first pooled one).
-        offered = getattr(pipe, "_callback_tensor_inputs", [])
-        wanted = callback.tensor_inputs(model.family)
-        kwargs["callback_on_step_end_tensor_inputs"] = [n for n in wanted if n in offered]
+        kwargs["callback_on_step_end_tensor_inputs"] = callback.tensor_inputs(model.family, pipe)
 
         denoise_started = time.perf_counter()
         with _swapped(pipe, "scheduler", scheduler), self._unet(batch, pipe):
@@ -750,7 +746,9 @@ class _StepCallback:
         self.current = schedule.texts_at(skipped)
         self.started = time.perf_counter()
 
-    def tensor_inputs(self, family: str) -> list[str]:
+    def tensor_inputs(self, family: str, pipe: Any) -> list[str]:
+        """What the callback reads and may replace, of what ``pipe`` offers (SD 3's img2img
+        pipeline offers no pooled embeddings: its edits change the sequence embeddings only)."""
         inputs = ["latents"] if self.preview_every else []
         if self.edits:
             inputs.append("prompt_embeds")
@@ -758,7 +756,8 @@ class _StepCallback:
                 inputs.append("add_text_embeds")
             if family == "sd3":
                 inputs.append("pooled_prompt_embeds")
-        return inputs
+        offered = getattr(pipe, "_callback_tensor_inputs", None)
+        return inputs if offered is None else [name for name in inputs if name in offered]
 
     def __call__(self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict:
         batch = self.batch
@@ -819,7 +818,7 @@ class _StepCallback:
         return {
             name: _with_positive(tensors[name], positive, guided)
             for name, positive in positives.items()
-            if name in tensors
+            if name in tensors  # what the pipeline offers (``tensor_inputs``)
         }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -229,6 +230,14 @@ class Studio:
             derivations.upscaled_size(family, job.request, self.planner.engine.max_upscale_pixels)
             png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
             request = derivations.upscale(job.request, job.seeds, position, png)
+        elif job.request.mode != "txt2img":  # painted from a picture: no variation seeds
+            derivations.check_index(job.seeds, position)
+            strength = derivations.VARIATION_STRENGTH[action]
+            most = self.planner.model(job.request.model).max_steps
+            if most is not None:  # a few-step model: the least strength its steps can paint
+                strength = max(strength, math.ceil(100 / most) / 100)
+            png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
+            request = derivations.repaint_variation(job.request, job.seeds, position, png, strength)
         else:
             strength = derivations.VARIATION_STRENGTH[action]
             request = derivations.variation(job.request, job.seeds, position, strength)
@@ -387,6 +396,7 @@ class Studio:
             model=request.model,
             scheduler=request.scheduler,
             aspect=closest_aspect(request.width, request.height),
+            tile=request.tile,
         )
 
     async def _check_prompt(

@@ -83,8 +83,13 @@ async def test_zoom_and_pan_paint_a_new_border_around_the_kept_picture(
     canvas = _pixels(bot.studio.queue.store.inputs.get(job.request.init_image_sha256 or ""))
     assert np.array_equal(made[28:36, 28:36], canvas[28:36, 28:36])  # the kept middle
     assert np.abs(made[:8] - canvas[:8]).mean() > 5  # the painted border
-    # An outpainted result is a single image again: it zooms and pans on; no variation seed.
-    assert _labels(zoomed)[0] == ["Upscale"]
+    # An outpainted result is a single image again: it upscales, varies, zooms and pans on.
+    assert _labels(zoomed)[:2] == [
+        ["Upscale", "Vary (subtle)", "Vary (strong)"],
+        ["Zoom out 1.5×", "Zoom out 2×", "Vary region"],
+    ]
+    varied = await _click(loopback, zoomed, "Vary (subtle)", alice)  # repainted from the result
+    assert bot.studio.queue.get(_job(varied)).request.mode == "img2img"
     panned = await _click(loopback, zoomed, "⬅️", alice)
     assert panned.embeds[0]["title"] == "Panned ⬅️"
     assert bot.studio.queue.get(_job(panned)).request.mode == "inpaint"
