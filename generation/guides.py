@@ -75,6 +75,12 @@ def resolve_guides(catalog: Catalog, model: LoadedModel, request: GenerationRequ
     if spec.family != model.family:
         spec = spec.with_family(model.family)
     guides = BatchGuides()
+    if request.mode == "inpaint" and (request.references or request.control is not None):
+        raise InvalidRequest(
+            "control" if request.control is not None else "sref",
+            "masked edits (zoom out, pan, vary region) paint from the picture itself and take "
+            "no references or ControlNet picture",
+        )
     for reference in request.references:
         if reference.png is None:
             _missing("sref" if reference.kind == "style" else "cref", reference.sha256)
@@ -186,10 +192,12 @@ class GuideRuntime:
             )
 
     # -- ControlNet ----------------------------------------------------------------------------
-    def pipeline(self, model: LoadedModel, guides: BatchGuides, img2img: bool) -> Any:
-        """The pipeline a batch runs on: the model's own, its img2img twin, or a ControlNet twin."""
+    def pipeline(self, model: LoadedModel, guides: BatchGuides, mode: str) -> Any:
+        """The pipeline a batch runs on: the model's own for ``mode`` (``LoadedModel.for_mode``),
+        or a ControlNet twin (text-to-image, or image-to-image for img2img and upscale)."""
+        img2img = mode != "txt2img"
         if guides.controlnet is None:
-            return model.img2img() if img2img else model.pipe
+            return model.for_mode(mode)
         twins = self._twins.setdefault(model.pipe, OrderedDict())
         key = (guides.controlnet.name, img2img)
         twin = twins.get(key)

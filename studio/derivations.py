@@ -1,4 +1,5 @@
-"""Requests derived from a stored job: reroll, subtle and strong variations, upscale, remix.
+"""Requests derived from a stored job: reroll, subtle and strong variations, upscale, remix,
+and the masked edits (zoom out, pan, vary region) on a canvas from ``studio.canvas``.
 
 Pure functions over ``GenerationRequest``: the service reads the stored job and the image, these
 decide what the new request is. Each result is validated again as a new request.
@@ -11,8 +12,9 @@ import random
 
 from generation import sizes
 from generation.errors import InvalidRequest
-from generation.requests import SEED_MAX, GenerationRequest
+from generation.requests import SEED_MAX, GenerationRequest, PromptEdit
 from prompting import BuiltPrompt
+from studio.canvas import STRENGTH, Canvas
 from studio.planning import prompt_fields
 
 VARIATION_STRENGTH: dict[str, float] = {"vary_subtle": 0.2, "vary_strong": 0.6}
@@ -84,7 +86,82 @@ def upscale(
 ) -> GenerationRequest:
     """Image ``index`` (``png``) upscaled by the hires-fix pass; the engine sizes it by the
     family's upscale rule (``generation.sizes.upscale_size``)."""
-    return _fresh(request, **_one_image(request, seeds, index), mode="upscale", init_image=png)
+    return _fresh(
+        request,
+        **_one_image(request, seeds, index),
+        mode="upscale",
+        init_image=png,
+        init_image_sha256=None,
+        mask_image=None,
+    )
+
+
+def masked_edit(
+    request: GenerationRequest,
+    seeds: list[int],
+    index: int,
+    canvas: Canvas,
+    built: BuiltPrompt | None = None,
+) -> GenerationRequest:
+    """Image ``index`` zoomed out, panned or with a region painted again: an inpainting request
+    on ``canvas`` (picture and mask) with a new seed; ``built``: an edited positive prompt (vary
+    region's modal), else the image's own. The engine paints it with the model's inpainting
+    checkpoint when the catalog names one."""
+    prompt = prompt_fields(built) if built is not None else {}
+    prompt.pop("negative_prompt", None)
+    prompt.pop("source_negative", None)
+    return _fresh(
+        request,
+        **(_one_image(request, seeds, index) | prompt | {"seed": None}),
+        mode="inpaint",
+        init_image=canvas.picture,
+        mask_image=canvas.mask,
+        strength=STRENGTH,
+        width=canvas.width,
+        height=canvas.height,
+        tile=False,  # a zoomed, panned or repainted picture is no longer a seamless tile
+        references=[],  # the picture carries its style now; a ControlNet picture's lines
+        control=None,  # would no longer line up with the zoomed or panned canvas
+    )
+
+
+def canvas_request(
+    planned: GenerationRequest, canvas: Canvas, strength: float | None
+) -> GenerationRequest:
+    """``/region`` and the CLI's zoom, pan and region: a request planned on a member's picture,
+    as an inpainting request on ``canvas`` (the picture and the mask at the planned size)."""
+    return GenerationRequest.model_validate(
+        planned.model_dump()
+        | {
+            "mode": "inpaint",
+            "init_image": canvas.picture,
+            "init_image_sha256": None,
+            "mask_image": canvas.mask,
+            "strength": STRENGTH if strength is None else strength,
+            "width": canvas.width,
+            "height": canvas.height,
+            "tile": False,
+            "references": [],
+            "control": None,
+        }
+    )
+
+
+def repaint_variation(
+    request: GenerationRequest, seeds: list[int], index: int, png: bytes, strength: float
+) -> GenerationRequest:
+    """A variation of image ``index`` (``png``) of a job painted from a picture (img2img or an
+    upscale), where variation seeds do not apply: that image itself repainted at ``strength``
+    with its own seed, as Midjourney's Vary does."""
+    return _fresh(
+        request,
+        **_one_image(request, seeds, index),
+        mode="img2img",
+        init_image=png,
+        init_image_sha256=None,
+        mask_image=None,
+        strength=strength,
+    )
 
 
 def repaint_full(
@@ -99,7 +176,8 @@ def repaint_full(
 ) -> GenerationRequest:
     """A draft's image ``index`` painted again by the full ``model`` at the same seed and
     prompt, with the full model's own steps, guidance and sampler (the draft's were for its
-    few-step entry)."""
+    few-step entry). Prompt edits (``[a:b:when]``, ``[a|b]``) were placed on the draft's
+    steps: they move to the same fraction of the full model's."""
     return _fresh(
         request,
         **_one_image(request, seeds, index),
@@ -107,7 +185,18 @@ def repaint_full(
         steps=steps,
         guidance=guidance,
         scheduler=scheduler,
+        prompt_edits=rescaled_edits(request.prompt_edits, request.steps, steps),
     )
+
+
+def rescaled_edits(edits: list[PromptEdit], old_steps: int, steps: int) -> list[PromptEdit]:
+    """``edits`` placed on ``old_steps`` moved to the same fraction of ``steps`` (an edit
+    that lands on a step already taken replaces the earlier one; step 0 edits stay at 0)."""
+    moved: dict[int, PromptEdit] = {}
+    for edit in sorted(edits, key=lambda e: e.from_step):
+        step = min(steps - 1, edit.from_step * steps // max(old_steps, 1))
+        moved[step] = PromptEdit(from_step=step, prompt=edit.prompt)
+    return list(moved.values())
 
 
 def upscaled_size(family: str, request: GenerationRequest, max_pixels: int) -> tuple[int, int]:

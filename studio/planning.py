@@ -307,13 +307,8 @@ class Planner:
                 cref_weight=options.cref_weight,
             ),
         )
-        if request.mode == "img2img" and int(request.steps * request.strength) < 1:
-            least = math.ceil(1 / request.strength)
-            raise InvalidRequest(
-                "strength",
-                f"{request.steps} steps × strength {request.strength:g} paints less than one "
-                f"step; raise the strength or use at least {least} steps",
-            )
+        if request.mode == "img2img":
+            request = self._img2img_steps(request, spec, notes)
         warnings = [*notes, *self.warnings(built, spec)]
         return Plan(request, built, warnings, options.prompt, notes)
 
@@ -504,6 +499,26 @@ class Planner:
             "strength": first(options.strength, self.options.image_strength),
         }
 
+    @staticmethod
+    def _img2img_steps(
+        request: GenerationRequest, spec: ModelSpec, notes: list[str]
+    ) -> GenerationRequest:
+        """img2img runs ``steps × strength`` steps: at least one, with a note when the steps
+        are raised for it, or ``InvalidRequest`` on ``strength`` when the model's own step
+        limit (a few-step model) does not allow as many."""
+        least = math.ceil(1 / request.strength)
+        if int(request.steps * request.strength) >= 1:
+            return request
+        most = spec.max_steps
+        if most is not None and least > most:
+            raise InvalidRequest(
+                "strength",
+                f"{spec.name} paints at most {most} steps, so strength {request.strength:g} "
+                f"would paint none; use a strength of at least {1 / most:.2g}",
+            )
+        notes.append(f"{least} steps, so that strength {request.strength:g} paints at least one")
+        return request.model_copy(update={"steps": least})
+
     def size(self, spec: ModelSpec, aspect: str) -> tuple[int, int]:
         """The aspect at the model's native pixel count (or the configured square side's)."""
         return self.scaled(spec, sizes.aspect_size(spec.family, aspect))
@@ -526,7 +541,7 @@ class Planner:
 
     def _model(self, name: str, local: bool) -> ModelSpec:
         allowed = ", ".join(self.catalog.names())
-        if name not in self.catalog and not local:
+        if name not in self.catalog.names() and not local:  # inpainting entries: edits only
             raise InvalidRequest("model", f"unknown model {name!r}; choose one of: {allowed}")
         spec = self.catalog.resolve(name)
         problem = unavailable(spec) if self.options.models_here else None

@@ -175,3 +175,22 @@ def test_canny_finds_the_outline_and_lineart_the_strokes() -> None:
         assert condition[18:24, 45].max() == 255  # the square's top side
     blank = np.asarray(control_picture(drawing("blank"), "canny", 64, 48))
     assert blank.shape == (48, 64, 3)
+
+
+def test_a_masked_edit_with_a_guide_is_refused_naming_it(engine: DiffusersEngine) -> None:
+    mask = drawing("square")
+    with pytest.raises(InvalidRequest) as caught:
+        engine.generate(
+            [
+                GenerationRequest(
+                    prompt="a fox",
+                    mode="inpaint",
+                    init_image=drawing("circle"),
+                    mask_image=mask,
+                    strength=0.9,
+                    control=control("canny"),
+                    **SMALL,
+                )
+            ]
+        )
+    assert caught.value.field == "control" and "masked edits" in caught.value.message

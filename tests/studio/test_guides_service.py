@@ -131,3 +131,13 @@ async def test_a_flagged_guide_picture_is_refused_by_its_option_and_not_stored(
     assert entry.details["field"] == option
     folder = studio.queue.store.inputs.folder
     assert not folder.exists() or not any(folder.iterdir())
+
+
+async def test_a_zoom_of_a_guided_result_paints_from_the_picture_alone(studio: Studio) -> None:
+    """A masked edit drops the references and the ControlNet picture: the result carries its
+    style already, and the control's lines would not line up with the zoomed canvas."""
+    _, job = await paint(studio, sref=sketch("circle"), control=sketch("square"))
+    zoomed = await studio.derive(job, "zoom_out_2", 0, ALICE)
+    request = studio.queue.get(zoomed.job_id).request
+    assert request.mode == "inpaint" and request.references == [] and request.control is None
+    await finished(studio, zoomed)

@@ -82,7 +82,9 @@ async def test_the_request_is_img2img_at_the_pictures_shape_with_its_hash(studio
     await finished(studio, square)
 
 
-async def test_a_reroll_of_an_image_job_starts_from_the_same_picture(studio: Studio) -> None:
+async def test_buttons_on_an_image_job_reroll_from_the_picture_and_vary_the_result(
+    studio: Studio,
+) -> None:
     red = picture(64, 64)
     first = await studio.submit(
         ImagineOptions(prompt="a lighthouse", image=red, strength=0.5, count=1, steps=4), ALICE
@@ -92,23 +94,30 @@ async def test_a_reroll_of_an_image_job_starts_from_the_same_picture(studio: Stu
     request = studio.queue.get(again.job_id).request
     assert request.mode == "img2img" and request.init_image_sha256 == red.sha256
     await finished(studio, again)
+    # V buttons repaint the chosen result itself (variation seeds do not apply to img2img).
+    varied = await studio.derive(first.job_id, "vary_strong", 0, ALICE)
+    request = studio.queue.get(varied.job_id).request
+    assert (request.mode, request.strength) == ("img2img", 0.6)
+    assert request.init_image_sha256 != red.sha256
+    made = (await finished(studio, varied)).job
+    assert made.images[0].seed == studio.queue.get(first.job_id).seeds[0]
 
 
-async def test_strength_without_a_picture_and_too_few_steps_are_refused_by_name(
+async def test_strength_without_a_picture_is_refused_and_too_few_steps_are_raised(
     studio: Studio,
 ) -> None:
     with pytest.raises(InvalidRequest) as caught:
         await studio.submit(ImagineOptions(prompt="a lighthouse", strength=0.5), ALICE)
     assert caught.value.field == "strength" and "image" in caught.value.message
-    with pytest.raises(InvalidRequest) as caught:
-        await studio.submit(
-            ImagineOptions(prompt="a lighthouse", image=picture(), strength=0.1, steps=2), ALICE
-        )
-    assert caught.value.field == "strength" and "10 steps" in caught.value.message
+    raised = await studio.submit(
+        ImagineOptions(prompt="a lighthouse", image=picture(), strength=0.1, steps=2), ALICE
+    )
+    assert studio.queue.get(raised.job_id).request.steps == 10  # 10 × 0.1 paints one step
+    assert any("10 steps" in warning for warning in raised.warnings)
+    await finished(studio, raised)
     with pytest.raises(InvalidRequest) as caught:
         ImagineOptions.parse(prompt="a lighthouse", strength=0.01)
     assert caught.value.field == "strength" and "0.05..1" in caught.value.message
-    assert studio.queue.queue_length() == 0
 
 
 async def test_a_flagged_picture_is_refused_logged_and_never_stored(

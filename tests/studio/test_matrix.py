@@ -11,21 +11,26 @@ is one line**: a name and its values' options, e.g. ``"lora": {"none": {}, "ink"
 - count 1 or 4; aspect 1:1, 16:9 (landscape), 2:3 (portrait);
 - adapter: none, the family's built-in LoRA (``lora`` option), ``draft`` (the family's few-step
   entry; its U buttons repaint with the full model; SD 2.x has no draft: a refusal on ``draft``);
+- input: none, a member's picture (``image``: img2img at its shape; V buttons repaint the
+  chosen result), a seamless ``tile`` (FLUX.1 and SD 3.5: a refusal on ``tile``);
 - guide: none, a style reference (``sref``), a character reference (``cref``), a ControlNet
   picture (``control``, canny), lineart control together with a style reference (SD 2.x has no
   IP-Adapter and FLUX.1/SD 3.5 no ControlNet or IP-Adapter in the catalog: refusals on
   ``sref``/``cref``/``control_mode``);
-- the button (``ACTIONS``): U1–U4, V subtle, V strong (of the last image), reroll, remix.
+- the button (``ACTIONS``): U1–U4, V subtle, V strong (of the last image), reroll, remix, and
+  the masked edits zoom out ×2, pan ⬅️ and vary region (inpainting with the family's inpainting
+  checkpoint or its own pipeline; the kept part of the picture must stay pixel for pixel).
 
-The full product is 5 × 8 × 2 × 3 × 3 × 5 × 8 = 28800 cells; ``CELLS`` samples it
+The full product is 5 × 8 × 2 × 3 × 3 × 3 × 5 × 11 = 118800 cells; ``CELLS`` samples it
 deterministically: an all-pairs covering design (allpairspy: every pair of values of any two
-dimensions occurs in some cell; 64 cells) plus ``RANDOM_CELLS`` more drawn from the full product
+dimensions occurs in some cell) plus ``RANDOM_CELLS`` more drawn from the full product
 with a fixed seed, so a failure names a cell that fails again on every run. Each cell runs
 through studio (submit, then derive or remix, with their events) on the real queue and the tiny
 engines at 64² and 2 steps, and must end in a delivered result or in a refusal that names the
 field and the reason (the refusals expected: a button for an image a 1-image job does not have,
-and the family rules above); never the generic error, never a traceback in the log. A sampled
-subset also runs through the bot in the loopback Discord
+``draft`` on SD 2.x, ``tile`` on FLUX.1 and SD 3.5, a guide the family has none for);
+never the generic error, never a traceback in the log. A sampled subset also runs through the
+bot in the loopback Discord
 (``tests/bot/test_matrix_buttons.py``).
 """
 
@@ -33,19 +38,28 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import random
 from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
+import numpy as np
 import pytest
 from allpairspy import AllPairs
 from PIL import Image, ImageDraw
 
-from studio import Finished, ImagineOptions, Requester, Studio
+from studio import Finished, ImagineOptions, JobRecord, Requester, Studio
 from studio.errors import FIELD_ERRORS
 from studio.image_inputs import read_picture
 from tests.studio.conftest import outcome
+
+
+def _landscape_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((96, 64)).convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
 
 HUNDRED_WORDS = " ".join(
     ["a lighthouse on a cliff above a stormy sea at dusk, with gulls and spray"] * 7
@@ -73,6 +87,8 @@ MATRIX_PRESET: dict[str, Any] = {
     "aspect": "16:9",
 }
 
+PICTURE = read_picture(_landscape_png(), field="image")
+"""A member's 3:2 picture: the ``image`` input value paints from it (img2img)."""
 DIMENSIONS: dict[str, dict[str, dict[str, Any]]] = {
     "family": {
         "sd1": {"model": "tiny"},
@@ -94,6 +110,7 @@ DIMENSIONS: dict[str, dict[str, dict[str, Any]]] = {
     "count": {"1": {"count": 1}, "4": {"count": 4}},
     "aspect": {"1:1": {"aspect": "1:1"}, "16:9": {"aspect": "16:9"}, "2:3": {"aspect": "2:3"}},
     "adapter": {"none": {}, "lora": {}, "draft": {"draft": True}},  # lora: FAMILY_LORA's
+    "input": {"none": {}, "image": {"image": PICTURE}, "tile": {"tile": True}},
     "guide": {
         "none": {},
         "sref": {"sref": GUIDE_PICTURE},
@@ -124,7 +141,11 @@ ACTIONS: dict[str, tuple[str, int | None]] = {
     "V-strong": ("vary_strong", -1),
     "reroll": ("reroll", None),
     "remix": ("remix", None),
+    "zoom-2": ("zoom_out_2", 0),  # masked edits (inpainting) of one image
+    "pan-left": ("pan_left", -1),
+    "vary-region": ("vary_region", -1),  # the center, from the image's own prompt
 }
+MASKED = ("zoom_out_2", "pan_left", "vary_region")
 RANDOM_CELLS = 12
 MEMBER = Requester(user_id=1, guild_id=10, channel_id=100)
 ADMIN = Requester(user_id=99, guild_id=10, channel_id=100, manage_guild=True)
@@ -173,7 +194,7 @@ CELLS = sample()
 
 def submit_refusal(cell: Cell) -> str | None:
     """The field a cell's /imagine must be refused on (no SD 2.x draft; a guide the family has
-    none for in the catalog), or None."""
+    none for in the catalog; no FLUX.1/SD 3.5 tile), or None."""
     family, guide = cell.value("family"), cell.value("guide")
     if cell.value("adapter") == "draft" and family == "sd2-v":
         return "draft"
@@ -181,7 +202,9 @@ def submit_refusal(cell: Cell) -> str | None:
     if references and family in NO_IP_ADAPTER:  # references are checked before the control
         return references[0]
     controlled = "canny" in guide or "lineart" in guide
-    return "control_mode" if controlled and family in NO_CONTROLNET else None
+    if controlled and family in NO_CONTROLNET:
+        return "control_mode"
+    return "tile" if cell.value("input") == "tile" and family in ("flux", "sd3") else None
 
 
 def expected_refusal(cell: Cell) -> str | None:
@@ -219,7 +242,10 @@ async def run_cell(studio: Studio, cell: Cell) -> str:
     assert (job.request.control is not None) == ("canny" in guide or "lineart" in guide)
     unet = cell.value("family") in ("sd1", "sd2-v", "sdxl")
     if cell.options().style and full is None:  # the preset's own settings, below the member's
-        assert job.request.steps == MATRIX_PRESET["steps"]
+        steps = MATRIX_PRESET["steps"]
+        if cell.value("input") == "image":  # img2img paints steps × strength: at least one
+            steps = max(steps, math.ceil(1 / job.request.strength))
+        assert job.request.steps == steps
         if unet:  # FLUX.1 has no CFG scale; flow models sample with Euler only
             assert job.request.guidance == 5.0
             assert job.request.scheduler == MATRIX_PRESET["scheduler"]
@@ -230,6 +256,9 @@ async def run_cell(studio: Studio, cell: Cell) -> str:
         if action == "remix":
             prompt = studio.remix_prompt(job) + ", at dusk"
             derived = await studio.remix(job.job_id, prompt, MEMBER)
+        elif action == "vary_region":
+            prompt = studio.remix_prompt(job)
+            derived = await studio.vary_region(job.job_id, index or 0, "center", prompt, MEMBER)
         else:
             derived = await studio.derive(job.job_id, action, index, MEMBER)  # type: ignore[arg-type]
     except FIELD_ERRORS as exc:
@@ -241,13 +270,33 @@ async def run_cell(studio: Studio, cell: Cell) -> str:
     made = event.job
     assert made.images, f"{cell}: nothing delivered"
     if action == "upscale" and full is not None:  # a draft: repainted by the full model
-        assert made.request.mode == "txt2img" and made.request.model == full.name
+        assert made.request.mode == job.request.mode and made.request.model == full.name
         assert made.images[0].seed == job.images[index or 0].seed
     elif action == "upscale":
         assert made.request.mode == "upscale" and len(made.images) == 1
-    if action.startswith("vary"):
+    if action in ("vary_subtle", "vary_strong"):
         assert made.images[0].seed == job.images[index or 0].seed
+    if action in MASKED:
+        assert made.request.mode == "inpaint" and len(made.images) == 1
+        kept_as_it_was(studio, made)
+    if cell.value("input") == "image":  # painted from the picture, at its shape
+        assert job.request.mode == "img2img"
+        assert job.request.init_image_sha256 == PICTURE.sha256
+        if action in ("reroll", "remix"):
+            assert made.request.init_image_sha256 == PICTURE.sha256
+    # A zoomed, panned or repainted picture is no longer a seamless tile.
+    assert made.request.tile == (cell.value("input") == "tile" and action not in MASKED)
     return "delivered"
+
+
+def kept_as_it_was(studio: Studio, made: JobRecord) -> None:
+    """A masked edit's result equals its canvas outside the mask, pixel for pixel."""
+    request = made.request
+    canvas = studio.queue.store.inputs.get(request.init_image_sha256 or "")
+    kept = np.asarray(Image.open(io.BytesIO(request.mask_image or b"")).convert("L")) == 0
+    before = np.asarray(Image.open(io.BytesIO(canvas)).convert("RGB"))
+    after = np.asarray(Image.open(io.BytesIO(made.images[0].png)).convert("RGB"))
+    assert kept.any() and np.array_equal(after[kept], before[kept])
 
 
 def no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:

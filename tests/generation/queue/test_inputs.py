@@ -37,6 +37,15 @@ class RecordingEngine(FakeEngine):
         return super().generate(requests, **kwargs)
 
 
+def image_job(png: bytes = PNG) -> Job:
+    return Job(
+        guild_id="g",
+        channel_id="c",
+        user_id="u",
+        request=request(mode="img2img", init_image=png, strength=0.5),
+    )
+
+
 def test_a_picture_is_written_once_under_its_hash_and_read_back(tmp_path: Path) -> None:
     store = InputStore(tmp_path / "inputs")
     digest = store.put(PNG)
@@ -53,13 +62,7 @@ def test_a_picture_is_written_once_under_its_hash_and_read_back(tmp_path: Path) 
 
 def test_a_job_row_keeps_the_hash_not_the_bytes(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "s.db", tmp_path / "images")
-    job = Job(
-        guild_id="g",
-        channel_id="c",
-        user_id="u",
-        request=request(mode="img2img", init_image=PNG, strength=0.5),
-    )
-    saved = store.add(job)
+    saved = store.add(image_job())
     digest = hashlib.sha256(PNG).hexdigest()
     assert saved.request.init_image is None and saved.request.init_image_sha256 == digest
     [(row,)] = store._db.execute("SELECT request FROM jobs").fetchall()
@@ -96,23 +99,8 @@ async def test_the_engine_gets_the_bytes_back_when_the_job_runs(tmp_path: Path) 
 
 def test_the_retention_removes_pictures_no_stored_job_names(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "s.db", tmp_path / "images")
-    old = store.add(
-        Job(
-            guild_id="g",
-            channel_id="c",
-            user_id="u",
-            request=request(mode="img2img", init_image=PNG, strength=0.5),
-        )
-    )
-    other = PNG + b"another picture"
-    kept = store.add(
-        Job(
-            guild_id="g",
-            channel_id="c",
-            user_id="u",
-            request=request(mode="img2img", init_image=other, strength=0.5),
-        )
-    )
+    old = store.add(image_job())
+    kept = store.add(image_job(PNG + b"another picture"))
     now = time.time()
     store.finish(old.id, JobStatus.DONE)
     store._db.execute("UPDATE jobs SET finished_at=? WHERE id=?", (now - 40 * 86400, old.id))
