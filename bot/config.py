@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from generation.config import EngineConfig, QueueConfig
 from prompting.config import PromptingConfig
 from safety.config import SafetyConfig
-from studio.config import DefaultCount, ImageSide
+from studio.config import DefaultCount, ImageSide, ImageStrength, InputBytes, InputPixels
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
@@ -40,6 +40,19 @@ class DiscordConfig(BaseModel):
         "other aspects keep its pixel count.",
     )
     default_count: DefaultCount = Field(default=4, description="Images per /imagine.")
+    image_strength: ImageStrength = Field(
+        default=0.6,
+        description="img2img strength when /imagine has an image and no strength "
+        "(0.05 keeps the picture, 1 repaints it).",
+    )
+    input_max_pixels: InputPixels = Field(
+        default=4096 * 4096,
+        description="Most pixels an input picture may have (checked before decoding).",
+    )
+    input_max_bytes: InputBytes = Field(
+        default=10 * 1024 * 1024,
+        description="Largest input file read (a guild's upload limit may be lower).",
+    )
     progress_edit_seconds: float = Field(
         default=3.0, ge=0.0, le=60.0, description="At most one progress edit this often."
     )

@@ -39,6 +39,7 @@ _TITLES = {
     "absolute_rule": "⛔ Blocked prompt (absolute rule)",
     "flagged_image": "🔞 Flagged image",
     "unchecked_image": "❓ Image that could not be checked",
+    "blocked_input": "🚫 Refused input picture",
     "report": "⚠️ Report",
     "hidden": "🙈 Result hidden after reports",
 }

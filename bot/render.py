@@ -16,7 +16,7 @@ from datetime import datetime
 import discord
 from PIL import Image
 
-from studio import JobRecord, grid_png
+from studio import JobRecord, grid_png, repeat_png
 
 _FIELD = 1024
 EMBED_TOTAL = 6000  # all of an embed's texts together
@@ -63,10 +63,13 @@ def result_files(job: JobRecord, limit: int) -> list[OutFile]:
     if not job.images:
         return []
     spoiler = "SPOILER_" if any(image.spoiler for image in job.images) else ""
-    if len(job.images) == 1:
+    tile = job.request.tile  # shown repeated 2×2, so the seam that is not there can be seen
+    if len(job.images) == 1 and not tile:
         return [fit(f"{spoiler}muralist_{job.images[0].seed}", job.images[0].png, limit)]
-    grid = grid_png([image.png for image in job.images])
-    files = [fit(f"{spoiler}muralist_grid_{job.images[0].seed}", grid, limit)]
+    shown = [repeat_png(image.png) if tile else image.png for image in job.images]
+    grid = shown[0] if len(shown) == 1 else grid_png(shown)
+    kind = "tiled" if tile else "grid"
+    files = [fit(f"{spoiler}muralist_{kind}_{job.images[0].seed}", grid, limit)]
     used = len(files[0].data)
     for image in job.images:
         if used + len(image.png) > limit:
@@ -98,8 +101,8 @@ def result_embed(
     title = {"upscale": "Upscaled", "vary_subtle": "Variation", "vary_strong": "Variation"}.get(
         job.action, "Painted"
     )
-    if job.action == "upscale" and request.mode == "txt2img":
-        title = "Repainted by the full model"  # a draft's U button
+    if job.action == "upscale" and request.mode != "upscale":
+        title = "Repainted by the full model"  # a draft's U button (from its picture, if any)
     embed = discord.Embed(title=title, description=clip(request.prompt, 4000))
     if request.negative_prompt:
         embed.add_field(name="Negative", value=clip(request.negative_prompt), inline=False)
@@ -122,6 +125,10 @@ def result_embed(
     if request.loras:
         loras = ", ".join(f"{lora.name}:{lora.weight:g}" for lora in request.loras)
         embed.add_field(name="LoRAs", value=clip(loras), inline=True)
+    if request.mode == "img2img":
+        embed.add_field(name="From a picture", value=f"strength {request.strength:g}", inline=True)
+    if request.tile:
+        embed.add_field(name="Tile", value="seamless; shown repeated 2×2", inline=True)
     if main_file is not None and not main_file.filename.startswith("SPOILER_"):
         embed.set_image(url=f"attachment://{main_file.filename}")  # a spoiler stays a file
     embed.set_footer(text=f"job {job.job_id}")

@@ -56,6 +56,9 @@ def build_planner(settings: Settings) -> Planner:
         options=StudioOptions(
             image_side=settings.discord.image_side,
             default_count=settings.discord.default_count,
+            image_strength=settings.discord.image_strength,
+            input_max_pixels=settings.discord.input_max_pixels,
+            input_max_bytes=settings.discord.input_max_bytes,
             models_here=not settings.queue.redis_url,
         ),
         tokenizers=TokenizerShelf(settings.engine.cache_dir).for_model,

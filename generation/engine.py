@@ -31,6 +31,7 @@ from generation.config import EngineConfig
 from generation.engine_api import CancelCheck, ProgressCallback
 from generation.errors import InvalidRequest
 from generation.families import traits
+from generation.input_store import InputMissing
 from generation.loading import LoadedModel, PipelineLoader
 from generation.png import COMPEL_KEY, encode_png, format_parameters
 from generation.preview import preview_png
@@ -41,6 +42,7 @@ from generation.requests import (
     StepProgress,
     Timings,
 )
+from generation.tiling import check_tile, circular_padding
 
 
 @dataclass
@@ -266,6 +268,7 @@ class DiffusersEngine:
             with (
                 self.loras.applied(batch.model.pipe, batch.loras),
                 _vae_tiling(batch.model.pipe.vae, batch.requests[0].mode == "upscale"),
+                circular_padding(_painters(batch.model), batch.requests[0].tile),
             ):
                 latents = self._denoise(batch, on_progress, is_cancelled)
                 keep = [
@@ -345,7 +348,7 @@ class DiffusersEngine:
             batch, on_progress, is_cancelled, self.preview_every, schedule, padded, skipped, steps
         )
         kwargs["callback_on_step_end"] = callback
-        kwargs["callback_on_step_end_tensor_inputs"] = callback.tensor_inputs(model.family)
+        kwargs["callback_on_step_end_tensor_inputs"] = callback.tensor_inputs(model.family, pipe)
 
         denoise_started = time.perf_counter()
         with _swapped(pipe, "scheduler", scheduler), self._unet(batch, pipe):
@@ -513,6 +516,10 @@ class DiffusersEngine:
                 "Variation seed": image.subseed if varied else None,
                 "Variation seed strength": request.subseed_strength if varied else None,
                 "Denoising strength": request.strength if edited else None,
+                "Init image hash": (
+                    request.init_image_sha256 if request.mode == "img2img" else None
+                ),
+                "Tiling": "True" if request.tile else None,
                 "Hires upscale": (
                     f"{batch.width / request.width:.3g}" if request.mode == "upscale" else None
                 ),
@@ -534,6 +541,8 @@ def _check_family(model: LoadedModel, request: GenerationRequest) -> None:
             f"{family.label} models sample with {' or '.join(family.schedulers)} only "
             f"(flow matching), not {name}",
         )
+    if request.tile:
+        check_tile(model.family)
     most = model.spec.max_steps if model.spec is not None else None
     if most is not None and request.steps > most:
         raise InvalidRequest(
@@ -590,12 +599,19 @@ def _vae_tiling(vae: Any, wanted: bool) -> Iterator[None]:
             vae.disable_tiling()
 
 
+def _painters(model: LoadedModel) -> list[Any]:
+    """The modules whose convolutions a seamless tile wraps: the denoiser and the VAE."""
+    return [getattr(model.pipe, model.denoiser_name), model.pipe.vae]
+
+
 def _init_images(batch: _Batch) -> list[Any]:
     """img2img / upscale: each image's start picture, resized to the output size."""
     from PIL import Image, UnidentifiedImageError
 
     pictures = []
     for request in batch.requests:
+        if request.init_image is None and request.init_image_sha256 is not None:
+            raise InputMissing(request.init_image_sha256)
         try:
             with Image.open(io.BytesIO(request.init_image or b"")) as opened:
                 picture = opened.convert("RGB")
@@ -689,7 +705,9 @@ class _StepCallback:
         self.current = schedule.texts_at(skipped)
         self.started = time.perf_counter()
 
-    def tensor_inputs(self, family: str) -> list[str]:
+    def tensor_inputs(self, family: str, pipe: Any) -> list[str]:
+        """What the callback reads and may replace, of what ``pipe`` offers (SD 3's img2img
+        pipeline offers no pooled embeddings: its edits change the sequence embeddings only)."""
         inputs = ["latents"] if self.preview_every else []
         if self.edits:
             inputs.append("prompt_embeds")
@@ -697,7 +715,8 @@ class _StepCallback:
                 inputs.append("add_text_embeds")
             if family == "sd3":
                 inputs.append("pooled_prompt_embeds")
-        return inputs
+        offered = getattr(pipe, "_callback_tensor_inputs", None)
+        return inputs if offered is None else [name for name in inputs if name in offered]
 
     def __call__(self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict:
         batch = self.batch
@@ -758,6 +777,7 @@ class _StepCallback:
         return {
             name: _with_positive(tensors[name], positive, guided)
             for name, positive in positives.items()
+            if name in tensors  # what the pipeline offers (``tensor_inputs``)
         }
 
 

@@ -85,10 +85,15 @@ class GenerationRequest(_Model):
     # A1111's variation seed: initial noise = slerp(noise(seed), noise(subseed), strength).
     subseed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
     subseed_strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    # img2img and upscale start from this image (PNG bytes; base64 in JSON).
+    # img2img and upscale start from this image (PNG bytes; base64 in JSON). Stored jobs keep
+    # only ``init_image_sha256`` (the picture lives once in ``generation.input_store``); the
+    # queue puts the bytes back before a batch runs, here or on a Redis worker.
     mode: Mode = "txt2img"
-    init_image: bytes | None = None
+    init_image: bytes | None = Field(default=None, repr=False)
+    init_image_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
     strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.35
+    # Seamless tiles: circular padding on the denoiser's and the VAE's convolutions.
+    tile: bool = False
     # One positive prompt per image (wildcards), else every image uses ``prompt``.
     per_image_prompts: list[str] | None = None
     prompt_edits: list[PromptEdit] = Field(default_factory=list)
@@ -124,7 +129,7 @@ class GenerationRequest(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> GenerationRequest:
-        if self.mode != "txt2img" and self.init_image is None:
+        if self.mode != "txt2img" and self.init_image is None and self.init_image_sha256 is None:
             raise ValueError(f"mode {self.mode!r} needs init_image")
         if self.per_image_prompts is not None and len(self.per_image_prompts) != self.count:
             raise ValueError("per_image_prompts must hold exactly `count` prompts")
@@ -149,6 +154,7 @@ class GenerationRequest(_Model):
             self.strength if self.mode != "txt2img" else None,
             bool(self.prompt_edits),
             tuple(sorted((lora.name, lora.weight) for lora in self.loras)),
+            self.tile,
         )
 
 

@@ -74,11 +74,17 @@ def aspect_size(family: str, aspect: str) -> tuple[int, int]:
         choices = ", ".join(ASPECTS)
         raise InvalidRequest("aspect", f"unknown aspect {aspect!r}; choose one of: {choices}")
     across, down = (int(part) for part in aspect.split(":"))
+    return ratio_size(family, across / down)
+
+
+def ratio_size(family: str, ratio: float) -> tuple[int, int]:
+    """(width, height) nearest ``ratio`` (width ÷ height, e.g. an input picture's) at the
+    family's native pixel count: its trained buckets where it has them."""
     buckets = TRAINED_BUCKETS.get(family)
     if buckets is None:
-        return _snap(bounds(family).native, across / down)
+        return _snap(bounds(family).native, ratio)
     turned = [(h, w) for w, h in buckets]
-    return min([*buckets, *turned], key=lambda wh: abs(math.log(wh[0] / wh[1] / (across / down))))
+    return min([*buckets, *turned], key=lambda wh: abs(math.log(wh[0] / wh[1] / ratio)))
 
 
 def _snap(native: int, ratio: float) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from loopback.fixtures import FakeChannel, FakeGuild, FakeUser
 from loopback.ratelimit import RateLimits
 from loopback.server import LoopbackDiscord
-from loopback.state import Interaction, LoopbackError, Sent, StoredMessage
+from loopback.state import Interaction, LoopbackError, Sent, StoredMessage, Upload
 from loopback.thread import LoopbackThread
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "RateLimits",
     "Sent",
     "StoredMessage",
+    "Upload",
 ]

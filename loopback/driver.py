@@ -22,9 +22,19 @@ from loopback.fixtures import (
     snowflake,
 )
 from loopback.gateway import Gateway
-from loopback.state import DiscordState, Interaction, LoopbackError, StoredMessage
+from loopback.spec import breaches, load_spec
+from loopback.state import (
+    Attachment,
+    DiscordState,
+    Interaction,
+    LoopbackError,
+    StoredMessage,
+    Upload,
+)
 
 ROLE_OPTION = 8  # an application command option's type for a role
+ATTACHMENT_OPTION = 11  # an application command option's type for a file
+ATTACHMENT_SCHEMA = "/components/schemas/AttachmentResponse"
 _CONTEXT_GUILD, _CONTEXT_BOT_DM = 0, 1
 
 
@@ -48,9 +58,14 @@ class Driver(DiscordState):
         in_dm: bool = False,
     ) -> Interaction:
         """A user runs ``/name`` (``"group sub"`` for sub-commands) with these option values,
-        in a guild channel or (``in_dm``) in their DM with the bot."""
+        in a guild channel or (``in_dm``) in their DM with the bot. An attachment option's
+        value is an ``Upload`` (bytes and a file name): it is stored, described in
+        ``data.resolved.attachments`` and served on the loopback's CDN."""
         words = name.split()
         command = self.command(words[0], in_dm=in_dm)
+        options = {
+            k: self._attach(v) if isinstance(v, Upload) else v for k, v in (options or {}).items()
+        }
         data_options = self._options(command, words[1:], options or {}, focused=None)
         data: dict[str, Any] = {
             "id": command["id"],
@@ -281,7 +296,11 @@ class Driver(DiscordState):
             if name not in by_name:
                 raise LoopbackError(f"/{command['name']} has no option {name!r}: {list(by_name)}")
             kind = by_name[name]["type"]
-            wire = str(value.id) if isinstance(value, FakeUser | FakeChannel) else value
+            wire = value
+            if isinstance(value, FakeUser | FakeChannel | Attachment):
+                wire = str(value.id)
+            if (kind == ATTACHMENT_OPTION) != isinstance(value, Attachment):
+                raise LoopbackError(f"/{command['name']} {name}: an attachment takes an Upload")
             if kind == ROLE_OPTION:
                 wire = str(value)
             entry: dict[str, Any] = {"name": name, "type": kind, "value": wire}
@@ -315,7 +334,14 @@ class Driver(DiscordState):
             for v in values.values()
             if isinstance(v, FakeChannel)
         }
+        attachments = {
+            str(v.id): v.payload(self.cdn_base)
+            for v in values.values()
+            if isinstance(v, Attachment)
+        }
         resolved: dict[str, Any] = {}
+        if attachments:
+            resolved["attachments"] = attachments
         if users:
             resolved["users"] = users
             resolved["members"] = {
@@ -334,6 +360,17 @@ class Driver(DiscordState):
             resolved["roles"] = roles
         if resolved:
             data["resolved"] = resolved
+
+    def _attach(self, upload: Upload) -> Attachment:
+        """Store a user's file as Discord would on upload; its description is held to the
+        spec's ``AttachmentResponse`` like every payload the bot reads."""
+        attachment = Attachment(snowflake(), upload.filename, upload.data, upload.content_type)
+        self.uploads[attachment.id] = attachment
+        payload = attachment.payload(self.cdn_base)
+        validator = load_spec().validator(ATTACHMENT_SCHEMA)
+        for problem in breaches(validator, payload):
+            self.violation(f"attachment {upload.filename!r}: {problem.text()}")
+        return attachment
 
     async def _dispatch_interaction(
         self,

@@ -65,14 +65,26 @@ class LoopbackDiscord(Driver):
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_route("*", "/api/v10/{tail:.*}", self.rest.handle)
+        app.router.add_get("/attachments/{id}/{filename}", self._cdn)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=self.backlog)
         await site.start()
         self._port = self._runner.addresses[0][1]
         self.api_base = f"http://127.0.0.1:{self._port}/api/v10"
+        self.cdn_base = f"http://127.0.0.1:{self._port}"
         self.gateway.url = self.rest.gateway_url = self.gateway_url
         return self
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        """An attachment's bytes, as cdn.discordapp.com serves them (``Attachment.read()``)."""
+        ident = request.match_info["id"]
+        found = self.attachment(int(ident)) if ident.isdigit() else None
+        if found is None or found.filename != request.match_info["filename"]:
+            return web.Response(status=404, text="404: Not Found")
+        self.downloads.append(found.id)
+        content_type = found.payload(self.cdn_base)["content_type"]
+        return web.Response(body=found.data, content_type=content_type)
 
     async def stop(self) -> None:
         self.cancel_timers()

@@ -7,12 +7,15 @@ test reads it to see what the bot did.
 from __future__ import annotations
 
 import asyncio
+import io
+import mimetypes
 import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from loopback.fixtures import (
     ADMIN_PERMISSIONS,
@@ -44,15 +47,43 @@ class Attachment:
     index: int = 0
 
     def payload(self, base: str) -> dict[str, Any]:
-        url = f"{base}/attachments/{self.id}/{self.filename}"
-        return {
+        """As Discord describes an attachment; ``base`` is the loopback's CDN (it serves the
+        bytes at ``url``, as cdn.discordapp.com does). Pictures also carry their size."""
+        url = f"{base}/attachments/{self.id}/{quote(self.filename)}"
+        payload: dict[str, Any] = {
             "id": str(self.id),
             "filename": self.filename,
             "size": len(self.data),
             "url": url,
             "proxy_url": url,
-            "content_type": self.content_type or "application/octet-stream",
+            "content_type": self.content_type
+            or mimetypes.guess_type(self.filename)[0]
+            or "application/octet-stream",
         }
+        size = _picture_size(self.data)
+        if size is not None:
+            payload["width"], payload["height"] = size
+        return payload
+
+
+def _picture_size(data: bytes) -> tuple[int, int] | None:
+    """A picture's width and height from its header (Discord reports them), else None."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            return opened.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file a user attaches to a slash command's attachment option (``driver.slash``)."""
+
+    data: bytes
+    filename: str = "picture.png"
+    content_type: str | None = None
 
 
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
@@ -236,6 +267,12 @@ class DiscordState:
         self.changed = asyncio.Condition()
         self.ready = asyncio.Event()
         self.api_base = ""
+        #: Where the loopback serves attachments' bytes (Discord's cdn.discordapp.com).
+        self.cdn_base = ""
+        #: Files users attached to commands, by attachment id (served on the CDN route).
+        self.uploads: dict[int, Attachment] = {}
+        #: The attachment ids the CDN served, in order (a test sees what was downloaded).
+        self.downloads: list[int] = []
 
     # ----------------------------------------------------------------- the world
     def add_user(
@@ -373,7 +410,7 @@ class DiscordState:
                 self.guild.members[u].payload() for u in message.mentions if u in self.guild.members
             ],
             "mention_roles": [str(r) for r in message.pinged.roles],
-            "attachments": [a.payload(self.api_base) for a in message.attachments],
+            "attachments": [a.payload(self.cdn_base) for a in message.attachments],
             "embeds": message.embeds,
             "components": message.components,
             "pinned": False,
@@ -398,6 +435,16 @@ class DiscordState:
     def record(self, sent: Sent) -> None:
         sent.at = time.monotonic()
         self.transcript.append(sent)
+
+    def attachment(self, attachment_id: int) -> Attachment | None:
+        """A file by id: one a user attached, or one the bot posted."""
+        if attachment_id in self.uploads:
+            return self.uploads[attachment_id]
+        for message in self.messages.values():
+            for attached in message.attachments:
+                if attached.id == attachment_id:
+                    return attached
+        return None
 
     def violation(self, text: str) -> None:
         self.violations.append(text)

@@ -29,6 +29,7 @@ EntryKind = Literal[
     "absolute_rule",
     "flagged_image",
     "unchecked_image",
+    "blocked_input",
     "report",
     "hidden",
     "approve",
@@ -293,6 +294,35 @@ class ModerationRecord:
             job_id=job_id,
             reason="; ".join(verdict.reasons),
             details={"index": verdict.index, "action": action, "status": verdict.status},
+        )
+
+    def record_blocked_input(
+        self,
+        verdict: ImageVerdict,
+        *,
+        guild_id: int | None,
+        channel_id: int | None,
+        user_id: int,
+        field: str,
+        sha256: str,
+        reason: str,
+        prompt: str = "",
+    ) -> ModerationEntry:
+        """A member's input picture the policy refused (the picture itself is not kept: only
+        its hash, what the classifier found, and the prompt it came with)."""
+        return self.log(
+            "blocked_input",
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            reason=reason,
+            details={
+                "field": field,
+                "sha256": sha256,
+                "status": verdict.status,
+                "labels": [d.label for d in verdict.flagged_labels],
+                "prompt": prompt[:2000],
+            },
         )
 
     def recent(

@@ -22,7 +22,7 @@ from studio.guild_settings import (
 )
 from studio.history import MAX_QUERY
 from studio.moderation import Decision, ModerationDesk, parse_duration
-from studio.pictures import grid_png
+from studio.pictures import grid_png, repeat_png
 from studio.planning import GuildRules, Plan, Planner, Preferences
 from studio.preferences import PREFERENCE_FIELDS
 from studio.quotas import Allowance, QuotaWindow, duration
@@ -110,4 +110,5 @@ __all__ = [
     "duration",
     "grid_png",
     "parse_duration",
+    "repeat_png",
 ]

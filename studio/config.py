@@ -10,6 +10,9 @@ from generation.requests import MAX_IMAGES
 
 ImageSide = Annotated[int, Field(ge=64, le=2048, multiple_of=8)]
 DefaultCount = Annotated[int, Field(ge=1, le=MAX_IMAGES)]
+ImageStrength = Annotated[float, Field(ge=0.05, le=1.0)]
+InputPixels = Annotated[int, Field(ge=64 * 64, le=8192 * 8192)]
+InputBytes = Annotated[int, Field(ge=1024, le=500 * 1024 * 1024)]
 
 
 class StudioOptions(BaseModel):
@@ -23,6 +26,19 @@ class StudioOptions(BaseModel):
         "its pixel count.",
     )
     default_count: DefaultCount = Field(default=4, description="Images per request.")
+    image_strength: ImageStrength = Field(
+        default=0.6,
+        description="How far /imagine moves away from an attached picture when the member "
+        "gives no strength (0.05 keeps it, 1 repaints it).",
+    )
+    input_max_pixels: InputPixels = Field(
+        default=4096 * 4096,
+        description="The most pixels an input picture may have (checked before decoding).",
+    )
+    input_max_bytes: InputBytes = Field(
+        default=10 * 1024 * 1024,
+        description="The largest input file read (Discord's upload limit may be lower).",
+    )
     models_here: bool = Field(
         default=False,
         description="Models load in this process (the start-up wiring sets it when there are "

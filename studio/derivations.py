@@ -11,7 +11,7 @@ import random
 
 from generation import sizes
 from generation.errors import InvalidRequest
-from generation.requests import SEED_MAX, GenerationRequest
+from generation.requests import SEED_MAX, GenerationRequest, PromptEdit
 from prompting import BuiltPrompt
 from studio.planning import prompt_fields
 
@@ -84,7 +84,29 @@ def upscale(
 ) -> GenerationRequest:
     """Image ``index`` (``png``) upscaled by the hires-fix pass; the engine sizes it by the
     family's upscale rule (``generation.sizes.upscale_size``)."""
-    return _fresh(request, **_one_image(request, seeds, index), mode="upscale", init_image=png)
+    return _fresh(
+        request,
+        **_one_image(request, seeds, index),
+        mode="upscale",
+        init_image=png,
+        init_image_sha256=None,
+    )
+
+
+def repaint_variation(
+    request: GenerationRequest, seeds: list[int], index: int, png: bytes, strength: float
+) -> GenerationRequest:
+    """A variation of image ``index`` (``png``) of a job painted from a picture (img2img or an
+    upscale), where variation seeds do not apply: that image itself repainted at ``strength``
+    with its own seed, as Midjourney's Vary does."""
+    return _fresh(
+        request,
+        **_one_image(request, seeds, index),
+        mode="img2img",
+        init_image=png,
+        init_image_sha256=None,
+        strength=strength,
+    )
 
 
 def repaint_full(
@@ -99,7 +121,8 @@ def repaint_full(
 ) -> GenerationRequest:
     """A draft's image ``index`` painted again by the full ``model`` at the same seed and
     prompt, with the full model's own steps, guidance and sampler (the draft's were for its
-    few-step entry)."""
+    few-step entry). Prompt edits (``[a:b:when]``, ``[a|b]``) were placed on the draft's
+    steps: they move to the same fraction of the full model's."""
     return _fresh(
         request,
         **_one_image(request, seeds, index),
@@ -107,7 +130,18 @@ def repaint_full(
         steps=steps,
         guidance=guidance,
         scheduler=scheduler,
+        prompt_edits=rescaled_edits(request.prompt_edits, request.steps, steps),
     )
+
+
+def rescaled_edits(edits: list[PromptEdit], old_steps: int, steps: int) -> list[PromptEdit]:
+    """``edits`` placed on ``old_steps`` moved to the same fraction of ``steps`` (an edit
+    that lands on a step already taken replaces the earlier one; step 0 edits stay at 0)."""
+    moved: dict[int, PromptEdit] = {}
+    for edit in sorted(edits, key=lambda e: e.from_step):
+        step = min(steps - 1, edit.from_step * steps // max(old_steps, 1))
+        moved[step] = PromptEdit(from_step=step, prompt=edit.prompt)
+    return list(moved.values())
 
 
 def upscaled_size(family: str, request: GenerationRequest, max_pixels: int) -> tuple[int, int]:

@@ -28,6 +28,11 @@ class PromptBlocked(StudioError):
         self.entry = entry
 
 
+class InputBlocked(PromptBlocked):
+    """An input picture the channel's policy does not allow (the classifier flagged it, or it
+    could not be checked); recorded for the moderators like a refused prompt, never stored."""
+
+
 class Refused(StudioError):
     """A request the guild's rules refuse (a ban, a missing permission); the message is for the
     user."""
@@ -66,6 +71,7 @@ FIELD_ERRORS: tuple[type[Exception], ...] = (
 __all__ = [
     "FIELD_ERRORS",
     "GenerationError",
+    "InputBlocked",
     "InvalidRequest",
     "InvalidSafetyInput",
     "InvalidSetting",

@@ -21,6 +21,7 @@ the family's fast entry (``ModelSpec.draft_of``). LoRAs come from ``<lora:name:w
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from generation.requests import (
     PromptEdit,
 )
 from generation.schedulers import resolve as resolve_scheduler
+from generation.tiling import check_tile
 from prompting import BuiltPrompt, LoraTag, Preset, PresetLibrary, PromptSpec, build, lint_built
 from prompting.config import PromptingConfig
 from prompting.errors import PromptError
@@ -242,6 +244,8 @@ class Planner:
         spec = self._model(model or self.engine.default_model, local_models)
         if options.draft:
             spec = self.draft_for(spec, rules)
+        if options.tile:
+            check_tile(spec.family)
         preferred = options.steps if typed.steps is None else None
         steps = self._steps(typed, rules, spec, preset, preferred)
         count = options.count or self.options.default_count
@@ -267,6 +271,10 @@ class Planner:
         )
         aspect = first(options.aspect, preset.aspect, rules.aspect, "1:1")
         width, height = options.size or self.size(spec, aspect)
+        picture = options.image
+        if picture is not None and options.size is None and typed.aspect is None:
+            # The picture's own shape, snapped to the family's sizes (an aspect typed wins).
+            width, height = self.scaled(spec, sizes.ratio_size(spec.family, picture.ratio))
         request = make_request(
             **prompt_fields(built),
             model=spec.name,
@@ -278,7 +286,11 @@ class Planner:
             count=count,
             scheduler=self._scheduler(options.scheduler, spec, preset),
             loras=self._loras(built.loras, options.lora, spec, rules),
+            tile=options.tile,
+            **self._image_fields(options),
         )
+        if request.mode == "img2img":
+            request = self._img2img_steps(request, spec, notes)
         warnings = [*notes, *self.warnings(built, spec)]
         return Plan(request, built, warnings, options.prompt, notes)
 
@@ -455,9 +467,47 @@ class Planner:
             field = SPEC_FIELD_NAMES.get(exc.field, exc.field)
             raise PromptError(field, exc.message, exc.code) from None
 
+    def _image_fields(self, options: ImagineOptions) -> dict[str, Any]:
+        """img2img from the member's picture: its PNG (the queue stores it once by hash) at
+        their strength, else the instance's."""
+        if options.image is None:
+            if options.strength is not None:
+                raise InvalidRequest("strength", "needs an image to start from; attach one")
+            return {}
+        return {
+            "mode": "img2img",
+            "init_image": options.image.png,
+            "init_image_sha256": options.image.sha256,
+            "strength": first(options.strength, self.options.image_strength),
+        }
+
+    @staticmethod
+    def _img2img_steps(
+        request: GenerationRequest, spec: ModelSpec, notes: list[str]
+    ) -> GenerationRequest:
+        """img2img runs ``steps × strength`` steps: at least one, with a note when the steps
+        are raised for it, or ``InvalidRequest`` on ``strength`` when the model's own step
+        limit (a few-step model) does not allow as many."""
+        least = math.ceil(1 / request.strength)
+        if int(request.steps * request.strength) >= 1:
+            return request
+        most = spec.max_steps
+        if most is not None and least > most:
+            raise InvalidRequest(
+                "strength",
+                f"{spec.name} paints at most {most} steps, so strength {request.strength:g} "
+                f"would paint none; use a strength of at least {1 / most:.2g}",
+            )
+        notes.append(f"{least} steps, so that strength {request.strength:g} paints at least one")
+        return request.model_copy(update={"steps": least})
+
     def size(self, spec: ModelSpec, aspect: str) -> tuple[int, int]:
         """The aspect at the model's native pixel count (or the configured square side's)."""
-        width, height = sizes.aspect_size(spec.family, aspect)
+        return self.scaled(spec, sizes.aspect_size(spec.family, aspect))
+
+    def scaled(self, spec: ModelSpec, size: tuple[int, int]) -> tuple[int, int]:
+        """A size at the family's native pixel count scaled to the configured square side."""
+        width, height = size
         native = sizes.native_size(spec.family)[0]
         side = self.options.image_side or spec.native_size[0]
         scale = side / native

@@ -16,9 +16,11 @@ from safety import (
     ChannelFlags,
     GuildSafety,
     ImageChecker,
+    ImageVerdict,
     ModerationEntry,
     ModerationRecord,
     PromptFilter,
+    PromptVerdict,
     blur_image,
     decide,
 )
@@ -37,6 +39,10 @@ class Screened:
     logged: tuple[ModerationEntry, ...]
 
 
+InputRefusal = tuple[int, ImageVerdict, str]
+"""Which input picture (its index) is refused, the classifier's verdict, and why."""
+
+
 class Screener:
     def __init__(
         self,
@@ -49,6 +55,25 @@ class Screener:
         self.image_checker = image_checker
         self.record = record
         self.config = config
+
+    async def check_inputs(
+        self,
+        pictures: list[bytes],
+        prompt: PromptVerdict,
+        channel: ChannelFlags,
+        guild: GuildSafety,
+    ) -> InputRefusal | None:
+        """The first input picture the policy would not post as it is here (blurred counts as
+        not: a result painted from it would show it), or None when all may be used."""
+        if not pictures:
+            return None
+        verdicts = await self.image_checker.check_batch_async(pictures)
+        decision = decide(prompt, verdicts, channel, guild)
+        for number, (verdict, choice) in enumerate(zip(verdicts, decision.images, strict=True)):
+            if choice.action != "post":
+                reason = choice.reason.replace("posted blurred behind a spoiler", "refused")
+                return number, verdict, reason
+        return None
 
     async def screen(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -25,14 +26,15 @@ from generation.requests import GenerationRequest
 from generation.schedulers import SCHEDULER_NAMES
 from generation.sizes import ASPECTS
 from prompting import Preset, PromptSpec
-from safety import ChannelFlags, ModerationRecord, PromptFilter
+from safety import ChannelFlags, ModerationRecord, PromptFilter, PromptVerdict
 from studio import derivations
 from studio.administration import SettingsDesk
 from studio.deliveries import DeliveryRecord, Intent, JobNotes
-from studio.errors import InvalidRequest, PromptBlocked
+from studio.errors import InputBlocked, InvalidRequest, PromptBlocked
 from studio.gallery import Gallery
 from studio.guild_settings import GuildSettings, GuildSettingsStore
 from studio.history import HistoryIndex
+from studio.image_inputs import InputPicture, read_picture
 from studio.moderation import Decision, ModerationDesk
 from studio.planning import Planner, conditioning_texts, request_texts
 from studio.preferences import PreferencesDesk, PreferenceStore
@@ -131,6 +133,19 @@ class Studio:
         if added:
             log.info("history: indexed %d results of earlier versions", added)
 
+    async def read_picture(self, data: bytes, field: str) -> InputPicture:
+        """A member's file as a clean picture (``studio.image_inputs``), within the instance's
+        pixel cap, decoded off the event loop; ``InvalidRequest`` on ``field`` otherwise."""
+        cap = self.planner.options.input_max_pixels
+        return await asyncio.to_thread(
+            functools.partial(read_picture, data, field=field, max_pixels=cap)
+        )
+
+    @property
+    def input_max_bytes(self) -> int:
+        """The largest input file the instance reads (Discord's upload limit may be lower)."""
+        return self.planner.options.input_max_bytes
+
     async def notices(self) -> AsyncIterator[Notice]:
         """What the moderators' channels should show, as it happens (one consumer)."""
         while True:
@@ -159,7 +174,9 @@ class Studio:
         plan = await asyncio.to_thread(
             functools.partial(self.planner.plan, options, settings.rules(), preferences=preferences)
         )
-        await self._check_prompt(plan.texts, who, settings)
+        verdict = await self._check_prompt(plan.texts, who, settings)
+        pictures = [("image", options.image)] if options.image is not None else []
+        await self._check_inputs(pictures, verdict, who, settings, options.prompt)
         submitted = await self._queue(plan.request, who, settings, Origin(), target)
         return Submitted(
             submitted.job_id,
@@ -206,6 +223,14 @@ class Studio:
             derivations.upscaled_size(family, job.request, self.planner.engine.max_upscale_pixels)
             png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
             request = derivations.upscale(job.request, job.seeds, position, png)
+        elif job.request.mode != "txt2img":  # painted from a picture: no variation seeds
+            derivations.check_index(job.seeds, position)
+            strength = derivations.VARIATION_STRENGTH[action]
+            most = self.planner.model(job.request.model).max_steps
+            if most is not None:  # a few-step model: the least strength its steps can paint
+                strength = max(strength, math.ceil(100 / most) / 100)
+            png = await asyncio.to_thread(Path(job.image_paths[position]).read_bytes)
+            request = derivations.repaint_variation(job.request, job.seeds, position, png, strength)
         else:
             strength = derivations.VARIATION_STRENGTH[action]
             request = derivations.variation(job.request, job.seeds, position, strength)
@@ -260,11 +285,12 @@ class Studio:
             model=request.model,
             scheduler=request.scheduler,
             aspect=closest_aspect(request.width, request.height),
+            tile=request.tile,
         )
 
     async def _check_prompt(
         self, texts: list[str], who: Requester, settings: GuildSettings
-    ) -> None:
+    ) -> PromptVerdict:
         """Refuse a banned member, then a request whose texts (every one that conditions an
         image, checked together) the channel's policy does not allow; the refusal is recorded for
         the moderators and told to the log."""
@@ -275,7 +301,7 @@ class Studio:
             guild=settings.safety_for(who.channel_id),
         )
         if verdict.allowed:
-            return
+            return verdict
         entry = await asyncio.to_thread(
             functools.partial(
                 self.record.record_blocked_prompt,
@@ -288,6 +314,45 @@ class Studio:
         )
         await self.moderation.tell(entry, settings)
         raise PromptBlocked(verdict.reason, entry)
+
+    async def _check_inputs(
+        self,
+        pictures: list[tuple[str, InputPicture]],
+        prompt: PromptVerdict,
+        who: Requester,
+        settings: GuildSettings,
+        typed: str,
+    ) -> None:
+        """Refuse a request whose input picture (each named by its option) the image
+        classifier and the channel's policy would not let be posted here: a picture the policy
+        would blur or withhold is refused, since a result painted from it would show it. The
+        refusal is recorded for the moderators (hash and labels, not the picture) and told to
+        the log; nothing is stored."""
+        refusal = await self.screener.check_inputs(
+            [picture.png for _, picture in pictures],
+            prompt,
+            ChannelFlags(nsfw=who.channel_nsfw),
+            settings.safety_for(who.channel_id),
+        )
+        if refusal is None:
+            return
+        index, verdict, reason = refusal
+        field, picture = pictures[index]
+        entry = await asyncio.to_thread(
+            functools.partial(
+                self.record.record_blocked_input,
+                verdict,
+                guild_id=who.guild_id,
+                channel_id=who.channel_id,
+                user_id=who.user_id,
+                field=field,
+                sha256=picture.sha256,
+                reason=reason,
+                prompt=typed,
+            )
+        )
+        await self.moderation.tell(entry, settings)
+        raise InputBlocked(f"Your `{field}` picture cannot be used here. {reason}", entry)
 
     async def _queue(
         self,

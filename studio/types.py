@@ -17,11 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from generation.errors import InvalidRequest
 from generation.requests import MAX_GUIDANCE, MAX_IMAGES, MAX_STEPS, SEED_MAX, GenerationRequest
 from safety import ModerationEntry
+from studio.image_inputs import InputPicture
 from studio.ranges import describe
 
 Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
 DERIVATIONS: tuple[Derivation, ...] = ("reroll", "vary_subtle", "vary_strong", "upscale")
 ChoiceField = Literal["style", "aspect", "scheduler", "model", "lora"]
+MIN_STRENGTH = 0.05
+"""The least img2img strength a member may ask for (below it nothing visible changes)."""
 MAX_PROMPT_CHARS = 1500
 """The longest prompt (and negative) a member may type, in Discord and on the CLI alike."""
 ShortText = Annotated[str, Field(min_length=1, max_length=100)]
@@ -89,6 +92,15 @@ class ImagineOptions(BaseModel):
     default_negative: bool = Field(
         default=True, description="Start the negative with the guild's or the model's default."
     )
+    image: InputPicture | None = Field(
+        default=None,
+        description="A picture to start from (img2img), read by ``studio.image_inputs``.",
+    )
+    strength: Annotated[float, Field(ge=MIN_STRENGTH, le=1.0)] | None = Field(
+        default=None,
+        description="How far to move away from ``image``: near 0 keeps it, 1 repaints it.",
+    )
+    tile: bool = Field(default=False, description="Paint a seamless tile (edges wrap around).")
 
     @field_validator("cfg", "guidance", mode="before")
     @classmethod

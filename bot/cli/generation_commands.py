@@ -24,10 +24,12 @@ from generation.requests import GenerationRequest, GenerationResult, StepProgres
 from generation.schedulers import SCHEDULER_NAMES
 from generation.sizes import ASPECTS, parse_size
 from studio import ImagineOptions
+from studio.image_inputs import read_picture
+from studio.pictures import repeat_png
 from studio.ranges import describe
 
-_STEPS, _CFG, _SEED, _COUNT = (
-    describe(ImagineOptions, name) for name in ("steps", "cfg", "seed", "count")
+_STEPS, _CFG, _SEED, _COUNT, _STRENGTH = (
+    describe(ImagineOptions, name) for name in ("steps", "cfg", "seed", "count", "strength")
 )
 
 
@@ -61,6 +63,16 @@ def register(subparsers: Any) -> None:
         "--draft",
         action="store_true",
         help="paint with the family's fast few-step model (see `muralist models`)",
+    )
+    imagine.add_argument(
+        "--image", type=Path, help="a picture to start from (img2img): PNG, JPEG, WebP, GIF"
+    )
+    imagine.add_argument(
+        "--strength",
+        help=f"how far to move away from --image, {_STRENGTH} (default: config)",
+    )
+    imagine.add_argument(
+        "--tile", action="store_true", help="paint a seamless tile (edges wrap around)"
     )
     imagine.add_argument("--seed", help=f"{_SEED}; drawn at random when left out")
     imagine.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: model's native)")
@@ -114,10 +126,20 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
         lora=args.lora,
         draft=args.draft,
         default_negative=not args.no_default_negative,
+        strength=_number("strength", args.strength, float),
+        tile=args.tile,
     )
+    planner = build_planner(settings)
+    if args.image is not None:  # read as untrusted, as a Discord attachment is
+        picture = read_picture(
+            _read_file(args.image, planner.options.input_max_bytes),
+            field="image",
+            max_pixels=planner.options.input_max_pixels,
+        )
+        options = options.model_copy(update={"image": picture})
     # The same planning as /imagine (the operator may also name a model folder on this host);
     # every cheap check runs before the model loads.
-    plan = build_planner(settings).plan(options, local_models=True)
+    plan = planner.plan(options, local_models=True)
     request = plan.request
 
     _quiet_libraries()
@@ -131,6 +153,7 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
     result.timings.load += load_seconds  # loaded above, before the engine saw the request
     result.timings.total += load_seconds
     paths, grid = _write_images(result, args.out)
+    tiled = [_write_tiled(path) for path in paths] if request.tile else []
     for warning in plan.warnings:  # token counts (the model's own tokenizer) and warnings
         print(f"muralist imagine: note: {warning}", file=sys.stderr)
     if args.json:
@@ -139,6 +162,7 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
                 {
                     "paths": [str(path) for path in paths],
                     "grid": str(grid) if grid else None,
+                    "tiled": [str(path) for path in tiled],
                     "seeds": result.seeds,
                     "model": result.model,
                     "scheduler": result.scheduler,
@@ -153,7 +177,7 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
             )
         )
     else:
-        for path in [*paths, *([grid] if grid else [])]:
+        for path in [*paths, *([grid] if grid else []), *tiled]:
             print(path)
     return 0
 
@@ -167,6 +191,19 @@ def _quiet_libraries() -> None:
     for library in (diffusers, transformers):
         library.utils.logging.set_verbosity_error()
         library.utils.logging.disable_progress_bar()
+
+
+def _read_file(path: Path, limit: int) -> bytes:
+    """The file's bytes, or ``InvalidRequest`` on ``image`` (missing, a folder, too big)."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise InvalidRequest(
+                "image", f"{path} is {size / 2**20:.1f} MiB; use at most {limit / 2**20:.1f} MiB"
+            )
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise InvalidRequest("image", f"cannot read {path}: {exc.strerror}") from None
 
 
 def _number(option: str, text: str | None, kind: type) -> Any:
@@ -212,6 +249,11 @@ def _write_images(result: GenerationResult, out: Path) -> tuple[list[Path], Path
         png = encode_png(make_grid(tiles), result.images[0].parameters)
         grid = _write_atomically(out, f"{stamp}-grid", png)
     return paths, grid
+
+
+def _write_tiled(path: Path) -> Path:
+    """Beside a seamless tile, the tile repeated 2×2 (``<name>-tiled.png``), to see it wrap."""
+    return _write_atomically(path.parent, f"{path.stem}-tiled", repeat_png(path.read_bytes()))
 
 
 def _write_atomically(folder: Path, stem: str, data: bytes) -> Path:

@@ -9,9 +9,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.actions import start_and_follow
+from bot.attachments import check_size, read_attachment, upload_limit
 from bot.boundary import typed
 from bot.context import context, requester
-from studio import ChoiceField, ImagineOptions, bounds
+from studio import ChoiceField, DeliveryTarget, ImagineOptions, Submitted, bounds
 
 Text = app_commands.Range[str, *bounds(ImagineOptions, "prompt")]
 Short = app_commands.Range[str, *bounds(ImagineOptions, "style")]
@@ -20,6 +21,7 @@ Steps = app_commands.Range[int, *bounds(ImagineOptions, "steps")]
 Cfg = app_commands.Range[float, *bounds(ImagineOptions, "cfg")]
 Guidance = app_commands.Range[float, *bounds(ImagineOptions, "guidance")]
 Seed = app_commands.Range[int, *bounds(ImagineOptions, "seed")]
+Strength = app_commands.Range[float, *bounds(ImagineOptions, "strength")]
 
 
 def autocomplete(field: ChoiceField) -> Any:
@@ -57,6 +59,9 @@ class ImagineCog(commands.Cog):
         guidance="FLUX.1-dev's guidance (FLUX has no CFG scale)",
         lora="A LoRA style, as name or name:weight (also <lora:name:0.8> in the prompt)",
         draft="A fast few-step draft; its U buttons repaint with the full model",
+        image="A picture to start from (PNG, JPEG, WebP or GIF)",
+        strength="How far to move away from the picture: 0.05 keeps it, 1 repaints it",
+        tile="A seamless tile: the edges continue each other (shown repeated 2×2)",
     )
     @app_commands.autocomplete(
         style=autocomplete("style"),
@@ -85,6 +90,9 @@ class ImagineCog(commands.Cog):
         guidance: Guidance | None = None,
         lora: Short | None = None,
         draft: bool | None = None,
+        image: discord.Attachment | None = None,
+        strength: Strength | None = None,
+        tile: bool | None = None,
     ) -> None:
         options = ImagineOptions.parse(
             prompt=prompt,
@@ -104,7 +112,21 @@ class ImagineCog(commands.Cog):
             guidance=guidance,
             lora=lora,
             draft=draft,
+            strength=strength,
+            tile=bool(tile),
         )
         studio = context(interaction).studio
         who = requester(interaction)
-        await start_and_follow(interaction, lambda target: studio.submit(options, who, target))
+        limit = upload_limit(interaction, studio.input_max_bytes)
+        if image is not None:  # before answering: a file too big is refused privately
+            check_size(image, field="image", limit_bytes=limit)
+
+        async def submit(target: DeliveryTarget) -> Submitted:
+            picked = options
+            if image is not None:  # downloaded and decoded after the defer (seconds, maybe)
+                data = await read_attachment(image, field="image", limit_bytes=limit)
+                picture = await studio.read_picture(data, "image")
+                picked = options.model_copy(update={"image": picture})
+            return await studio.submit(picked, who, target)
+
+        await start_and_follow(interaction, submit)

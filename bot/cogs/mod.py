@@ -23,6 +23,7 @@ _KIND_ICONS = {
     "absolute_rule": "⛔",
     "flagged_image": "🔞",
     "unchecked_image": "❓",
+    "blocked_input": "🖼️",
     "report": "⚠️",
     "hidden": "🙈",
     "approve": "✅",

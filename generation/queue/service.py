@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from generation.config import CooldownSeconds, PerGuildCap, PerUserCap, QueueConfig
 from generation.errors import InvalidRequest
+from generation.input_store import InputMissing
 from generation.queue.eta import Key, ThroughputEstimator
 from generation.queue.fairness import FairScheduler
 from generation.queue.jobs import (
@@ -510,11 +511,23 @@ class QueueService:
                 self._emit(QueueEvent(job_id=job.id, kind="started"))
             if self.metrics:
                 self.metrics.observe_batch(sum(j.request.count for j in batch))
-            self.backend.run(batch)
+            self.backend.run([self._with_input(job) for job in batch])
             dispatched = True
             self._update_metrics(*{job.guild_id for job in batch})
         if dispatched:
             self._publish_positions()
+
+    def _with_input(self, job: Job) -> Job:
+        """The job as a backend runs it: its input picture's bytes back in the request (the
+        row keeps only the hash; a Redis worker has no access to this disk). A picture the
+        retention removed stays missing, and the engine fails that job saying so."""
+        if job.request.init_image_sha256 is None or job.request.init_image is not None:
+            return job
+        try:
+            request = self.store.inputs.attach(job.request)
+        except InputMissing:
+            return job
+        return job.model_copy(update={"request": request})
 
     def _hold(self, batch: list[Job]) -> float | None:
         """Seconds to hold a batch that is not full for same-shape jobs to join, or None.

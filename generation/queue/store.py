@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from generation.errors import GenerationError
+from generation.input_store import InputStore
 from generation.queue.jobs import Job, JobNotFound, JobStatus, Origin
 from generation.requests import GenerationRequest, GenerationResult
 
@@ -249,6 +250,8 @@ class JobStore:
     def __init__(self, db_path: Path, images_dir: Path) -> None:
         self.db_path = db_path
         self.images_dir = images_dir
+        #: Members' input pictures, once per hash; rows keep only the hash (``add``).
+        self.inputs = InputStore(images_dir / "inputs")
         self._lock = threading.Lock()
         if not db_path.parent.exists():
             try:
@@ -316,7 +319,14 @@ class JobStore:
     # --- writes -----------------------------------------------------------------------------
 
     def add(self, job: Job) -> Job:
-        """Insert a new job; returns it with its submission order ``seq``."""
+        """Insert a new job; returns it with its submission order ``seq``. An input picture is
+        stored once per hash in ``inputs`` and the row (and the returned job) keeps its hash."""
+        try:
+            request = self.inputs.detach(job.request)
+        except OSError as exc:
+            problem = storage_problem(exc) or str(exc)
+            raise StorageUnwritable("images_dir", self.inputs.folder, problem) from exc
+        job = job.model_copy(update={"request": request})
         cursor = self._execute(
             "INSERT INTO jobs (id, guild_id, channel_id, user_id, priority, origin, request, "
             "status, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -449,6 +459,11 @@ class JobStore:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
             self._execute("DELETE FROM jobs WHERE id=?", (job_id,))
+        named = self._rows(
+            "SELECT DISTINCT json_extract(request, '$.init_image_sha256') FROM jobs "
+            "WHERE json_extract(request, '$.init_image_sha256') IS NOT NULL"
+        )
+        self.inputs.prune({digest for (digest,) in named}, now)
         return len(rows)
 
     # --- reads ------------------------------------------------------------------------------

@@ -65,3 +65,14 @@ def test_remix_replaces_the_positive_prompt_and_keeps_the_negative_and_settings(
     assert (remixed.width, remixed.height, remixed.steps, remixed.count) == (512, 768, 4, 4)
     assert remixed.per_image_prompts is None
     assert remixed.prompt_edits == [PromptEdit(from_step=2, prompt="a dog on a sofa")]
+
+
+def test_a_drafts_prompt_edits_move_to_the_full_models_steps() -> None:
+    from generation.requests import PromptEdit
+    from studio.derivations import rescaled_edits
+
+    edits = [PromptEdit(from_step=s, prompt=p) for s, p in ((1, "b"), (2, "a"), (3, "b"))]
+    moved = rescaled_edits(edits, 4, 2)
+    assert [(e.from_step, e.prompt) for e in moved] == [(0, "b"), (1, "b")]
+    assert all(e.from_step < 2 for e in moved)  # every edit inside the full model's steps
+    assert [e.from_step for e in rescaled_edits(edits, 4, 20)] == [5, 10, 15]

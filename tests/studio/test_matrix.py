@@ -11,22 +11,27 @@ is one line**: a name and its values' options, e.g. ``"lora": {"none": {}, "ink"
 - count 1 or 4; aspect 1:1, 16:9 (landscape), 2:3 (portrait);
 - adapter: none, the family's built-in LoRA (``lora`` option), ``draft`` (the family's few-step
   entry; its U buttons repaint with the full model; SD 2.x has no draft: a refusal on ``draft``);
+- input: none, a member's picture (``image``: img2img at its shape; V buttons repaint the
+  chosen result), a seamless ``tile`` (FLUX.1 and SD 3.5: a refusal on ``tile``);
 - the button (``ACTIONS``): U1–U4, V subtle, V strong (of the last image), reroll, remix.
 
-The full product is 5 × 8 × 2 × 3 × 3 × 8 = 5760 cells; ``CELLS`` samples it deterministically: an
-all-pairs covering design (allpairspy: every pair of values of any two dimensions occurs in some
-cell; 64 cells) plus ``RANDOM_CELLS`` more drawn from the full product with a fixed seed, so a
-failure names a cell that fails again on every run. Each cell runs through studio (submit, then
-derive or remix, with their events) on the real queue and the tiny engines at 64² and 2 steps,
-and must end in a delivered result or in a refusal that names the field and the reason (the one
-refusal expected: a button for an image a 1-image job does not have); never the generic error,
-never a traceback in the log. A sampled subset also runs through the bot in the loopback Discord
+The full product is 5 × 8 × 2 × 3 × 3 × 3 × 8 = 17280 cells; ``CELLS`` samples it
+deterministically: an all-pairs covering design (allpairspy: every pair of values of any two
+dimensions occurs in some cell; 66 cells) plus ``RANDOM_CELLS`` more drawn from the full product
+with a fixed seed, so a failure names a cell that fails again on every run. Each cell runs
+through studio (submit, then derive or remix, with their events) on the real queue and the tiny
+engines at 64² and 2 steps, and must end in a delivered result or in a refusal that names the
+field and the reason (the refusals expected: a button for an image a 1-image job does not have,
+``draft`` on SD 2.x, ``tile`` on FLUX.1 and SD 3.5); never the generic error, never a traceback
+in the log. A sampled subset also runs through the bot in the loopback Discord
 (``tests/bot/test_matrix_buttons.py``).
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import math
 import random
 from dataclasses import dataclass
 from itertools import product
@@ -34,10 +39,19 @@ from typing import Any
 
 import pytest
 from allpairspy import AllPairs
+from PIL import Image
 
 from studio import Finished, ImagineOptions, Requester, Studio
 from studio.errors import FIELD_ERRORS
+from studio.image_inputs import read_picture
 from tests.studio.conftest import outcome
+
+
+def _landscape_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.linear_gradient("L").resize((96, 64)).convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
 
 HUNDRED_WORDS = " ".join(
     ["a lighthouse on a cliff above a stormy sea at dusk, with gulls and spray"] * 7
@@ -53,6 +67,8 @@ MATRIX_PRESET: dict[str, Any] = {
     "aspect": "16:9",
 }
 
+PICTURE = read_picture(_landscape_png(), field="image")
+"""A member's 3:2 picture: the ``image`` input value paints from it (img2img)."""
 DIMENSIONS: dict[str, dict[str, dict[str, Any]]] = {
     "family": {
         "sd1": {"model": "tiny"},
@@ -74,6 +90,7 @@ DIMENSIONS: dict[str, dict[str, dict[str, Any]]] = {
     "count": {"1": {"count": 1}, "4": {"count": 4}},
     "aspect": {"1:1": {"aspect": "1:1"}, "16:9": {"aspect": "16:9"}, "2:3": {"aspect": "2:3"}},
     "adapter": {"none": {}, "lora": {}, "draft": {"draft": True}},  # lora: FAMILY_LORA's
+    "input": {"none": {}, "image": {"image": PICTURE}, "tile": {"tile": True}},
 }
 FAMILY_LORA = {
     "sd1": "tiny-lora",
@@ -141,7 +158,8 @@ CELLS = sample()
 def submit_refusal(cell: Cell) -> str | None:
     """The field a cell's /imagine must be refused on (no SD 2.x draft), or None."""
     no_draft = cell.value("adapter") == "draft" and cell.value("family") == "sd2-v"
-    return "draft" if no_draft else None
+    no_tile = cell.value("input") == "tile" and cell.value("family") in ("flux", "sd3")
+    return "draft" if no_draft else "tile" if no_tile else None
 
 
 def expected_refusal(cell: Cell) -> str | None:
@@ -174,7 +192,10 @@ async def run_cell(studio: Studio, cell: Cell) -> str:
         assert [lora.name for lora in job.request.loras] == [FAMILY_LORA[cell.value("family")]]
     unet = cell.value("family") in ("sd1", "sd2-v", "sdxl")
     if cell.options().style and full is None:  # the preset's own settings, below the member's
-        assert job.request.steps == MATRIX_PRESET["steps"]
+        steps = MATRIX_PRESET["steps"]
+        if cell.value("input") == "image":  # img2img paints steps × strength: at least one
+            steps = max(steps, math.ceil(1 / job.request.strength))
+        assert job.request.steps == steps
         if unet:  # FLUX.1 has no CFG scale; flow models sample with Euler only
             assert job.request.guidance == 5.0
             assert job.request.scheduler == MATRIX_PRESET["scheduler"]
@@ -196,12 +217,18 @@ async def run_cell(studio: Studio, cell: Cell) -> str:
     made = event.job
     assert made.images, f"{cell}: nothing delivered"
     if action == "upscale" and full is not None:  # a draft: repainted by the full model
-        assert made.request.mode == "txt2img" and made.request.model == full.name
+        assert made.request.mode == job.request.mode and made.request.model == full.name
         assert made.images[0].seed == job.images[index or 0].seed
     elif action == "upscale":
         assert made.request.mode == "upscale" and len(made.images) == 1
     if action.startswith("vary"):
         assert made.images[0].seed == job.images[index or 0].seed
+    if cell.value("input") == "image":  # painted from the picture, at its shape
+        assert job.request.mode == "img2img"
+        assert job.request.init_image_sha256 == PICTURE.sha256
+        if action in ("reroll", "remix"):
+            assert made.request.init_image_sha256 == PICTURE.sha256
+    assert made.request.tile == (cell.value("input") == "tile")
     return "delivered"
 
 

@@ -383,3 +383,21 @@ async def test_a_slow_worker_keeps_its_batch_however_long_it_paints(
             kinds = await _rest(events)
         assert kinds[-1] == "done" and kinds.count("done") == 1
         assert idle.calls == [] and slow.calls == [[ticket.job_id]]
+
+
+async def test_a_picture_travels_to_a_worker_in_the_message_the_row_keeps_its_hash(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The worker cannot read the bot's disk: the queue puts the stored picture's bytes back
+    into the request it sends; the bot's row keeps only the hash."""
+    from tests.generation.queue.test_inputs import PNG, RecordingEngine
+
+    config = redis_config(tmp_path, redis_server.url)
+    engine = RecordingEngine()
+    async with bot_queue(config) as queue, workers(config, engine):
+        ticket = await submit(queue, "u1", mode="img2img", init_image=PNG, strength=0.5)
+        assert (await follow(queue, ticket.job_id))[-1].kind == "done"
+        [seen] = engine.seen
+        assert seen.init_image == PNG
+        row = queue.get(ticket.job_id).request
+        assert row.init_image is None and row.init_image_sha256 == seen.init_image_sha256
