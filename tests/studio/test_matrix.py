@@ -198,13 +198,13 @@ def submit_refusal(cell: Cell) -> str | None:
     family, guide = cell.value("family"), cell.value("guide")
     if cell.value("adapter") == "draft" and family == "sd2-v":
         return "draft"
+    if cell.value("input") == "tile" and family in ("flux", "sd3"):
+        return "tile"
     references = [option for option in ("sref", "cref") if option in guide]
     if references and family in NO_IP_ADAPTER:  # references are checked before the control
         return references[0]
     controlled = "canny" in guide or "lineart" in guide
-    if controlled and family in NO_CONTROLNET:
-        return "control_mode"
-    return "tile" if cell.value("input") == "tile" and family in ("flux", "sd3") else None
+    return "control_mode" if controlled and family in NO_CONTROLNET else None
 
 
 def expected_refusal(cell: Cell) -> str | None:
