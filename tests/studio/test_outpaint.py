@@ -154,3 +154,11 @@ async def test_vary_regions_prompt_is_checked_like_any_prompt(studio: Studio) ->
         await studio.vary_region(job.job_id, 0, "center", "a blue owl", ALICE)
     assert studio.queue.queue_length() == waiting
     assert [e.kind for e in studio.record.recent(10, 10, ("blocked_prompt",))] == ["blocked_prompt"]
+
+
+async def test_an_inpainting_checkpoint_is_not_a_model_to_paint_with(studio: Studio) -> None:
+    assert "tiny-inpaint" not in await studio.choices("model", ALICE)
+    with pytest.raises(InvalidRequest) as caught:
+        await studio.submit(ImagineOptions(prompt="a red fox", model="tiny-inpaint"), ALICE)
+    assert caught.value.field == "model" and "tiny" in caught.value.message
+    assert studio.queue.queue_length() == 0
