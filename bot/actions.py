@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import discord
 
@@ -21,6 +21,8 @@ from bot.errors import STALE, report_error
 from bot.replies import OriginalReply
 from bot.routing import send_form
 from studio import DERIVATIONS, DeliveryTarget, Submitted
+from studio.canvas import REGIONS
+from studio.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,12 @@ async def _on_button(
     elif action == "remix":
         job = await studio.job(job_id)
         await send_form(interaction, RemixModal(job_id, studio.remix_prompt(job)))
+    elif action == "vary_region":
+        view = discord.ui.View(timeout=None)
+        view.add_item(RegionSelect(job_id, index or 0))
+        await interaction.response.send_message(
+            "🖌️ Which part should change? Then edit the prompt for it.", view=view, ephemeral=True
+        )
     elif action == "delete":
         deleted = await studio.delete(job_id, who)
         message = interaction.message
@@ -141,3 +149,80 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         who = requester(interaction)
         job_id, text = match["job"], values.get("prompt", "")
         await start_and_follow(interaction, lambda target: studio.remix(job_id, text, who, target))
+
+
+class RegionSelect(
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=r"muralist:region_pick:(?P<job>[0-9a-f]{32}):(?P<index>[0-3])",
+):
+    """Vary region's menu of regions (halves, thirds, center) for image ``index`` of a job;
+    picking one opens ``RegionModal``. A ``DynamicItem``: it works after a restart too."""
+
+    def __init__(self, job_id: str, index: int) -> None:
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"muralist:region_pick:{job_id}:{index}",
+                placeholder="Choose the region to paint again",
+                options=[
+                    discord.SelectOption(label=label, value=value)
+                    for value, label in REGIONS.items()
+                ],
+            )
+        )
+        self.job_id = job_id
+        self.index = index
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RegionSelect:
+        return cls(match["job"], int(match["index"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            region = self.item.values[0] if self.item.values else ""
+            if region not in REGIONS:
+                raise InvalidRequest("region", f"use one of {', '.join(REGIONS)}")
+            studio = context(interaction).studio
+            job = await studio.job(self.job_id)
+            modal = RegionModal(self.job_id, self.index, region, studio.remix_prompt(job))
+            await send_form(interaction, modal)
+        except Exception as exc:
+            await report_error(interaction, exc)
+
+
+class RegionModal(discord.ui.Modal, title="Vary region"):
+    """The prompt for the chosen region, prefilled with the image's own; answered by
+    ``bot.routing`` from its custom_id, so it works after a restart too."""
+
+    route: ClassVar[re.Pattern[str]] = re.compile(
+        r"muralist:region_modal:(?P<job>[0-9a-f]{32}):(?P<index>[0-3]):(?P<region>[a-z_]{1,20})"
+    )
+
+    def __init__(self, job_id: str, index: int, region: str, prompt: str) -> None:
+        super().__init__(custom_id=f"muralist:region_modal:{job_id}:{index}:{region}", timeout=None)
+        self.prompt: discord.ui.TextInput[RegionModal] = discord.ui.TextInput(
+            style=discord.TextStyle.paragraph,
+            default=prompt[:4000],
+            max_length=4000,
+            custom_id="prompt",
+        )
+        self.add_item(
+            discord.ui.Label(
+                text=f"Prompt for the {REGIONS[region].split(' (')[0].lower()}",
+                component=self.prompt,
+            )
+        )
+
+    @classmethod
+    async def submitted(
+        cls, interaction: discord.Interaction, match: re.Match[str], values: dict[str, str]
+    ) -> None:
+        studio = context(interaction).studio
+        who = requester(interaction)
+        job_id, index, region = match["job"], int(match["index"]), match["region"]
+        text = values.get("prompt", "")
+        await start_and_follow(
+            interaction,
+            lambda target: studio.vary_region(job_id, index, region, text, who, target),
+        )

@@ -16,12 +16,13 @@ import discord
 from discord.ext import commands
 
 from bot import actions
-from bot.actions import RemixModal
+from bot.actions import RegionModal, RegionSelect, RemixModal
 from bot.cogs.community import CommunityCog, SettingsModal, StylesPageButton
 from bot.cogs.history import HistoryCog, HistoryPageButton, UseSettingsButton
 from bot.cogs.imagine import ImagineCog
 from bot.cogs.mod import ModCog
 from bot.cogs.preferences import PreferencesCog
+from bot.cogs.region import RegionCog
 from bot.cogs.settings import SettingsCog
 from bot.config import DiscordConfig
 from bot.delivery import Delivery, Target
@@ -42,9 +43,17 @@ def intents() -> discord.Intents:
     return wanted
 
 
-BUTTONS = (ResultButton, ModButton, StylesPageButton, HistoryPageButton, UseSettingsButton)
-"""Every kind of button the bot sends: each survives restarts (its custom_id says it all)."""
-FORMS = (RemixModal, SettingsModal, BanModal)
+BUTTONS = (
+    ResultButton,
+    ModButton,
+    StylesPageButton,
+    HistoryPageButton,
+    UseSettingsButton,
+    RegionSelect,
+)
+"""Every kind of button (and menu) the bot sends: each survives restarts (its custom_id says it
+all)."""
+FORMS = (RemixModal, SettingsModal, BanModal, RegionModal)
 """Every form the bot shows: answered by ``bot.routing`` from the custom_id and the fields."""
 
 
@@ -83,6 +92,7 @@ class MuralistBot(commands.Bot):
             ModCog(),
             HistoryCog(self),
             PreferencesCog(),
+            RegionCog(),
         )
         for cog in cogs:
             await self.add_cog(cog)

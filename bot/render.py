@@ -91,6 +91,21 @@ def image_size(png: bytes) -> tuple[int, int]:
         return opened.size
 
 
+_TITLES = {
+    "upscale": "Upscaled",
+    "vary_subtle": "Variation",
+    "vary_strong": "Variation",
+    "zoom_out_1.5": "Zoomed out ×1.5",
+    "zoom_out_2": "Zoomed out ×2",
+    "pan_left": "Panned ⬅️",
+    "pan_right": "Panned ➡️",
+    "pan_up": "Panned ⬆️",
+    "pan_down": "Panned ⬇️",
+    "vary_region": "Region varied",
+    "region": "Region repainted",
+}
+
+
 def result_embed(
     job: JobRecord, main_file: OutFile | None, warnings: Sequence[str] = ()
 ) -> discord.Embed:
@@ -98,9 +113,7 @@ def result_embed(
     family's rule), and the prompt's notes (token counts, warnings)."""
     request = job.request
     seeds = ", ".join(str(image.seed) for image in job.images) or "?"
-    title = {"upscale": "Upscaled", "vary_subtle": "Variation", "vary_strong": "Variation"}.get(
-        job.action, "Painted"
-    )
+    title = _TITLES.get(job.action, "Painted")
     if job.action == "upscale" and request.mode != "upscale":
         title = "Repainted by the full model"  # a draft's U button (from its picture, if any)
     embed = discord.Embed(title=title, description=clip(request.prompt, 4000))

@@ -14,7 +14,24 @@ import discord
 
 from studio import JobRecord
 
-ACTIONS = ("upscale", "vary_subtle", "vary_strong", "reroll", "remix", "delete", "report")
+ACTIONS = (
+    "upscale",
+    "vary_subtle",
+    "vary_strong",
+    "reroll",
+    "remix",
+    "delete",
+    "report",
+    "zoom_out_1.5",
+    "zoom_out_2",
+    "pan_left",
+    "pan_right",
+    "pan_up",
+    "pan_down",
+    "vary_region",
+)
+MOVES = ("pan_left", "pan_right", "pan_up", "pan_down")
+_ALTERNATIVES = "|".join(map(re.escape, ACTIONS))  # "zoom_out_1.5" has a dot
 _PREFIX = "muralist"
 
 
@@ -38,7 +55,17 @@ _STYLES = {
     "delete": discord.ButtonStyle.danger,
     "report": discord.ButtonStyle.secondary,
 }
-_EMOJI = {"reroll": "🔄", "remix": "✏️", "delete": "🗑️", "report": "⚠️"}
+_EMOJI = {
+    "reroll": "🔄",
+    "remix": "✏️",
+    "delete": "🗑️",
+    "report": "⚠️",
+    "pan_left": "⬅️",
+    "pan_right": "➡️",
+    "pan_up": "⬆️",
+    "pan_down": "⬇️",
+    "vary_region": "🖌️",
+}
 
 
 def _label(action: str, index: int | None, grid: bool) -> str | None:
@@ -48,12 +75,15 @@ def _label(action: str, index: int | None, grid: bool) -> str | None:
         "upscale": "Upscale",
         "vary_subtle": "Vary (subtle)",
         "vary_strong": "Vary (strong)",
+        "zoom_out_1.5": "Zoom out 1.5×",
+        "zoom_out_2": "Zoom out 2×",
+        "vary_region": "Vary region",
     }.get(action)
 
 
 class ResultButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=rf"muralist:(?P<action>{'|'.join(ACTIONS)}):(?P<job>[0-9a-f]{{32}})(?::(?P<index>[0-3]))?",
+    template=rf"muralist:(?P<action>{_ALTERNATIVES}):(?P<job>[0-9a-f]{{32}})(?::(?P<index>[0-3]))?",
 ):
     def __init__(
         self,
@@ -66,7 +96,7 @@ class ResultButton(
     ) -> None:
         super().__init__(
             discord.ui.Button(
-                style=_STYLES[action],
+                style=_STYLES.get(action, discord.ButtonStyle.secondary),
                 label=_label(action, index, grid),
                 emoji=_EMOJI.get(action),
                 custom_id=custom_id(action, job_id, index),
@@ -94,8 +124,9 @@ class ResultButton(
 
 
 def result_view(job: JobRecord, *, report: bool = True) -> discord.ui.View:
-    """U1–U4 / V1–V4 and the tools under a grid; Upscale, Vary ×2 and the tools under one image
-    (``report``: with the ⚠️ button; a member's own history has none)."""
+    """U1–U4 / V1–V4 and the tools under a grid; under one image Upscale and Vary ×2 (not under
+    an upscale), zoom out, vary region, the four pans and the tools (``report``: with the ⚠️
+    button; a member's own history has none)."""
     view = discord.ui.View(timeout=None)
     count = len(job.images)
     tools = ("reroll", "remix", "delete", "report") if report else ("reroll", "remix", "delete")
@@ -106,12 +137,21 @@ def result_view(job: JobRecord, *, report: bool = True) -> discord.ui.View:
             view.add_item(ResultButton("vary_subtle", job.job_id, index, grid=True, row=1))
         for action in tools:
             view.add_item(ResultButton(action, job.job_id, row=2))
-    elif count == 1 and job.request.mode != "upscale":
-        for action in ("upscale", "vary_subtle", "vary_strong"):
-            view.add_item(ResultButton(action, job.job_id, 0, row=0))
+    elif count == 1:
+        # Not under an upscale: no second upscale, and its variations are not offered.
+        first = [] if job.request.mode == "upscale" else ["upscale", "vary_subtle", "vary_strong"]
+        row = 0
+        if first:
+            for action in first:
+                view.add_item(ResultButton(action, job.job_id, 0, row=row))
+            row += 1
+        for action in ("zoom_out_1.5", "zoom_out_2", "vary_region"):  # masked edits
+            view.add_item(ResultButton(action, job.job_id, 0, row=row))
+        for action in MOVES:
+            view.add_item(ResultButton(action, job.job_id, 0, row=row + 1))
         for action in tools:
-            view.add_item(ResultButton(action, job.job_id, row=1))
-    else:  # an upscale (no further upscaling) or a job without images
+            view.add_item(ResultButton(action, job.job_id, row=row + 2))
+    else:  # a job without images
         for action in tools:
             view.add_item(ResultButton(action, job.job_id, row=0))
     return view

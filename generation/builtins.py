@@ -1,5 +1,6 @@
 """Every model and adapter built in code, by name: ``tiny``, ``tiny-xl`` (``generation.tiny``),
-``tiny-flux``, ``tiny-flux-schnell``, ``tiny-sd3`` (``generation.tiny_flow``) and their LoRAs and
+``tiny-flux``, ``tiny-flux-schnell``, ``tiny-sd3`` (``generation.tiny_flow``), the inpainting
+checkpoint ``tiny-inpaint`` (``generation.tiny_inpaint``) and their LoRAs and
 embeddings (``generation.tiny_adapters``). The catalog validates names here and the loader builds
 through here, so a new stand-in is one entry."""
 
@@ -10,8 +11,9 @@ from pathlib import Path
 from generation import tiny
 from generation.tiny_adapters import ADAPTERS, adapter_file, ensure_adapter
 from generation.tiny_flow import FLOW_BUILDERS
+from generation.tiny_inpaint import INPAINT_BUILDERS
 
-BUILDERS = {**tiny.BUILDERS, **FLOW_BUILDERS}
+BUILDERS = {**tiny.BUILDERS, **FLOW_BUILDERS, **INPAINT_BUILDERS}
 
 __all__ = [
     "ADAPTERS",

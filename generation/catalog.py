@@ -91,6 +91,15 @@ class ModelSpec(BaseModel):
     max_sequence_length: int | None = Field(
         default=None, ge=16, le=512, description="Tokens the T5 encoder reads (FLUX.1, SD 3.5)."
     )
+    inpainting: bool = Field(
+        default=False,
+        description="A dedicated inpainting checkpoint (9-channel UNet): masked edits only.",
+    )
+    inpaint: str | None = Field(
+        default=None,
+        description="The inpainting entry that paints this model's masked edits (zoom, pan, "
+        "vary region); without one the model itself inpaints (AutoPipelineForInpainting).",
+    )
 
     @field_validator("native_size", mode="before")
     @classmethod
@@ -130,6 +139,10 @@ class ModelSpec(BaseModel):
             )
         if self.config is not None and self.checkpoint is None:
             raise ValueError("`config` only goes with a `checkpoint` source")
+        if self.inpainting and self.inpaint is not None:
+            raise ValueError("an inpainting entry paints its own masked edits; drop `inpaint`")
+        if self.inpainting and (self.draft_of is not None or self.loras):
+            raise ValueError("an inpainting entry takes no `draft_of` or `loras`")
         if self.steps and self.max_steps and self.steps > self.max_steps:
             raise ValueError(f"steps {self.steps} is more than max_steps {self.max_steps}")
         if self.native_size == (0, 0):
@@ -299,6 +312,13 @@ class Catalog:
                     f"[models.{spec.name}] draft_of: {spec.draft_of!r} is not a {spec.family} "
                     "model of the catalog"
                 )
+            if spec.inpaint is not None:
+                twin = self._entries.get(spec.inpaint)
+                if twin is None or not twin.inpainting or twin.family != spec.family:
+                    raise CatalogError(
+                        f"[models.{spec.name}] inpaint: {spec.inpaint!r} is not a {spec.family} "
+                        "inpainting entry of the catalog (one with inpainting = true)"
+                    )
             for use in spec.loras:
                 lora = self.loras.get(use.name)
                 if lora is None or lora.family != spec.family:
@@ -314,7 +334,13 @@ class Catalog:
         return name in self._entries
 
     def names(self) -> list[str]:
-        return list(self._entries)
+        """The models to paint with (inpainting checkpoints paint masked edits only)."""
+        return [name for name, spec in self._entries.items() if not spec.inpainting]
+
+    def inpainter(self, model: str) -> ModelSpec:
+        """The entry that paints ``model``'s masked edits: its ``inpaint`` twin, else itself."""
+        spec = self.resolve(model)
+        return self._entries[spec.inpaint] if spec.inpaint is not None else spec
 
     def lora_names(self) -> list[str]:
         return list(self.loras)

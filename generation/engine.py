@@ -24,7 +24,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from generation import flow_runtime, schedulers, seeds, sizes
+from generation import flow_runtime, masks, schedulers, seeds, sizes
 from generation.adapters import ActiveLora, EmbeddingLoader, LoraSwitch, job_loras
 from generation.conditioning import PromptEncoder, check_syntax
 from generation.config import EngineConfig
@@ -73,6 +73,7 @@ class _Batch:
     width: int  # of the output
     height: int
     init_images: list[Any] = field(default_factory=list)  # img2img/upscale, one per image
+    masks: list[Any] = field(default_factory=list)  # inpaint: binary L masks, one per image
     timings: Timings = field(default_factory=Timings)
     cancelled: set[str] = field(default_factory=set)
     started: float = 0.0  # perf_counter() when the batch began, its load included
@@ -192,7 +193,7 @@ class DiffusersEngine:
     def _prepare(self, requests: list[GenerationRequest]) -> _Batch:
         started = time.perf_counter()
         first = requests[0]
-        model = self.loader.get(first.model)
+        model = self._model_for(first)
         load_seconds = time.perf_counter() - started
         width, height = first.width, first.height
         if first.mode == "upscale":  # its own rule: the family's factor within its own limit
@@ -255,7 +256,23 @@ class DiffusersEngine:
             self.embeddings.ensure(model.pipe, embeddings, texts)
         if first.mode != "txt2img":
             batch.init_images = _init_images(batch)
+        if first.mode == "inpaint":
+            batch.masks = _masks(batch)
         return batch
+
+    def _model_for(self, request: GenerationRequest) -> LoadedModel:
+        """The loaded model that paints ``request``: for a masked edit, the catalog's
+        inpainting checkpoint of the model when it names one (``inpaint``), else the model."""
+        catalog = self.loader.catalog
+        if request.mode == "inpaint":
+            return self.loader.get(catalog.inpainter(request.model).name)
+        if request.model in catalog and catalog.resolve(request.model).inpainting:
+            raise InvalidRequest(
+                "model",
+                f"{request.model} is an inpainting checkpoint: it paints masked edits only "
+                "(zoom out, pan, vary region); choose another model",
+            )
+        return self.loader.get(request.model)
 
     def _run(
         self, batch: _Batch, on_progress: ProgressCallback | None, is_cancelled: CancelCheck
@@ -277,6 +294,8 @@ class DiffusersEngine:
                     if batch.requests[image.request].request_id not in batch.cancelled
                 ]
                 pictures = self._decode(batch, latents, keep) if keep else []
+            if batch.masks:
+                pictures = _blend_masked(batch, pictures, keep)
             verdicts = self._check_safety(batch, pictures)
             made = dict(zip(keep, zip(pictures, verdicts, strict=True), strict=True))
         return made
@@ -303,7 +322,7 @@ class DiffusersEngine:
 
         first = batch.requests[0]
         model = batch.model
-        pipe = model.pipe if first.mode == "txt2img" else model.img2img()
+        pipe = model.for_mode(first.mode)
         pipe.set_progress_bar_config(disable=True)
         scheduler = schedulers.build(first.scheduler, model.pipe.scheduler.config)
         steps = first.steps
@@ -341,8 +360,10 @@ class DiffusersEngine:
         else:
             kwargs["image"] = batch.init_images
             kwargs["strength"] = first.strength
-            if traits(model.family).flow:  # their img2img resizes to these (default 1024²)
+            if traits(model.family).flow or batch.masks:  # these resize to width × height
                 kwargs |= {"width": batch.width, "height": batch.height}
+            if batch.masks:
+                kwargs["mask_image"] = batch.masks
             kwargs["generator"] = [torch.Generator("cpu").manual_seed(i.seed) for i in batch.images]
         callback = _StepCallback(
             batch, on_progress, is_cancelled, self.preview_every, schedule, padded, skipped, steps
@@ -516,6 +537,7 @@ class DiffusersEngine:
                 "Variation seed": image.subseed if varied else None,
                 "Variation seed strength": request.subseed_strength if varied else None,
                 "Denoising strength": request.strength if edited else None,
+                "Mask blur": masks.feather_for(batch.width, batch.height) if batch.masks else None,
                 "Init image hash": (
                     request.init_image_sha256 if request.mode == "img2img" else None
                 ),
@@ -620,6 +642,25 @@ def _init_images(batch: _Batch) -> list[Any]:
         picture = picture.resize((batch.width, batch.height), Image.Resampling.LANCZOS)
         pictures += [picture] * request.count
     return pictures
+
+
+def _masks(batch: _Batch) -> list[Any]:
+    """inpaint: each image's mask, binary, at the output size."""
+    found = []
+    for request in batch.requests:
+        mask = masks.read_mask(request.mask_image or b"", (batch.width, batch.height))
+        found += [mask] * request.count
+    return found
+
+
+def _blend_masked(batch: _Batch, pictures: list[Any], keep: list[int]) -> list[Any]:
+    """inpaint: each painted picture into its original through the soft mask, so what the mask
+    leaves out is the original's pixels exactly and the seam fades (``generation.masks``)."""
+    feather = masks.feather_for(batch.width, batch.height)
+    return [
+        masks.blend(picture, batch.init_images[i], masks.soft_mask(batch.masks[i], feather))
+        for picture, i in zip(pictures, keep, strict=True)
+    ]
 
 
 def _decode_sdxl(vae: Any, latents: Any) -> Any:

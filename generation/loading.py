@@ -81,21 +81,49 @@ class LoadedModel:
             _IMG2IMG[self.pipe] = found
         return found
 
+    def inpaint(self) -> Any:
+        """The inpainting pipeline: a dedicated inpainting checkpoint's own (it was loaded as
+        one), else one on the same weights (``from_pipe``), which keeps the unmasked latents
+        from the picture at every step."""
+        if self.spec is not None and self.spec.inpainting:
+            return self.pipe
+        found = _INPAINT.get(self.pipe)
+        if found is None:
+            from diffusers import AutoPipelineForInpainting
 
-# pipe → its image-to-image twin, shared by every catalog name loaded on that pipe
+            found = AutoPipelineForInpainting.from_pipe(self.pipe)
+            _INPAINT[self.pipe] = found
+        return found
+
+    def for_mode(self, mode: str) -> Any:
+        """The pipeline a request's ``mode`` runs on (the one place that chooses)."""
+        if mode == "inpaint":
+            return self.inpaint()
+        return self.pipe if mode == "txt2img" else self.img2img()
+
+
+# pipe → its image-to-image and inpainting twins, shared by every catalog name loaded on that pipe
 _IMG2IMG: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_INPAINT: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def detect_family(pipe: Any) -> Family:
     """The family of a loaded pipeline: SDXL, FLUX.1 and SD 3.5 by class, SD 2.x by its
     OpenCLIP-H text encoder."""
-    from diffusers import FluxPipeline, StableDiffusion3Pipeline, StableDiffusionXLPipeline
+    from diffusers import (
+        FluxInpaintPipeline,
+        FluxPipeline,
+        StableDiffusion3InpaintPipeline,
+        StableDiffusion3Pipeline,
+        StableDiffusionXLInpaintPipeline,
+        StableDiffusionXLPipeline,
+    )
 
-    if isinstance(pipe, StableDiffusionXLPipeline):
+    if isinstance(pipe, StableDiffusionXLPipeline | StableDiffusionXLInpaintPipeline):
         return "sdxl"
-    if isinstance(pipe, FluxPipeline):
+    if isinstance(pipe, FluxPipeline | FluxInpaintPipeline):
         return "flux"
-    if isinstance(pipe, StableDiffusion3Pipeline):
+    if isinstance(pipe, StableDiffusion3Pipeline | StableDiffusion3InpaintPipeline):
         return "sd3"
     prediction = getattr(pipe.scheduler.config, "prediction_type", "epsilon")
     hidden = getattr(pipe.text_encoder.config, "hidden_size", 768)
@@ -223,25 +251,24 @@ class PipelineLoader:
 
     def _from_source(self, spec: ModelSpec, placement: Placement) -> Any:
         """Load the pipeline's weights from the spec's source; errors name the model."""
-        from diffusers import AutoPipelineForText2Image
+        from diffusers import AutoPipelineForInpainting, AutoPipelineForText2Image
 
         dtype = placement.torch_dtype
         extra = self._family_options(spec, dtype)
+        auto = AutoPipelineForInpainting if spec.inpainting else AutoPipelineForText2Image
         try:
             if spec.builtin is not None:
                 folder = ensure_builtin(spec.builtin, self.config.cache_dir)
-                pipe = AutoPipelineForText2Image.from_pretrained(
-                    folder, dtype=dtype, local_files_only=True, **extra
-                )
+                pipe = auto.from_pretrained(folder, dtype=dtype, local_files_only=True, **extra)
             elif spec.folder is not None:
                 _require(spec, spec.folder, "folder")
-                pipe = AutoPipelineForText2Image.from_pretrained(
+                pipe = auto.from_pretrained(
                     spec.folder, dtype=dtype, local_files_only=True, **extra
                 )
             elif spec.checkpoint is not None:
                 return self._from_checkpoint(spec, spec.checkpoint, dtype)
             else:
-                pipe = AutoPipelineForText2Image.from_pretrained(spec.hub, dtype=dtype, **extra)
+                pipe = auto.from_pretrained(spec.hub, dtype=dtype, **extra)
             pipe._muralist_quantized = "quantization_config" in extra
             return pipe
         except GenerationError:
@@ -278,9 +305,14 @@ class PipelineLoader:
         """``from_single_file``: offline with a local ``config`` folder, else it asks the hub.
 
         SD 1.x and 2.x checkpoints load as ``StableDiffusionPipeline``, SDXL ones as
-        ``StableDiffusionXLPipeline``.
+        ``StableDiffusionXLPipeline`` (their ``Inpaint`` pipelines for inpainting entries).
         """
-        from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+        from diffusers import (
+            StableDiffusionInpaintPipeline,
+            StableDiffusionPipeline,
+            StableDiffusionXLInpaintPipeline,
+            StableDiffusionXLPipeline,
+        )
 
         _require(spec, checkpoint, "checkpoint")
         if traits(spec.family).flow:
@@ -289,7 +321,11 @@ class PipelineLoader:
                 f"single-file {spec.family} checkpoints are not supported; use the diffusers "
                 "folder or hub repository of the model (a `folder` or `hub` catalog entry)",
             )
-        cls = StableDiffusionXLPipeline if spec.family == "sdxl" else StableDiffusionPipeline
+        if spec.inpainting:
+            xl, sd = StableDiffusionXLInpaintPipeline, StableDiffusionInpaintPipeline
+        else:
+            xl, sd = StableDiffusionXLPipeline, StableDiffusionPipeline
+        cls: Any = xl if spec.family == "sdxl" else sd
         if spec.config is None:
             return cls.from_single_file(str(checkpoint), dtype=dtype)
         _require(spec, spec.config, "config")

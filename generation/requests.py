@@ -24,7 +24,7 @@ MAX_GUIDANCE = 30.0
 MAX_IMAGES = 4
 MAX_LORAS = 8
 
-Mode = Literal["txt2img", "img2img", "upscale"]
+Mode = Literal["txt2img", "img2img", "upscale", "inpaint"]
 
 
 def new_request_id() -> str:
@@ -85,12 +85,16 @@ class GenerationRequest(_Model):
     # A1111's variation seed: initial noise = slerp(noise(seed), noise(subseed), strength).
     subseed: Annotated[int, Field(ge=0, le=SEED_MAX)] | None = None
     subseed_strength: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    # img2img and upscale start from this image (PNG bytes; base64 in JSON). Stored jobs keep
-    # only ``init_image_sha256`` (the picture lives once in ``generation.input_store``); the
-    # queue puts the bytes back before a batch runs, here or on a Redis worker.
+    # img2img, upscale and inpaint start from this image (PNG bytes; base64 in JSON). Stored
+    # jobs keep only ``init_image_sha256`` (the picture lives once in ``generation.input_store``);
+    # the queue puts the bytes back before a batch runs, here or on a Redis worker.
     mode: Mode = "txt2img"
     init_image: bytes | None = Field(default=None, repr=False)
     init_image_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    # inpaint: what to paint again, white on black (PNG bytes, the init image's size; grey above
+    # half counts as white). Zoom out, pan and vary region are inpaint requests. It stays in the
+    # row: a binary mask's PNG is a few KB even at 2048².
+    mask_image: bytes | None = Field(default=None, repr=False)
     strength: Annotated[float, Field(gt=0.0, le=1.0)] = 0.35
     # Seamless tiles: circular padding on the denoiser's and the VAE's convolutions.
     tile: bool = False
@@ -131,6 +135,8 @@ class GenerationRequest(_Model):
     def _consistent(self) -> GenerationRequest:
         if self.mode != "txt2img" and self.init_image is None and self.init_image_sha256 is None:
             raise ValueError(f"mode {self.mode!r} needs init_image")
+        if (self.mode == "inpaint") != (self.mask_image is not None):
+            raise ValueError("mask_image goes with mode 'inpaint', and mode 'inpaint' needs it")
         if self.per_image_prompts is not None and len(self.per_image_prompts) != self.count:
             raise ValueError("per_image_prompts must hold exactly `count` prompts")
         sources = self.per_image_source_prompts

@@ -139,8 +139,9 @@ def _vae(**changes: Any) -> Any:
     return AutoencoderKL(**(config | changes))
 
 
-def _unet(**family: Any) -> Any:
-    """The tiny two-block UNet every built-in shares, seeded, with a family's own settings."""
+def _unet(in_channels: int = 4, **family: Any) -> Any:
+    """The tiny two-block UNet every built-in shares, seeded, with a family's own settings
+    (``in_channels=9``: an inpainting UNet, latents + mask + masked-image latents)."""
     import torch
     from diffusers import UNet2DConditionModel
 
@@ -148,7 +149,7 @@ def _unet(**family: Any) -> Any:
     return UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=2,
-        in_channels=4,
+        in_channels=in_channels,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),

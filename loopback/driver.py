@@ -150,6 +150,31 @@ class Driver(DiscordState):
             3, data, user=user, channel=self.channel(message.channel_id), message=message
         )
 
+    async def select(
+        self, message: StoredMessage, custom_id: str, values: list[str], *, user: FakeUser
+    ) -> Interaction:
+        """A user picks ``values`` in the select menu ``custom_id`` on ``message``."""
+        if message.deleted:
+            raise LoopbackError(f"message {message.id} was deleted")
+        menu = next(
+            (
+                child
+                for row in message.components
+                for child in row.get("components", [])
+                if child.get("custom_id") == custom_id and child.get("type") == 3
+            ),
+            None,
+        )
+        if menu is None:
+            raise LoopbackError(f"no select menu {custom_id!r} on message {message.id}")
+        offered = {option["value"] for option in menu.get("options", [])}
+        if not set(values) <= offered or not values:
+            raise LoopbackError(f"{values} are not options of {custom_id!r}: {sorted(offered)}")
+        data = {"custom_id": custom_id, "component_type": 3, "values": list(values)}
+        return await self._dispatch_interaction(
+            3, data, user=user, channel=self.channel(message.channel_id), message=message
+        )
+
     async def submit_modal(self, opened_by: Interaction, values: dict[str, str]) -> Interaction:
         """The user who got a modal from ``opened_by`` fills ``values`` (custom_id → text)."""
         await self.wait_for(lambda: opened_by.modal is not None)

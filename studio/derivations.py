@@ -1,4 +1,5 @@
-"""Requests derived from a stored job: reroll, subtle and strong variations, upscale, remix.
+"""Requests derived from a stored job: reroll, subtle and strong variations, upscale, remix,
+and the masked edits (zoom out, pan, vary region) on a canvas from ``studio.canvas``.
 
 Pure functions over ``GenerationRequest``: the service reads the stored job and the image, these
 decide what the new request is. Each result is validated again as a new request.
@@ -13,6 +14,7 @@ from generation import sizes
 from generation.errors import InvalidRequest
 from generation.requests import SEED_MAX, GenerationRequest, PromptEdit
 from prompting import BuiltPrompt
+from studio.canvas import STRENGTH, Canvas
 from studio.planning import prompt_fields
 
 VARIATION_STRENGTH: dict[str, float] = {"vary_subtle": 0.2, "vary_strong": 0.6}
@@ -90,6 +92,54 @@ def upscale(
         mode="upscale",
         init_image=png,
         init_image_sha256=None,
+        mask_image=None,
+    )
+
+
+def masked_edit(
+    request: GenerationRequest,
+    seeds: list[int],
+    index: int,
+    canvas: Canvas,
+    built: BuiltPrompt | None = None,
+) -> GenerationRequest:
+    """Image ``index`` zoomed out, panned or with a region painted again: an inpainting request
+    on ``canvas`` (picture and mask) with a new seed; ``built``: an edited positive prompt (vary
+    region's modal), else the image's own. The engine paints it with the model's inpainting
+    checkpoint when the catalog names one."""
+    prompt = prompt_fields(built) if built is not None else {}
+    prompt.pop("negative_prompt", None)
+    prompt.pop("source_negative", None)
+    return _fresh(
+        request,
+        **(_one_image(request, seeds, index) | prompt | {"seed": None}),
+        mode="inpaint",
+        init_image=canvas.picture,
+        mask_image=canvas.mask,
+        strength=STRENGTH,
+        width=canvas.width,
+        height=canvas.height,
+        tile=False,  # a zoomed, panned or repainted picture is no longer a seamless tile
+    )
+
+
+def canvas_request(
+    planned: GenerationRequest, canvas: Canvas, strength: float | None
+) -> GenerationRequest:
+    """``/region`` and the CLI's zoom, pan and region: a request planned on a member's picture,
+    as an inpainting request on ``canvas`` (the picture and the mask at the planned size)."""
+    return GenerationRequest.model_validate(
+        planned.model_dump()
+        | {
+            "mode": "inpaint",
+            "init_image": canvas.picture,
+            "init_image_sha256": None,
+            "mask_image": canvas.mask,
+            "strength": STRENGTH if strength is None else strength,
+            "width": canvas.width,
+            "height": canvas.height,
+            "tile": False,
+        }
     )
 
 
@@ -105,6 +155,7 @@ def repaint_variation(
         mode="img2img",
         init_image=png,
         init_image_sha256=None,
+        mask_image=None,
         strength=strength,
     )
 

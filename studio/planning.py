@@ -523,7 +523,7 @@ class Planner:
 
     def _model(self, name: str, local: bool) -> ModelSpec:
         allowed = ", ".join(self.catalog.names())
-        if name not in self.catalog and not local:
+        if name not in self.catalog.names() and not local:  # inpainting entries: edits only
             raise InvalidRequest("model", f"unknown model {name!r}; choose one of: {allowed}")
         spec = self.catalog.resolve(name)
         problem = unavailable(spec) if self.options.models_here else None

@@ -16,18 +16,21 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+from PIL import Image
+
+from generation.catalog import ModelSpec
 from generation.families import traits
 from generation.queue import Job, JobStatus, NotAllowed, Origin, QueueService
 from generation.queue.jobs import MemberJob
 from generation.requests import GenerationRequest
 from generation.schedulers import SCHEDULER_NAMES
 from generation.sizes import ASPECTS
-from prompting import Preset, PromptSpec
+from prompting import BuiltPrompt, Preset, PromptSpec
 from safety import ChannelFlags, ModerationRecord, PromptFilter, PromptVerdict
-from studio import derivations
+from studio import canvas, derivations
 from studio.administration import SettingsDesk
 from studio.deliveries import DeliveryRecord, Intent, JobNotes
 from studio.errors import InputBlocked, InvalidRequest, PromptBlocked
@@ -217,6 +220,10 @@ class Studio:
                 guidance=guidance,
                 scheduler=scheduler,
             )
+        elif action in canvas.MOVES:
+            request = await self._masked_edit(
+                job, position, lambda p, s: canvas.outpaint(p, action, s)
+            )
         elif action == "upscale":
             derivations.check_index(job.seeds, position)
             family = self.planner.catalog.resolve(job.request.model).family
@@ -244,6 +251,17 @@ class Studio:
     ) -> Submitted:
         """The stored job's settings with an edited prompt (the whole positive prompt: no
         preset and no default negative again)."""
+        job, settings, model, built = await self._edited(job_id, prompt, who, single=False)
+        request = derivations.remix(job.request, built)
+        return await self._queue_edited(
+            request, "remix", job_id, who, settings, target, model, built
+        )
+
+    async def _edited(
+        self, job_id: str, prompt: str, who: Requester, *, single: bool
+    ) -> tuple[Job, GuildSettings, ModelSpec, BuiltPrompt]:
+        """The stored job, its guild's settings and model, and ``prompt`` built for it as the
+        whole positive prompt (for one image when ``single``), checked like any prompt."""
         settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
         job = self.queue.get(job_id)
         self._still_allowed(job, settings)
@@ -251,15 +269,108 @@ class Studio:
         built = self.planner.build_prompt(
             PromptSpec(subject=prompt, use_default_negative=False),
             model,
-            count=job.request.count,
+            count=1 if single else job.request.count,
             steps=job.request.steps,
         )
         await self._check_prompt(conditioning_texts(built, prompt), who, settings)
-        origin = Origin(kind="button", action="remix", parent_job_id=job_id)
-        request = derivations.remix(job.request, built)
+        return job, settings, model, built
+
+    async def _queue_edited(
+        self,
+        request: GenerationRequest,
+        action: str,
+        parent: str,
+        who: Requester,
+        settings: GuildSettings,
+        target: DeliveryTarget | None,
+        model: ModelSpec,
+        built: BuiltPrompt,
+    ) -> Submitted:
+        origin = Origin(kind="button", action=action, parent_job_id=parent)
         queued = await self._queue(request, who, settings, origin, target)
         warnings = self.planner.warnings(built, model)
         return Submitted(queued.job_id, queued.position, queued.eta_seconds, warnings)
+
+    async def vary_region(
+        self,
+        job_id: str,
+        index: int,
+        region: str,
+        prompt: str,
+        who: Requester,
+        target: DeliveryTarget | None = None,
+    ) -> Submitted:
+        """Image ``index`` of a stored job with ``region`` (one of ``canvas.REGIONS``) painted
+        again from ``prompt`` (the whole positive prompt, as remix takes it)."""
+        if region not in canvas.REGIONS:
+            raise InvalidRequest("region", f"use one of {', '.join(canvas.REGIONS)}")
+        job, settings, model, built = await self._edited(job_id, prompt, who, single=True)
+        request = await self._masked_edit(
+            job, index, lambda p, s: canvas.region(p, region, s), built
+        )
+        return await self._queue_edited(
+            request, "vary_region", job_id, who, settings, target, model, built
+        )
+
+    async def region(
+        self,
+        options: ImagineOptions,
+        mask: InputPicture,
+        who: Requester,
+        target: DeliveryTarget | None = None,
+    ) -> Submitted:
+        """``/region``: the member's picture (``options.image``) with the white part of their
+        ``mask`` painted again from the prompt, planned like /imagine (model, steps, seed, the
+        member's defaults) at the picture's shape. Both pictures are screened like any input."""
+        if options.image is None:
+            raise InvalidRequest("image", "attach the picture to change")
+        settings = await asyncio.to_thread(self.guilds.get, who.guild_id)
+        preferences = await asyncio.to_thread(self.preferences.store.get, who.guild_id, who.user_id)
+        single = options.model_copy(update={"count": 1})
+        plan = await asyncio.to_thread(
+            functools.partial(self.planner.plan, single, settings.rules(), preferences=preferences)
+        )
+        verdict = await self._check_prompt(plan.texts, who, settings)
+        pictures = [("image", options.image), ("mask", mask)]
+        await self._check_inputs(pictures, verdict, who, settings, options.prompt)
+        image = options.image
+        size = (plan.request.width, plan.request.height)
+
+        def build() -> canvas.Canvas:
+            return canvas.with_mask(
+                canvas.open_picture(image.png), canvas.open_picture(mask.png), size
+            )
+
+        made = await asyncio.to_thread(build)
+        request = derivations.canvas_request(plan.request, made, options.strength)
+        origin = Origin(kind="command", action="region")
+        queued = await self._queue(request, who, settings, origin, target)
+        return Submitted(
+            queued.job_id, queued.position, queued.eta_seconds, plan.warnings, queued.lane
+        )
+
+    async def _masked_edit(
+        self,
+        job: Job,
+        index: int,
+        make: Callable[[Image.Image, tuple[int, int]], canvas.Canvas],
+        built: BuiltPrompt | None = None,
+    ) -> GenerationRequest:
+        """Image ``index`` of ``job`` on the canvas ``make`` builds at the image's size (shrunk
+        to the engine's pixel limit, e.g. for an upscaled image), as an inpainting request."""
+        derivations.check_index(job.seeds, index)
+        png = await asyncio.to_thread(Path(job.image_paths[index]).read_bytes)
+        family = self.planner.catalog.resolve(job.request.model).family
+
+        def build() -> canvas.Canvas:
+            picture = canvas.open_picture(png)
+            size = canvas.fit_size(
+                family, picture.width, picture.height, self.planner.engine.max_pixels
+            )
+            return make(picture, size)
+
+        made = await asyncio.to_thread(build)
+        return derivations.masked_edit(job.request, job.seeds, index, made, built)
 
     def remix_prompt(self, job: JobRecord) -> str:
         """The prompt a member edits to remix a job: what they wrote (A1111 syntax, the

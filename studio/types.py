@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -20,8 +20,19 @@ from safety import ModerationEntry
 from studio.image_inputs import InputPicture
 from studio.ranges import describe
 
-Derivation = Literal["reroll", "vary_subtle", "vary_strong", "upscale"]
-DERIVATIONS: tuple[Derivation, ...] = ("reroll", "vary_subtle", "vary_strong", "upscale")
+Derivation = Literal[
+    "reroll",
+    "vary_subtle",
+    "vary_strong",
+    "upscale",
+    "zoom_out_1.5",
+    "zoom_out_2",
+    "pan_left",
+    "pan_right",
+    "pan_up",
+    "pan_down",
+]
+DERIVATIONS: tuple[Derivation, ...] = get_args(Derivation)
 ChoiceField = Literal["style", "aspect", "scheduler", "model", "lora"]
 MIN_STRENGTH = 0.05
 """The least img2img strength a member may ask for (below it nothing visible changes)."""

@@ -24,6 +24,7 @@ from safety.errors import InvalidSafetyInput
 # Each module defines ``register(subparsers)`` and sets ``handler(args, settings) -> int``.
 COMMAND_MODULES = (
     "bot.cli.generation_commands",
+    "bot.cli.outpaint_commands",
     "bot.cli.model_commands",
     "bot.cli.prompting_commands",
     "bot.cli.safety_commands",

@@ -193,17 +193,17 @@ def _quiet_libraries() -> None:
         library.utils.logging.disable_progress_bar()
 
 
-def _read_file(path: Path, limit: int) -> bytes:
-    """The file's bytes, or ``InvalidRequest`` on ``image`` (missing, a folder, too big)."""
+def _read_file(path: Path, limit: int, field: str = "image") -> bytes:
+    """The file's bytes, or ``InvalidRequest`` on ``field`` (missing, a folder, too big)."""
     try:
         size = path.stat().st_size
         if size > limit:
             raise InvalidRequest(
-                "image", f"{path} is {size / 2**20:.1f} MiB; use at most {limit / 2**20:.1f} MiB"
+                field, f"{path} is {size / 2**20:.1f} MiB; use at most {limit / 2**20:.1f} MiB"
             )
         return path.read_bytes()
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        raise InvalidRequest("image", f"cannot read {path}: {exc.strerror}") from None
+        raise InvalidRequest(field, f"cannot read {path}: {exc.strerror}") from None
 
 
 def _number(option: str, text: str | None, kind: type) -> Any:

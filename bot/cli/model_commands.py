@@ -82,6 +82,8 @@ def list_models(args: argparse.Namespace, settings: Settings) -> int:
             "guidance": spec.guidance,
             "draft_of": spec.draft_of,
             "loras": [lora.model_dump() for lora in spec.loras],
+            "inpaint": catalog.inpainter(spec.name).name,  # who paints its zoom/pan/region
+            "inpainting": spec.inpainting,
         }
         for spec in catalog
     ]

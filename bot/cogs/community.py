@@ -125,7 +125,9 @@ oil painting, close-up, {rain|snow} outside negative: blurry, text, watermark as
 
 HELP_BUTTONS = """\
 **U1–U4** upscale one picture (twice the size) · **V1–V4** a subtle variation of one · \
-**Upscale / Vary (subtle) / Vary (strong)** under a single picture · 🔄 **reroll**: same \
+**Upscale / Vary (subtle) / Vary (strong)** under a single picture, with **Zoom out 1.5× / 2×**, \
+⬅️➡️⬆️⬇️ **pan** (a new border or strip is painted) and 🖌️ **Vary region** (choose a part, edit \
+its prompt; `/region` takes your own mask) · 🔄 **reroll**: same \
 settings, new seed · ✏️ **remix**: edit the prompt and paint again · 🗑️ **delete** (the \
 requester and moderators) · ⚠️ **report** to the moderators. Right-click a result → \
 **Apps → Use these settings** to start from its prompt and settings."""
@@ -139,7 +141,7 @@ def help_embed() -> discord.Embed:
     embed.add_field(name="Wildcards", value=HELP_WILDCARDS, inline=False)
     embed.add_field(name="A worked example", value=HELP_EXAMPLE, inline=False)
     embed.add_field(name="The buttons", value=HELP_BUTTONS, inline=False)
-    embed.set_footer(text="Also: /styles, /queue, /cancel, /info, /history, /preferences")
+    embed.set_footer(text="Also: /region, /styles, /queue, /cancel, /info, /history, /preferences")
     return embed
 
 

@@ -28,6 +28,7 @@ from tests.studio.test_matrix import (
 )
 
 SAMPLE = 8
+MASKED_LABELS = {"zoom_out_2": "Zoom out 2×", "pan_left": "⬅️", "vary_region": "Vary region"}
 
 
 def label(cell: Cell) -> str | None:
@@ -37,6 +38,8 @@ def label(cell: Cell) -> str | None:
         return "🔄"
     if action == "remix":
         return "✏️"
+    if action in MASKED_LABELS:  # under a single image only
+        return MASKED_LABELS[action] if cell.count == 1 else None
     if cell.count == 1:
         offered = {"upscale": "Upscale", "vary_subtle": "Vary (subtle)"}
         offered["vary_strong"] = "Vary (strong)"
@@ -91,6 +94,11 @@ async def test_a_member_clicks_the_cells_button_and_gets_the_result(
         assert click.modal is not None
         prefilled = click.modal["components"][0]["component"]["value"]
         click = await loopback.submit_modal(click, {"prompt": prefilled + ", at dusk"})
+    if button == "Vary region":  # a private menu of regions, then the prompt's form
+        menu = await loopback.wait_original(click, lambda m: bool(m.components))
+        click = await loopback.select(menu, menu.custom_ids()[0], ["center"], user=member)
+        await loopback.wait_for(lambda: click.modal is not None)
+        click = await loopback.submit_modal(click, {})
     derived = await loopback.wait_original(click, _finished)
     width, height = _size(derived)
     assert _fields(derived)["Size"] == f"{width}×{height}"  # the size it really has

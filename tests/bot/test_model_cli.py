@@ -38,6 +38,8 @@ def test_models_lists_each_model_with_where_it_loads_from(
     assert rows["sdxl"]["path"] == "stabilityai/stable-diffusion-xl-base-1.0"
     assert rows["sdxl"]["native_size"] == [1024, 1024]
     assert {"tiny", "tiny-xl", "sd15", "sd21", "sdxl", "openjourney"} <= rows.keys()
+    assert rows["sd15"]["inpaint"] == "sd15-inpainting" and rows["sd15-inpainting"]["inpainting"]
+    assert rows["openjourney"]["inpaint"] == "openjourney"  # its own weights inpaint
     assert main(["models"]) == 0
     text = capsys.readouterr().out
     assert "tiny-xl" in text and "stabilityai/stable-diffusion-2-1" in text

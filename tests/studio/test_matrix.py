@@ -13,11 +13,13 @@ is one line**: a name and its values' options, e.g. ``"lora": {"none": {}, "ink"
   entry; its U buttons repaint with the full model; SD 2.x has no draft: a refusal on ``draft``);
 - input: none, a member's picture (``image``: img2img at its shape; V buttons repaint the
   chosen result), a seamless ``tile`` (FLUX.1 and SD 3.5: a refusal on ``tile``);
-- the button (``ACTIONS``): U1–U4, V subtle, V strong (of the last image), reroll, remix.
+- the button (``ACTIONS``): U1–U4, V subtle, V strong (of the last image), reroll, remix, and
+  the masked edits zoom out ×2, pan ⬅️ and vary region (inpainting with the family's inpainting
+  checkpoint or its own pipeline; the kept part of the picture must stay pixel for pixel).
 
-The full product is 5 × 8 × 2 × 3 × 3 × 3 × 8 = 17280 cells; ``CELLS`` samples it
+The full product is 5 × 8 × 2 × 3 × 3 × 3 × 11 = 23760 cells; ``CELLS`` samples it
 deterministically: an all-pairs covering design (allpairspy: every pair of values of any two
-dimensions occurs in some cell; 66 cells) plus ``RANDOM_CELLS`` more drawn from the full product
+dimensions occurs in some cell) plus ``RANDOM_CELLS`` more drawn from the full product
 with a fixed seed, so a failure names a cell that fails again on every run. Each cell runs
 through studio (submit, then derive or remix, with their events) on the real queue and the tiny
 engines at 64² and 2 steps, and must end in a delivered result or in a refusal that names the
@@ -37,11 +39,12 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
+import numpy as np
 import pytest
 from allpairspy import AllPairs
 from PIL import Image
 
-from studio import Finished, ImagineOptions, Requester, Studio
+from studio import Finished, ImagineOptions, JobRecord, Requester, Studio
 from studio.errors import FIELD_ERRORS
 from studio.image_inputs import read_picture
 from tests.studio.conftest import outcome
@@ -108,7 +111,11 @@ ACTIONS: dict[str, tuple[str, int | None]] = {
     "V-strong": ("vary_strong", -1),
     "reroll": ("reroll", None),
     "remix": ("remix", None),
+    "zoom-2": ("zoom_out_2", 0),  # masked edits (inpainting) of one image
+    "pan-left": ("pan_left", -1),
+    "vary-region": ("vary_region", -1),  # the center, from the image's own prompt
 }
+MASKED = ("zoom_out_2", "pan_left", "vary_region")
 RANDOM_CELLS = 12
 MEMBER = Requester(user_id=1, guild_id=10, channel_id=100)
 ADMIN = Requester(user_id=99, guild_id=10, channel_id=100, manage_guild=True)
@@ -206,6 +213,9 @@ async def run_cell(studio: Studio, cell: Cell) -> str:
         if action == "remix":
             prompt = studio.remix_prompt(job) + ", at dusk"
             derived = await studio.remix(job.job_id, prompt, MEMBER)
+        elif action == "vary_region":
+            prompt = studio.remix_prompt(job)
+            derived = await studio.vary_region(job.job_id, index or 0, "center", prompt, MEMBER)
         else:
             derived = await studio.derive(job.job_id, action, index, MEMBER)  # type: ignore[arg-type]
     except FIELD_ERRORS as exc:
@@ -221,15 +231,29 @@ async def run_cell(studio: Studio, cell: Cell) -> str:
         assert made.images[0].seed == job.images[index or 0].seed
     elif action == "upscale":
         assert made.request.mode == "upscale" and len(made.images) == 1
-    if action.startswith("vary"):
+    if action in ("vary_subtle", "vary_strong"):
         assert made.images[0].seed == job.images[index or 0].seed
+    if action in MASKED:
+        assert made.request.mode == "inpaint" and len(made.images) == 1
+        kept_as_it_was(studio, made)
     if cell.value("input") == "image":  # painted from the picture, at its shape
         assert job.request.mode == "img2img"
         assert job.request.init_image_sha256 == PICTURE.sha256
         if action in ("reroll", "remix"):
             assert made.request.init_image_sha256 == PICTURE.sha256
-    assert made.request.tile == (cell.value("input") == "tile")
+    # A zoomed, panned or repainted picture is no longer a seamless tile.
+    assert made.request.tile == (cell.value("input") == "tile" and action not in MASKED)
     return "delivered"
+
+
+def kept_as_it_was(studio: Studio, made: JobRecord) -> None:
+    """A masked edit's result equals its canvas outside the mask, pixel for pixel."""
+    request = made.request
+    canvas = studio.queue.store.inputs.get(request.init_image_sha256 or "")
+    kept = np.asarray(Image.open(io.BytesIO(request.mask_image or b"")).convert("L")) == 0
+    before = np.asarray(Image.open(io.BytesIO(canvas)).convert("RGB"))
+    after = np.asarray(Image.open(io.BytesIO(made.images[0].png)).convert("RGB"))
+    assert kept.any() and np.array_equal(after[kept], before[kept])
 
 
 def no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
