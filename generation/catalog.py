@@ -13,6 +13,8 @@ the token that calls it). A model entry may carry its own sampling defaults (``s
 ``max_steps``, ``guidance``) and LoRAs (``loras``), which is how the few-step draft entries
 (SDXL-Turbo, SDXL-Lightning, LCM-LoRA, FLUX.1-schnell, SD 3.5 Large Turbo) are written;
 ``draft_of`` names the full model a draft stands in for (its result's U button repaints there).
+``[ip_adapters.NAME]`` and ``[controlnets.NAME]`` are the image guides (``generation.guide_specs``):
+each family's IP-Adapter for style/character references and its ControlNets per preprocessor.
 """
 
 from __future__ import annotations
@@ -20,17 +22,26 @@ from __future__ import annotations
 import json
 import struct
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from generation import sizes
 from generation.builtins import ADAPTERS, BUILDERS, adapter_file, builtin_folder
 from generation.errors import InvalidRequest, ModelLoadError, ModelNotFound
-from generation.requests import MAX_GUIDANCE, MAX_SIDE, MAX_STEPS, MIN_SIDE, AdapterUse
+from generation.guide_specs import ControlNetSpec, GuideSpec, IpAdapterSpec
+from generation.requests import (
+    MAX_GUIDANCE,
+    MAX_SIDE,
+    MAX_STEPS,
+    MIN_SIDE,
+    AdapterUse,
+    ControlMode,
+    ReferenceKind,
+)
 from generation.schedulers import SchedulerName
 from prompting.loras import MAX_LORA_WEIGHT, MIN_LORA_WEIGHT
 from prompting.negatives import ModelFamily
@@ -279,10 +290,14 @@ class Catalog:
         entries: dict[str, ModelSpec],
         loras: dict[str, LoraSpec] | None = None,
         embeddings: dict[str, EmbeddingSpec] | None = None,
+        ip_adapters: dict[str, IpAdapterSpec] | None = None,
+        controlnets: dict[str, ControlNetSpec] | None = None,
     ) -> None:
         self._entries = dict(entries)
         self.loras = dict(loras or {})
         self.embeddings = dict(embeddings or {})
+        self.ip_adapters = dict(ip_adapters or {})
+        self.controlnets = dict(controlnets or {})
 
     @classmethod
     def load(cls, user_file: Path | None = None) -> Catalog:
@@ -298,7 +313,13 @@ class Catalog:
                 raise CatalogError(f"{path} cannot be read: {exc}") from exc
             for kind, entries in parse_tables(text, origin=str(path), base=path.parent).items():
                 tables[kind].update(entries)
-        catalog = cls(tables["models"], tables["loras"], tables["embeddings"])  # type: ignore[arg-type]
+        catalog = cls(
+            tables["models"],  # type: ignore[arg-type]
+            tables["loras"],  # type: ignore[arg-type]
+            tables["embeddings"],  # type: ignore[arg-type]
+            tables["ip_adapters"],  # type: ignore[arg-type]
+            tables["controlnets"],  # type: ignore[arg-type]
+        )
         catalog.check_links()
         return catalog
 
@@ -365,6 +386,32 @@ class Catalog:
     def embeddings_for(self, family: str) -> list[EmbeddingSpec]:
         return [spec for spec in self.embeddings.values() if spec.family == family]
 
+    def ip_adapter_for(self, spec: ModelSpec, kind: ReferenceKind) -> IpAdapterSpec:
+        """The IP-Adapter ``spec``'s model uses for references (see ``generation.guide_specs``);
+        ``InvalidRequest`` on ``sref``/``cref`` when its family has none in the catalog."""
+        found = _guide_for(spec, self.ip_adapters.values())
+        if found is None:
+            families = sorted({entry.family for entry in self.ip_adapters.values()})
+            raise InvalidRequest(
+                "sref" if kind == "style" else "cref",
+                f"{spec.name} ({spec.family}) has no IP-Adapter in the catalog, so it cannot take "
+                f"{kind} references; use a model of another family ({', '.join(families)})",
+            )
+        return found
+
+    def controlnet_for(self, spec: ModelSpec, mode: ControlMode) -> ControlNetSpec:
+        """The ControlNet for ``mode`` that ``spec``'s model uses; ``InvalidRequest`` on
+        ``control_mode`` when the catalog has none for its family and mode."""
+        found = _guide_for(spec, [c for c in self.controlnets.values() if c.mode == mode])
+        if found is None:
+            modes = sorted({c.mode for c in self.controlnets.values() if _fits(spec, c)})
+            raise InvalidRequest(
+                "control_mode",
+                f"{spec.name} ({spec.family}) has no {mode} ControlNet in the catalog; "
+                + (f"use {' or '.join(modes)}" if modes else "use a model of another family"),
+            )
+        return found
+
     def drafts(self) -> list[ModelSpec]:
         """The few-step entries (``draft_of`` set), in catalog order."""
         return [spec for spec in self if spec.draft_of is not None]
@@ -392,7 +439,21 @@ _TABLES: dict[str, type[BaseModel]] = {
     "models": ModelSpec,
     "loras": LoraSpec,
     "embeddings": EmbeddingSpec,
+    "ip_adapters": IpAdapterSpec,
+    "controlnets": ControlNetSpec,
 }
+
+G = TypeVar("G", bound=GuideSpec)
+
+
+def _fits(spec: ModelSpec, guide: GuideSpec) -> bool:
+    return guide.family == spec.family and guide.fits(spec.builtin)
+
+
+def _guide_for(spec: ModelSpec, guides: Iterable[G]) -> G | None:
+    """The last of ``guides`` for ``spec``'s family and weights (built-ins for built-ins)."""
+    found = [guide for guide in guides if _fits(spec, guide)]
+    return found[-1] if found else None
 
 
 def parse_catalog(text: str, *, origin: str, base: Path | None) -> dict[str, ModelSpec]:
@@ -411,7 +472,8 @@ def parse_tables(text: str, *, origin: str, base: Path | None) -> dict[str, dict
     if unknown:
         raise CatalogError(
             f"{origin}: unknown top-level key {unknown[0]!r}; "
-            "use [models.NAME], [loras.NAME] or [embeddings.NAME]"
+            "use [models.NAME], [loras.NAME], [embeddings.NAME], [ip_adapters.NAME] or "
+            "[controlnets.NAME]"
         )
     tables: dict[str, dict[str, Any]] = {}
     for kind, model in _TABLES.items():

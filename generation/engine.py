@@ -31,6 +31,7 @@ from generation.config import EngineConfig
 from generation.engine_api import CancelCheck, ProgressCallback
 from generation.errors import InvalidRequest
 from generation.families import traits
+from generation.guides import BatchGuides, GuideRuntime, resolve_guides
 from generation.input_store import InputMissing
 from generation.loading import LoadedModel, PipelineLoader
 from generation.png import COMPEL_KEY, encode_png, format_parameters
@@ -78,6 +79,7 @@ class _Batch:
     cancelled: set[str] = field(default_factory=set)
     started: float = 0.0  # perf_counter() when the batch began, its load included
     loras: list[ActiveLora] = field(default_factory=list)  # the model's own, then the request's
+    guides: BatchGuides = field(default_factory=BatchGuides)  # references, ControlNet
 
     def shape(self) -> tuple[int, int, int, bool]:
         """What the UNet's input shape depends on: images, size, guidance doubling the batch."""
@@ -110,6 +112,7 @@ class DiffusersEngine:
         self.encoder = PromptEncoder(prompt_cache_size)
         self.loras = LoraSwitch(config.cache_dir)
         self.embeddings = EmbeddingLoader(config.cache_dir)
+        self.guides = GuideRuntime(config.cache_dir)
         self._lock = threading.Lock()
         self._warming = False
 
@@ -249,6 +252,7 @@ class DiffusersEngine:
             ]
         batch = _Batch(requests, model, images, width, height, timings=Timings(load=load_seconds))
         batch.loras = job_loras(self.loader.catalog, model.family, model.spec, first.loras)
+        batch.guides = resolve_guides(self.loader.catalog, model, first)
         if traits(model.family).textual_inversion:
             texts = [*(i.prompt for i in images), *(r.negative_prompt for r in requests)]
             texts += [edit.prompt for r in requests for edit in r.prompt_edits]
@@ -284,6 +288,7 @@ class DiffusersEngine:
         if len(batch.cancelled) < len(batch.requests):
             with (
                 self.loras.applied(batch.model.pipe, batch.loras),
+                self.guides.references(batch.model, batch.guides),
                 _vae_tiling(batch.model.pipe.vae, batch.requests[0].mode == "upscale"),
                 circular_padding(_painters(batch.model), batch.requests[0].tile),
             ):
@@ -322,7 +327,7 @@ class DiffusersEngine:
 
         first = batch.requests[0]
         model = batch.model
-        pipe = model.for_mode(first.mode)
+        pipe = self.guides.pipeline(model, batch.guides, first.mode)
         pipe.set_progress_bar_config(disable=True)
         scheduler = schedulers.build(first.scheduler, model.pipe.scheduler.config)
         steps = first.steps
@@ -365,6 +370,7 @@ class DiffusersEngine:
             if batch.masks:
                 kwargs["mask_image"] = batch.masks
             kwargs["generator"] = [torch.Generator("cpu").manual_seed(i.seed) for i in batch.images]
+        kwargs |= self._guide_kwargs(batch, pipe)
         callback = _StepCallback(
             batch, on_progress, is_cancelled, self.preview_every, schedule, padded, skipped, steps
         )
@@ -376,6 +382,17 @@ class DiffusersEngine:
             latents = pipe(**kwargs).images
         batch.timings.denoise = time.perf_counter() - denoise_started
         return latents
+
+    def _guide_kwargs(self, batch: _Batch, pipe: Any) -> dict[str, Any]:
+        """References' image embeddings and the ControlNet condition (``generation.guides``)."""
+        guides, first = batch.guides, batch.requests[0]
+        img2img = first.mode != "txt2img"
+        kwargs = self.guides.control_kwargs(guides, batch.width, batch.height, img2img)
+        if guides.references:
+            guided = first.guidance > 1 and pipe.unet.config.time_cond_proj_dim is None
+            embeds = self.guides.reference_embeds(batch.model, guides, guided)
+            kwargs["ip_adapter_image_embeds"] = embeds
+        return kwargs
 
     def _padded(self, model: LoadedModel, texts: list[str], adapters: object) -> list[Any]:
         encoded = [self.encoder.encode(model, text, adapters) for text in texts]
@@ -545,6 +562,7 @@ class DiffusersEngine:
                 "Hires upscale": (
                     f"{batch.width / request.width:.3g}" if request.mode == "upscale" else None
                 ),
+                **batch.guides.parameters(),
             },
         )
 

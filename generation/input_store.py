@@ -92,12 +92,44 @@ class InputStore:
         return removed
 
     def detach(self, request: GenerationRequest) -> GenerationRequest:
-        """``request`` as a job row keeps it: the input picture stored here, only its hash in
-        the request."""
-        if request.init_image is None:
-            return request
-        digest = self.put(request.init_image)
-        return request.model_copy(update={"init_image": None, "init_image_sha256": digest})
+        """``request`` as a job row keeps it: the input pictures (the init image, references,
+        the ControlNet picture) stored here, only their hashes in the request."""
+        update: dict[str, object] = {}
+        if request.references and any(r.png is not None for r in request.references):
+            update["references"] = [
+                r
+                if r.png is None
+                else r.model_copy(update={"png": None, "sha256": self.put(r.png)})
+                for r in request.references
+            ]
+        control = request.control
+        if control is not None and control.png is not None:
+            update["control"] = control.model_copy(
+                update={"png": None, "sha256": self.put(control.png)}
+            )
+        if request.init_image is not None:
+            update |= {"init_image": None, "init_image_sha256": self.put(request.init_image)}
+        return request.model_copy(update=update) if update else request
+
+    def attach_guides(self, request: GenerationRequest) -> GenerationRequest:
+        """``request`` with its references' and ControlNet picture's bytes back; one the
+        retention removed stays without, and the engine refuses it naming its option."""
+        update: dict[str, object] = {}
+        if any(r.png is None for r in request.references):
+            update["references"] = [
+                r if r.png is not None else r.model_copy(update={"png": self._maybe(r.sha256)})
+                for r in request.references
+            ]
+        control = request.control
+        if control is not None and control.png is None:
+            update["control"] = control.model_copy(update={"png": self._maybe(control.sha256)})
+        return request.model_copy(update=update) if update else request
+
+    def _maybe(self, digest: str) -> bytes | None:
+        try:
+            return self.get(digest)
+        except InputMissing:
+            return None
 
     def attach(self, request: GenerationRequest) -> GenerationRequest:
         """``request`` as the engine needs it: the input picture's bytes back in it

@@ -26,6 +26,16 @@ MAX_LORAS = 8
 
 Mode = Literal["txt2img", "img2img", "upscale", "inpaint"]
 
+# Style and character references (IP-Adapter) and ControlNet guides; see ``generation.guides``.
+ReferenceKind = Literal["style", "character"]
+ControlMode = Literal["canny", "lineart"]
+MAX_REFERENCE_WEIGHT = 2.0
+MAX_CONTROL_SCALE = 2.0
+DEFAULT_REFERENCE_WEIGHTS: dict[str, float] = {"style": 1.0, "character": 0.6}
+"""IP-Adapter scales: a style reference on InstantStyle's style block at full weight, a
+character reference on every block at 0.6 (higher copies the picture rather than the face)."""
+DEFAULT_CONTROL_SCALE = 1.0
+
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
@@ -66,6 +76,36 @@ class AdapterUse(_Model):
             name, _, weight = value.partition(":")
             return {"name": name.strip(), "weight": float(weight) if weight.strip() else 1.0}
         return value
+
+
+class ReferenceImage(_Model):
+    """A style (``--sref``) or character (``--cref``) reference picture and its IP-Adapter weight.
+
+    ``sha256`` names the picture in the input store (``generation.input_store``), the batch key
+    and the PNG's parameters; ``png`` is the normalised picture itself, dropped from job rows
+    (which keep the hash only) and attached again for the engine and for a remote worker
+    (base64 in JSON).
+    """
+
+    model_config = ConfigDict(frozen=True)  # with _Model's base64 bytes
+
+    kind: ReferenceKind
+    png: bytes | None = Field(default=None, repr=False)
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    weight: Annotated[float, Field(ge=0.0, le=MAX_REFERENCE_WEIGHT)] = 1.0
+
+
+class ControlImage(_Model):
+    """A ControlNet guide: the member's picture, the preprocessor that turns it into the
+    condition (``canny`` edges or ``lineart``), and the conditioning scale; ``png``/``sha256`` as
+    in ``ReferenceImage``."""
+
+    model_config = ConfigDict(frozen=True)  # with _Model's base64 bytes
+
+    mode: ControlMode
+    png: bytes | None = Field(default=None, repr=False)
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    scale: Annotated[float, Field(ge=0.0, le=MAX_CONTROL_SCALE)] = DEFAULT_CONTROL_SCALE
 
 
 class GenerationRequest(_Model):
@@ -109,6 +149,9 @@ class GenerationRequest(_Model):
     per_image_source_prompts: list[str] | None = None
     # LoRAs for this request (the model's own, from the catalog, come on top); names are unique.
     loras: list[AdapterUse] = Field(default_factory=list, max_length=MAX_LORAS)
+    # Style/character references (at most one of each) and a ControlNet guide.
+    references: list[ReferenceImage] = Field(default_factory=list, max_length=2)
+    control: ControlImage | None = None
 
     @field_validator("prompt")
     @classmethod
@@ -145,6 +188,9 @@ class GenerationRequest(_Model):
         names = [lora.name for lora in self.loras]
         if len(set(names)) != len(names):
             raise ValueError("each LoRA may be named once")
+        kinds = [reference.kind for reference in self.references]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("at most one style and one character reference")
         return self
 
     def batch_key(self) -> tuple[object, ...]:
@@ -161,6 +207,8 @@ class GenerationRequest(_Model):
             bool(self.prompt_edits),
             tuple(sorted((lora.name, lora.weight) for lora in self.loras)),
             self.tile,
+            tuple(sorted((r.kind, r.sha256, r.weight) for r in self.references)),
+            (self.control.mode, self.control.sha256, self.control.scale) if self.control else None,
         )
 
 

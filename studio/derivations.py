@@ -120,6 +120,8 @@ def masked_edit(
         width=canvas.width,
         height=canvas.height,
         tile=False,  # a zoomed, panned or repainted picture is no longer a seamless tile
+        references=[],  # the picture carries its style now; a ControlNet picture's lines
+        control=None,  # would no longer line up with the zoomed or panned canvas
     )
 
 
@@ -139,6 +141,8 @@ def canvas_request(
             "width": canvas.width,
             "height": canvas.height,
             "tile": False,
+            "references": [],
+            "control": None,
         }
     )
 

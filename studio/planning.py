@@ -53,7 +53,8 @@ from prompting.errors import PromptError
 from prompting.loras import parse_weight
 from prompting.tokens import TokenizerLike
 from studio.config import StudioOptions
-from studio.types import Count, ImagineOptions, Steps
+from studio.guides import guide_fields
+from studio.types import Count, ImagineOptions, ReferenceWeight, Steps
 
 T = TypeVar("T")
 NO_PRESET = Preset(name="none", positive="{prompt}")
@@ -117,6 +118,8 @@ class Preferences(BaseModel):
     steps: Steps | None = None
     negative: str | None = Field(default=None, max_length=MAX_NEGATIVE)
     draft: bool | None = Field(default=None, description="Paint fast few-step drafts (U repaints).")
+    sref_weight: ReferenceWeight | None = None
+    cref_weight: ReferenceWeight | None = None
 
     @field_validator("aspect")
     @classmethod
@@ -184,6 +187,11 @@ def prompt_fields(built: BuiltPrompt) -> dict[str, Any]:
 def first(*values: T | None) -> T:
     """The first value that is set: member, preset, guild, model, instance, in that order."""
     return next(value for value in values if value is not None)
+
+
+def _given(typed: float | None, preferred: float | None) -> float | None:
+    """What the member typed, else their preference (0 is a value: a weight that is off)."""
+    return typed if typed is not None else preferred
 
 
 def make_request(**fields: Any) -> GenerationRequest:
@@ -271,7 +279,7 @@ class Planner:
         )
         aspect = first(options.aspect, preset.aspect, rules.aspect, "1:1")
         width, height = options.size or self.size(spec, aspect)
-        picture = options.image
+        picture = options.image or options.control  # a ControlNet picture sets the shape too
         if picture is not None and options.size is None and typed.aspect is None:
             # The picture's own shape, snapped to the family's sizes (an aspect typed wins).
             width, height = self.scaled(spec, sizes.ratio_size(spec.family, picture.ratio))
@@ -288,6 +296,16 @@ class Planner:
             loras=self._loras(built.loras, options.lora, spec, rules),
             tile=options.tile,
             **self._image_fields(options),
+            **guide_fields(
+                self.catalog,
+                spec,
+                sref=options.sref,
+                cref=options.cref,
+                control=options.control,
+                control_mode=options.control_mode,
+                sref_weight=options.sref_weight,
+                cref_weight=options.cref_weight,
+            ),
         )
         if request.mode == "img2img":
             request = self._img2img_steps(request, spec, notes)
@@ -559,6 +577,8 @@ class Planner:
                 "steps": options.steps or preferences.steps,
                 "negative": options.negative if options.negative else preferences.negative,
                 "draft": options.draft if options.draft is not None else preferences.draft,
+                "sref_weight": _given(options.sref_weight, preferences.sref_weight),
+                "cref_weight": _given(options.cref_weight, preferences.cref_weight),
             }
         )
         return filled, notes

@@ -35,6 +35,7 @@ from studio.administration import SettingsDesk
 from studio.deliveries import DeliveryRecord, Intent, JobNotes
 from studio.errors import InputBlocked, InvalidRequest, PromptBlocked
 from studio.gallery import Gallery
+from studio.guides import control_mode_choices
 from studio.guild_settings import GuildSettings, GuildSettingsStore
 from studio.history import HistoryIndex
 from studio.image_inputs import InputPicture, read_picture
@@ -178,8 +179,7 @@ class Studio:
             functools.partial(self.planner.plan, options, settings.rules(), preferences=preferences)
         )
         verdict = await self._check_prompt(plan.texts, who, settings)
-        pictures = [("image", options.image)] if options.image is not None else []
-        await self._check_inputs(pictures, verdict, who, settings, options.prompt)
+        await self._check_inputs(options.input_pictures(), verdict, who, settings, options.prompt)
         submitted = await self._queue(plan.request, who, settings, Origin(), target)
         return Submitted(
             submitted.job_id,
@@ -712,6 +712,8 @@ class Studio:
         """Allowed values for an option (models: the ones the member's guild allows)."""
         if field == "aspect":
             return list(ASPECTS)
+        if field == "control_mode":
+            return control_mode_choices()
         if field == "scheduler":
             return list(SCHEDULER_NAMES)
         if field == "model":

@@ -15,7 +15,14 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from generation.errors import InvalidRequest
-from generation.requests import MAX_GUIDANCE, MAX_IMAGES, MAX_STEPS, SEED_MAX, GenerationRequest
+from generation.requests import (
+    MAX_GUIDANCE,
+    MAX_IMAGES,
+    MAX_REFERENCE_WEIGHT,
+    MAX_STEPS,
+    SEED_MAX,
+    GenerationRequest,
+)
 from safety import ModerationEntry
 from studio.image_inputs import InputPicture
 from studio.ranges import describe
@@ -33,7 +40,7 @@ Derivation = Literal[
     "pan_down",
 ]
 DERIVATIONS: tuple[Derivation, ...] = get_args(Derivation)
-ChoiceField = Literal["style", "aspect", "scheduler", "model", "lora"]
+ChoiceField = Literal["style", "aspect", "scheduler", "model", "lora", "control_mode"]
 MIN_STRENGTH = 0.05
 """The least img2img strength a member may ask for (below it nothing visible changes)."""
 MAX_PROMPT_CHARS = 1500
@@ -43,6 +50,8 @@ ShortText = Annotated[str, Field(min_length=1, max_length=100)]
 # Ranges shared by /imagine's options and a member's own defaults (``studio.preferences``).
 Count = Annotated[int, Field(ge=1, le=MAX_IMAGES)]
 Steps = Annotated[int, Field(ge=1, le=MAX_STEPS)]
+ReferenceWeight = Annotated[float, Field(ge=0.0, le=MAX_REFERENCE_WEIGHT)]
+"""An IP-Adapter weight of a style (``sref``) or character (``cref``) reference."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,26 @@ class ImagineOptions(BaseModel):
         description="How far to move away from ``image``: near 0 keeps it, 1 repaints it.",
     )
     tile: bool = Field(default=False, description="Paint a seamless tile (edges wrap around).")
+    control_mode: ShortText | None = Field(
+        default=None,
+        description="canny or lineart, optionally with a scale 0..2 (e.g. canny:0.7)",
+    )
+    sref: InputPicture | None = Field(
+        default=None, description="A style reference (IP-Adapter, InstantStyle's style block)."
+    )
+    cref: InputPicture | None = Field(
+        default=None, description="A character reference (IP-Adapter on every block)."
+    )
+    control: InputPicture | None = Field(
+        default=None, description="A ControlNet picture, preprocessed as ``control_mode`` says."
+    )
+    sref_weight: ReferenceWeight | None = None
+    cref_weight: ReferenceWeight | None = None
+
+    def input_pictures(self) -> list[tuple[str, InputPicture]]:
+        """Every picture the member gave, by option: each is screened before the job is queued."""
+        named = (("image", self.image), ("sref", self.sref), ("cref", self.cref))
+        return [(name, picture) for name, picture in (*named, ("control", self.control)) if picture]
 
     @field_validator("cfg", "guidance", mode="before")
     @classmethod

@@ -24,6 +24,7 @@ from generation.requests import GenerationRequest, GenerationResult, StepProgres
 from generation.schedulers import SCHEDULER_NAMES
 from generation.sizes import ASPECTS, parse_size
 from studio import ImagineOptions
+from studio.guides import CONTROL_MODE_HELP
 from studio.image_inputs import read_picture
 from studio.pictures import repeat_png
 from studio.ranges import describe
@@ -31,6 +32,7 @@ from studio.ranges import describe
 _STEPS, _CFG, _SEED, _COUNT, _STRENGTH = (
     describe(ImagineOptions, name) for name in ("steps", "cfg", "seed", "count", "strength")
 )
+_WEIGHT = describe(ImagineOptions, "sref_weight")
 
 
 def register(subparsers: Any) -> None:
@@ -73,6 +75,20 @@ def register(subparsers: Any) -> None:
     )
     imagine.add_argument(
         "--tile", action="store_true", help="paint a seamless tile (edges wrap around)"
+    )
+    imagine.add_argument("--sref", type=Path, help="a style reference picture (IP-Adapter)")
+    imagine.add_argument(
+        "--sref-weight", help=f"the style reference's weight, {_WEIGHT} (default 1)"
+    )
+    imagine.add_argument("--cref", type=Path, help="a character reference picture (IP-Adapter)")
+    imagine.add_argument(
+        "--cref-weight", help=f"the character reference's weight, {_WEIGHT} (default 0.6)"
+    )
+    imagine.add_argument(
+        "--control", type=Path, help="a picture whose edges or lines to follow (ControlNet)"
+    )
+    imagine.add_argument(
+        "--control-mode", help=f"{CONTROL_MODE_HELP}; default canny (see `muralist guides`)"
     )
     imagine.add_argument("--seed", help=f"{_SEED}; drawn at random when left out")
     imagine.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: model's native)")
@@ -128,15 +144,21 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
         default_negative=not args.no_default_negative,
         strength=_number("strength", args.strength, float),
         tile=args.tile,
+        control_mode=args.control_mode,
+        sref_weight=_number("sref_weight", args.sref_weight, float),
+        cref_weight=_number("cref_weight", args.cref_weight, float),
     )
     planner = build_planner(settings)
-    if args.image is not None:  # read as untrusted, as a Discord attachment is
-        picture = read_picture(
-            _read_file(args.image, planner.options.input_max_bytes),
-            field="image",
-            max_pixels=planner.options.input_max_pixels,
-        )
-        options = options.model_copy(update={"image": picture})
+    pictures = {}
+    for name in ("image", "sref", "cref", "control"):
+        path = getattr(args, name)
+        if path is not None:  # read as untrusted, as a Discord attachment is
+            pictures[name] = read_picture(
+                _read_file(path, planner.options.input_max_bytes, field=name),
+                field=name,
+                max_pixels=planner.options.input_max_pixels,
+            )
+    options = options.model_copy(update=pictures)
     # The same planning as /imagine (the operator may also name a model folder on this host);
     # every cheap check runs before the model loads.
     plan = planner.plan(options, local_models=True)
@@ -169,6 +191,10 @@ def run_imagine(args: argparse.Namespace, settings: Settings) -> int:
                     "steps": request.steps,
                     "guidance": request.guidance,
                     "loras": [lora.model_dump() for lora in request.loras],
+                    "references": [r.model_dump(exclude={"png"}) for r in request.references],
+                    "control": request.control.model_dump(exclude={"png"})
+                    if request.control
+                    else None,
                     "width": request.width,
                     "height": request.height,
                     "warnings": plan.warnings,

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
-from generation.catalog import Catalog
+from generation.catalog import Catalog, ModelSpec
+from generation.errors import InvalidRequest
 
 
 def register(subparsers: Any) -> None:
@@ -19,6 +20,12 @@ def register(subparsers: Any) -> None:
     loras = subparsers.add_parser("loras", help="list the LoRAs and embeddings of the catalog")
     loras.add_argument("--json", action="store_true", help="print a JSON list")
     loras.set_defaults(handler=list_adapters)
+
+    guides = subparsers.add_parser(
+        "guides", help="list the IP-Adapters and ControlNets of the catalog, and who uses which"
+    )
+    guides.add_argument("--json", action="store_true", help="print a JSON list")
+    guides.set_defaults(handler=list_guides)
 
     merge = subparsers.add_parser(
         "merge", help="merge two models of one family into a new diffusers folder"
@@ -63,6 +70,52 @@ def list_adapters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def model_guides(catalog: Catalog, spec: ModelSpec) -> dict[str, Any]:
+    """The IP-Adapter and the ControlNet per mode that ``spec``'s model uses (None: none)."""
+
+    def name(find: Any) -> str | None:
+        try:
+            return str(find().name)
+        except InvalidRequest:
+            return None
+
+    return {
+        "ip_adapter": name(lambda: catalog.ip_adapter_for(spec, "style")),
+        "controlnets": {
+            mode: name(lambda mode=mode: catalog.controlnet_for(spec, mode))
+            for mode in ("canny", "lineart")
+        },
+    }
+
+
+def list_guides(args: argparse.Namespace, settings: Settings) -> int:
+    catalog = Catalog.load(settings.engine.models_file)
+    guides = [
+        *(
+            {"kind": "ip_adapter", **spec.model_dump(mode="json")}
+            for spec in catalog.ip_adapters.values()
+        ),
+        *(
+            {"kind": "controlnet", **spec.model_dump(mode="json")}
+            for spec in catalog.controlnets.values()
+        ),
+    ]
+    uses = {spec.name: model_guides(catalog, spec) for spec in catalog}
+    if args.json:
+        print(json.dumps({"guides": guides, "models": uses}, indent=2))
+        return 0
+    width = max((len(row["name"]) for row in guides), default=10) + 2
+    for row in guides:
+        what = "IP-Adapter" if row["kind"] == "ip_adapter" else f"ControlNet {row['mode']}"
+        source = row["hub"] or row["folder"] or f"built in ({row['builtin']})"
+        print(f"  {row['name']:<{width}}{row['family']:<6}{what:<20}{source}")
+    print("\nWho uses which (sref/cref: the IP-Adapter; control: the ControlNet of the mode):")
+    for model, use in uses.items():
+        nets = ", ".join(f"{mode}: {net}" for mode, net in use["controlnets"].items() if net)
+        print(f"  {model}: IP-Adapter {use['ip_adapter'] or 'none'}; {nets or 'no ControlNet'}")
+    return 0
+
+
 def list_models(args: argparse.Namespace, settings: Settings) -> int:
     engine = settings.engine
     catalog = Catalog.load(engine.models_file)
@@ -84,6 +137,7 @@ def list_models(args: argparse.Namespace, settings: Settings) -> int:
             "loras": [lora.model_dump() for lora in spec.loras],
             "inpaint": catalog.inpainter(spec.name).name,  # who paints its zoom/pan/region
             "inpainting": spec.inpainting,
+            **model_guides(catalog, spec),
         }
         for spec in catalog
     ]

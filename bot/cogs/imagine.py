@@ -62,6 +62,10 @@ class ImagineCog(commands.Cog):
         image="A picture to start from (PNG, JPEG, WebP or GIF)",
         strength="How far to move away from the picture: 0.05 keeps it, 1 repaints it",
         tile="A seamless tile: the edges continue each other (shown repeated 2×2)",
+        sref="A style reference: paint in this picture's style (weight: /preferences)",
+        cref="A character reference: keep this picture's character (weight: /preferences)",
+        control="A sketch or photo whose edges or lines the picture follows (ControlNet)",
+        control_mode="canny (edges) or lineart (drawn lines), optionally :scale, e.g. canny:0.7",
     )
     @app_commands.autocomplete(
         style=autocomplete("style"),
@@ -69,6 +73,7 @@ class ImagineCog(commands.Cog):
         scheduler=autocomplete("scheduler"),
         model=autocomplete("model"),
         lora=autocomplete("lora"),
+        control_mode=autocomplete("control_mode"),
     )
     async def imagine(
         self,
@@ -93,6 +98,10 @@ class ImagineCog(commands.Cog):
         image: discord.Attachment | None = None,
         strength: Strength | None = None,
         tile: bool | None = None,
+        sref: discord.Attachment | None = None,
+        cref: discord.Attachment | None = None,
+        control: discord.Attachment | None = None,
+        control_mode: Short | None = None,
     ) -> None:
         options = ImagineOptions.parse(
             prompt=prompt,
@@ -114,19 +123,29 @@ class ImagineCog(commands.Cog):
             draft=draft,
             strength=strength,
             tile=bool(tile),
+            control_mode=control_mode,
         )
         studio = context(interaction).studio
         who = requester(interaction)
         limit = upload_limit(interaction, studio.input_max_bytes)
-        if image is not None:  # before answering: a file too big is refused privately
-            check_size(image, field="image", limit_bytes=limit)
+        attached = {
+            name: file
+            for name, file in (
+                ("image", image),
+                ("sref", sref),
+                ("cref", cref),
+                ("control", control),
+            )
+            if file is not None
+        }
+        for name, file in attached.items():  # before answering: too big is refused privately
+            check_size(file, field=name, limit_bytes=limit)
 
         async def submit(target: DeliveryTarget) -> Submitted:
-            picked = options
-            if image is not None:  # downloaded and decoded after the defer (seconds, maybe)
-                data = await read_attachment(image, field="image", limit_bytes=limit)
-                picture = await studio.read_picture(data, "image")
-                picked = options.model_copy(update={"image": picture})
-            return await studio.submit(picked, who, target)
+            pictures = {}
+            for name, file in attached.items():  # downloaded and decoded after the defer
+                data = await read_attachment(file, field=name, limit_bytes=limit)
+                pictures[name] = await studio.read_picture(data, name)
+            return await studio.submit(options.model_copy(update=pictures), who, target)
 
         await start_and_follow(interaction, submit)

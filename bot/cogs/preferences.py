@@ -12,7 +12,9 @@ from discord.ext import commands
 
 from bot.cogs.imagine import Count, Short, Steps, Text, autocomplete
 from bot.context import context, requester
-from studio import ASPECTS, PREFERENCE_FIELDS, Preferences
+from studio import ASPECTS, PREFERENCE_FIELDS, Preferences, bounds
+
+Weight = app_commands.Range[float, *bounds(Preferences, "sref_weight")]
 
 ALL = "all"
 
@@ -47,6 +49,8 @@ class PreferencesCog(commands.Cog):
         steps="Denoising steps",
         negative="What to keep out of your pictures",
         draft="Paint fast few-step drafts (their U buttons repaint with the full model)",
+        sref_weight="How strongly a style reference (sref) sets the style, 0..2",
+        cref_weight="How strongly a character reference (cref) carries the character, 0..2",
     )
     @app_commands.autocomplete(model=autocomplete("model"), style=autocomplete("style"))
     @app_commands.choices(aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS])
@@ -60,6 +64,8 @@ class PreferencesCog(commands.Cog):
         steps: Steps | None = None,
         negative: Text | None = None,
         draft: bool | None = None,
+        sref_weight: Weight | None = None,
+        cref_weight: Weight | None = None,
     ) -> None:
         values = {
             "model": model,
@@ -69,6 +75,8 @@ class PreferencesCog(commands.Cog):
             "steps": steps,
             "negative": negative,
             "draft": draft,
+            "sref_weight": sref_weight,
+            "cref_weight": cref_weight,
         }
         mine = await context(interaction).studio.preferences.set(requester(interaction), values)
         await interaction.response.send_message(

@@ -521,13 +521,11 @@ class QueueService:
         """The job as a backend runs it: its input picture's bytes back in the request (the
         row keeps only the hash; a Redis worker has no access to this disk). A picture the
         retention removed stays missing, and the engine fails that job saying so."""
-        if job.request.init_image_sha256 is None or job.request.init_image is not None:
-            return job
-        try:
-            request = self.store.inputs.attach(job.request)
-        except InputMissing:
-            return job
-        return job.model_copy(update={"request": request})
+        request = self.store.inputs.attach_guides(job.request)  # references, ControlNet
+        if request.init_image_sha256 is not None and request.init_image is None:
+            with contextlib.suppress(InputMissing):
+                request = self.store.inputs.attach(request)
+        return job if request is job.request else job.model_copy(update={"request": request})
 
     def _hold(self, batch: list[Job]) -> float | None:
         """Seconds to hold a batch that is not full for same-shape jobs to join, or None.

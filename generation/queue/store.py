@@ -463,6 +463,12 @@ class JobStore:
             "SELECT DISTINCT json_extract(request, '$.init_image_sha256') FROM jobs "
             "WHERE json_extract(request, '$.init_image_sha256') IS NOT NULL"
         )
+        named += self._rows(  # references' and ControlNet pictures (generation.guides)
+            "SELECT DISTINCT json_extract(picture.value, '$.sha256') FROM jobs, "
+            "json_each(jobs.request, '$.references') AS picture UNION "
+            "SELECT DISTINCT json_extract(request, '$.control.sha256') FROM jobs "
+            "WHERE json_extract(request, '$.control.sha256') IS NOT NULL"
+        )
         self.inputs.prune({digest for (digest,) in named}, now)
         return len(rows)
 

@@ -21,7 +21,6 @@ from tests.studio.test_matrix import (
     ACTIONS,
     CELLS,
     MATRIX_PRESET,
-    PICTURE,
     Cell,
     no_tracebacks,
     submit_refusal,
@@ -79,9 +78,10 @@ async def test_a_member_clicks_the_cells_button_and_gets_the_result(
     caplog.set_level(logging.WARNING)
     bot.studio.guilds.add_preset(loopback.guild.id, 99, MATRIX_PRESET)
     member = loopback.add_user("member")
-    options = cell.options().model_dump(exclude_none=True, exclude={"default_negative", "image"})
-    if cell.value("input") == "image":  # attached as a member attaches it
-        options["image"] = Upload(PICTURE.png, "picture.png")
+    chosen = cell.options()
+    pictures = dict(chosen.input_pictures())  # attached as files, as a member does
+    options = chosen.model_dump(exclude_none=True, exclude={"default_negative", *pictures})
+    options |= {name: Upload(picture.png, f"{name}.png") for name, picture in pictures.items()}
     record = await loopback.slash("imagine", options, user=member)
     result = await loopback.wait_original(record, _finished)
     assert len(result.attachments) >= 1

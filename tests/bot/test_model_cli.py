@@ -90,3 +90,30 @@ def test_malformed_models_file_exits_2_naming_the_field(
     assert main(["models"]) == 2
     err = capsys.readouterr().err
     assert "engine.models_file" in err and "[models.mine] family" in err
+
+
+def test_guides_names_each_familys_ip_adapter_and_controlnets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Built-in models use the built-in guides, others their family's real checkpoints; a user
+    catalog's entry wins over the shipped one, and a family without any says so."""
+    user = tmp_path / "models.toml"
+    user.write_text(
+        '[controlnets.my-canny]\nfolder = "nets/canny"\nfamily = "sd1"\nmode = "canny"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("MURALIST_ENGINE__MODELS_FILE", str(user))
+    assert main(["guides", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    uses = listing["models"]
+    assert uses["tiny"] == {
+        "ip_adapter": "tiny-ip-adapter",
+        "controlnets": {"canny": "tiny-canny", "lineart": "tiny-lineart"},
+    }
+    assert uses["sd15"]["controlnets"] == {"canny": "my-canny", "lineart": "sd15-lineart"}
+    assert uses["sdxl"]["ip_adapter"] == "ip-adapter-sdxl" and uses["sd21"]["ip_adapter"] is None
+    assert uses["flux-dev"] == {"ip_adapter": None, "controlnets": {"canny": None, "lineart": None}}
+    folders = {g["name"]: g["folder"] for g in listing["guides"]}
+    assert folders["my-canny"] == str(tmp_path / "nets" / "canny")
+    assert main(["guides"]) == 0
+    assert "h94/IP-Adapter" in capsys.readouterr().out

@@ -13,19 +13,24 @@ is one line**: a name and its values' options, e.g. ``"lora": {"none": {}, "ink"
   entry; its U buttons repaint with the full model; SD 2.x has no draft: a refusal on ``draft``);
 - input: none, a member's picture (``image``: img2img at its shape; V buttons repaint the
   chosen result), a seamless ``tile`` (FLUX.1 and SD 3.5: a refusal on ``tile``);
+- guide: none, a style reference (``sref``), a character reference (``cref``), a ControlNet
+  picture (``control``, canny), lineart control together with a style reference (SD 2.x has no
+  IP-Adapter and FLUX.1/SD 3.5 no ControlNet or IP-Adapter in the catalog: refusals on
+  ``sref``/``cref``/``control_mode``);
 - the button (``ACTIONS``): U1–U4, V subtle, V strong (of the last image), reroll, remix, and
   the masked edits zoom out ×2, pan ⬅️ and vary region (inpainting with the family's inpainting
   checkpoint or its own pipeline; the kept part of the picture must stay pixel for pixel).
 
-The full product is 5 × 8 × 2 × 3 × 3 × 3 × 11 = 23760 cells; ``CELLS`` samples it
+The full product is 5 × 8 × 2 × 3 × 3 × 3 × 5 × 11 = 118800 cells; ``CELLS`` samples it
 deterministically: an all-pairs covering design (allpairspy: every pair of values of any two
 dimensions occurs in some cell) plus ``RANDOM_CELLS`` more drawn from the full product
 with a fixed seed, so a failure names a cell that fails again on every run. Each cell runs
 through studio (submit, then derive or remix, with their events) on the real queue and the tiny
 engines at 64² and 2 steps, and must end in a delivered result or in a refusal that names the
 field and the reason (the refusals expected: a button for an image a 1-image job does not have,
-``draft`` on SD 2.x, ``tile`` on FLUX.1 and SD 3.5); never the generic error, never a traceback
-in the log. A sampled subset also runs through the bot in the loopback Discord
+``draft`` on SD 2.x, ``tile`` on FLUX.1 and SD 3.5, a guide the family has none for);
+never the generic error, never a traceback in the log. A sampled subset also runs through the
+bot in the loopback Discord
 (``tests/bot/test_matrix_buttons.py``).
 """
 
@@ -42,7 +47,7 @@ from typing import Any
 import numpy as np
 import pytest
 from allpairspy import AllPairs
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from studio import Finished, ImagineOptions, JobRecord, Requester, Studio
 from studio.errors import FIELD_ERRORS
@@ -60,6 +65,18 @@ HUNDRED_WORDS = " ".join(
     ["a lighthouse on a cliff above a stormy sea at dusk, with gulls and spray"] * 7
     + ["oil painting"]
 )
+
+
+def guide_png() -> bytes:
+    """A sketch: a black outline on white (what sref, cref and control are given)."""
+    picture = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(picture).rectangle((10, 10, 50, 50), outline="black", width=3)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+GUIDE_PICTURE = read_picture(guide_png(), field="sref")
 MATRIX_PRESET: dict[str, Any] = {
     "name": "matrix-style",
     "positive": "matrix style art of {prompt}, bold colours",
@@ -94,7 +111,20 @@ DIMENSIONS: dict[str, dict[str, dict[str, Any]]] = {
     "aspect": {"1:1": {"aspect": "1:1"}, "16:9": {"aspect": "16:9"}, "2:3": {"aspect": "2:3"}},
     "adapter": {"none": {}, "lora": {}, "draft": {"draft": True}},  # lora: FAMILY_LORA's
     "input": {"none": {}, "image": {"image": PICTURE}, "tile": {"tile": True}},
+    "guide": {
+        "none": {},
+        "sref": {"sref": GUIDE_PICTURE},
+        "cref": {"cref": GUIDE_PICTURE},
+        "canny": {"control": GUIDE_PICTURE},
+        "lineart+sref": {
+            "control": GUIDE_PICTURE,
+            "control_mode": "lineart:0.7",
+            "sref": GUIDE_PICTURE,
+        },
+    },
 }
+NO_IP_ADAPTER = {"sd2-v", "flux", "sd3"}
+NO_CONTROLNET = {"flux", "sd3"}
 FAMILY_LORA = {
     "sd1": "tiny-lora",
     "sd2-v": "tiny-sd2-lora",
@@ -163,10 +193,18 @@ CELLS = sample()
 
 
 def submit_refusal(cell: Cell) -> str | None:
-    """The field a cell's /imagine must be refused on (no SD 2.x draft), or None."""
-    no_draft = cell.value("adapter") == "draft" and cell.value("family") == "sd2-v"
-    no_tile = cell.value("input") == "tile" and cell.value("family") in ("flux", "sd3")
-    return "draft" if no_draft else "tile" if no_tile else None
+    """The field a cell's /imagine must be refused on (no SD 2.x draft; a guide the family has
+    none for in the catalog; no FLUX.1/SD 3.5 tile), or None."""
+    family, guide = cell.value("family"), cell.value("guide")
+    if cell.value("adapter") == "draft" and family == "sd2-v":
+        return "draft"
+    if cell.value("input") == "tile" and family in ("flux", "sd3"):
+        return "tile"
+    references = [option for option in ("sref", "cref") if option in guide]
+    if references and family in NO_IP_ADAPTER:  # references are checked before the control
+        return references[0]
+    controlled = "canny" in guide or "lineart" in guide
+    return "control_mode" if controlled and family in NO_CONTROLNET else None
 
 
 def expected_refusal(cell: Cell) -> str | None:
@@ -197,6 +235,11 @@ async def run_cell(studio: Studio, cell: Cell) -> str:
     assert (full is not None) == (cell.value("adapter") == "draft")
     if cell.value("adapter") == "lora":
         assert [lora.name for lora in job.request.loras] == [FAMILY_LORA[cell.value("family")]]
+    guide = cell.value("guide")
+    assert [r.kind for r in job.request.references] == (
+        ["style"] if "sref" in guide else ["character"] if guide == "cref" else []
+    )
+    assert (job.request.control is not None) == ("canny" in guide or "lineart" in guide)
     unet = cell.value("family") in ("sd1", "sd2-v", "sdxl")
     if cell.options().style and full is None:  # the preset's own settings, below the member's
         steps = MATRIX_PRESET["steps"]
