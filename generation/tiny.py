@@ -158,12 +158,18 @@ def _unet(in_channels: int = 4, **family: Any) -> Any:
     )
 
 
-def build_tiny_sd(folder: Path) -> None:
-    """Build the SD 1.x-layout tiny pipeline and ``save_pretrained`` it into ``folder``."""
+def build_tiny_sd(folder: Path, *, unet_in_channels: int = 4) -> None:
+    """Build the SD 1.x-layout tiny pipeline and ``save_pretrained`` it into ``folder``; with
+    9 UNet input channels, its inpainting twin (``generation.tiny_inpaint``): the same text
+    encoder and VAE (same seeds), saved as an inpainting pipeline."""
     import torch
-    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+    from diffusers import (
+        DPMSolverMultistepScheduler,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionPipeline,
+    )
 
-    unet = _unet(sample_size=8, cross_attention_dim=32)
+    unet = _unet(in_channels=unet_in_channels, sample_size=8, cross_attention_dim=32)
     torch.manual_seed(TINY_SEED)
     vae = _vae()
     torch.manual_seed(TINY_SEED)
@@ -176,7 +182,8 @@ def build_tiny_sd(folder: Path) -> None:
         num_train_timesteps=1000,
         steps_offset=1,
     )
-    pipe = StableDiffusionPipeline(
+    layout = StableDiffusionPipeline if unet_in_channels == 4 else StableDiffusionInpaintPipeline
+    pipe = layout(
         unet=unet,
         vae=vae,
         text_encoder=text_encoder,

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bot.cli import main
-from tests.bot.test_image_cli import model_cache, offline_cpu, one_torch_thread  # noqa: F401
+from tests.bot.cli_env import model_cache, offline_cpu, one_torch_thread  # noqa: F401
 
 FAST = ["--steps", "3", "--seed", "3", "--count", "1", "--size", "64x64"]
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 from bot.cli import main
 from generation.png import parse_parameters, read_parameters
-from tests.bot.test_imagine_cli import model_cache, offline_cpu, one_torch_thread
+from tests.bot.cli_env import model_cache, offline_cpu, one_torch_thread
 
 __all__ = ["model_cache", "offline_cpu", "one_torch_thread"]  # the CLI tests' own fixtures
 

@@ -12,29 +12,11 @@ from PIL import Image
 from bot.cli import main
 from generation.png import COMPEL_KEY, parse_parameters, read_parameters
 from generation.schedulers import SCHEDULER_NAMES
+from tests.bot.cli_env import model_cache, offline_cpu, one_torch_thread
+
+__all__ = ["model_cache", "offline_cpu", "one_torch_thread"]  # the CLI tests' environment
 
 FAST = ["--size", "64x64", "--steps", "2"]
-
-
-@pytest.fixture(scope="module")
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> None:
-    """One CPU thread: a shared 2-core machine otherwise stalls torch's thread pool."""
-    import torch
-
-    torch.set_num_threads(1)
-
-
-@pytest.fixture(autouse=True)
-def offline_cpu(model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MURALIST_ENGINE__CACHE_DIR", str(model_cache))
-    monkeypatch.setenv("MURALIST_ENGINE__DEVICE", "cpu")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("MURALIST_CONFIG", raising=False)
 
 
 def test_imagine_writes_pngs_with_their_settings_and_prints_the_paths(

@@ -12,29 +12,16 @@ import pytest
 from PIL import Image
 
 from bot.cli import main
+from tests.bot.cli_env import model_cache, offline_cpu, one_torch_thread
+
+__all__ = ["model_cache", "offline_cpu", "one_torch_thread"]  # the CLI tests' environment
 
 FAST = ["--steps", "3", "--seed", "3"]
 
 
-@pytest.fixture(scope="module")
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(autouse=True)
-def offline_cpu(model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MURALIST_ENGINE__CACHE_DIR", str(model_cache))
-    monkeypatch.setenv("MURALIST_ENGINE__DEVICE", "cpu")
+def small_images(offline_cpu: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MURALIST_DISCORD__IMAGE_SIDE", "64")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv("MURALIST_CONFIG", raising=False)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
