@@ -12,24 +12,10 @@ from typing import Any, Protocol
 
 import discord
 
-from studio import JobRecord
+from studio import DERIVATIONS, JobRecord
 
-ACTIONS = (
-    "upscale",
-    "vary_subtle",
-    "vary_strong",
-    "reroll",
-    "remix",
-    "delete",
-    "report",
-    "zoom_out_1.5",
-    "zoom_out_2",
-    "pan_left",
-    "pan_right",
-    "pan_up",
-    "pan_down",
-    "vary_region",
-)
+# The studio's derivations (upscale, vary, reroll, zoom, pan), then what only a front end does.
+ACTIONS: tuple[str, ...] = (*DERIVATIONS, "remix", "delete", "report", "vary_region")
 MOVES = ("pan_left", "pan_right", "pan_up", "pan_down")
 _ALTERNATIVES = "|".join(map(re.escape, ACTIONS))  # "zoom_out_1.5" has a dot
 _PREFIX = "muralist"
