@@ -19,6 +19,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -401,7 +402,7 @@ class Studio:
             **await asyncio.to_thread(self._reused_pictures, request),
         )
 
-    def _reused_pictures(self, request: GenerationRequest) -> dict[str, object]:
+    def _reused_pictures(self, request: GenerationRequest) -> dict[str, Any]:
         """The pictures a job was painted from, as the options that gave them (``image`` and
         ``strength`` of an img2img job, ``sref``/``cref`` with their weights, ``control`` with
         its mode and scale), read back from the input store: without them "Use these settings"
@@ -419,7 +420,7 @@ class Studio:
                 width, height = opened.size
             return InputPicture(png=png, width=width, height=height, sha256=digest)
 
-        found: dict[str, object] = {}
+        found: dict[str, Any] = {}
         if request.mode == "img2img" and request.init_image_sha256 is not None:
             found |= {
                 "image": stored(request.init_image_sha256, "image"),
