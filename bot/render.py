@@ -138,6 +138,12 @@ def result_embed(
     if request.loras:
         loras = ", ".join(f"{lora.name}:{lora.weight:g}" for lora in request.loras)
         embed.add_field(name="LoRAs", value=clip(loras), inline=True)
+    if request.references:
+        guides = ", ".join(f"{r.kind} {r.weight:g}" for r in request.references)
+        embed.add_field(name="References", value=guides, inline=True)
+    if request.control is not None:
+        control = f"{request.control.mode} {request.control.scale:g}"
+        embed.add_field(name="ControlNet", value=control, inline=True)
     if request.mode == "img2img":
         embed.add_field(name="From a picture", value=f"strength {request.strength:g}", inline=True)
     if request.tile:

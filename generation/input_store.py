@@ -56,7 +56,13 @@ class InputStore:
         digest = hashlib.sha256(png).hexdigest()
         path = self.path(digest)
         if path.exists():
-            return digest
+            # Stored long ago (the same sketch attached again): its age restarts, so the grace
+            # period covers it until its new job's row names it, as it covers a new file.
+            try:
+                os.utime(path)
+                return digest
+            except FileNotFoundError:  # pruned just now: write it again
+                pass
         self.folder.mkdir(parents=True, exist_ok=True)
         handle, partial = tempfile.mkstemp(dir=self.folder, prefix=".partial-", suffix=".png")
         try:

@@ -18,6 +18,9 @@ from studio.canvas import STRENGTH, Canvas
 from studio.planning import prompt_fields
 
 VARIATION_STRENGTH: dict[str, float] = {"vary_subtle": 0.2, "vary_strong": 0.6}
+UPSCALE_STRENGTH: float = GenerationRequest.model_fields["strength"].default
+"""The hires-fix pass's strength, whatever the job upscaled was painted at: a zoom (1.0) or an
+img2img job's own strength would repaint the image instead of enlarging it."""
 
 
 def denoising_steps(steps: int, strength: float) -> int:
@@ -93,6 +96,7 @@ def upscale(
         init_image=png,
         init_image_sha256=None,
         mask_image=None,
+        strength=UPSCALE_STRENGTH,
     )
 
 

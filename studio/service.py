@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import io
 import logging
 import math
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -397,7 +399,42 @@ class Studio:
             scheduler=request.scheduler,
             aspect=closest_aspect(request.width, request.height),
             tile=request.tile,
+            **await asyncio.to_thread(self._reused_pictures, request),
         )
+
+    def _reused_pictures(self, request: GenerationRequest) -> dict[str, Any]:
+        """The pictures a job was painted from, as the options that gave them (``image`` and
+        ``strength`` of an img2img job, ``sref``/``cref`` with their weights, ``control`` with
+        its mode and scale), read back from the input store: without them "Use these settings"
+        would paint the prompt alone. A picture the retention removed is named in the error."""
+        inputs = self.queue.store.inputs
+
+        def stored(digest: str, field: str) -> InputPicture:
+            try:
+                png = inputs.get(digest)
+            except InvalidRequest:
+                raise InvalidRequest(
+                    field, "the picture is no longer stored (removed after the retention)"
+                ) from None
+            with Image.open(io.BytesIO(png)) as opened:
+                width, height = opened.size
+            return InputPicture(png=png, width=width, height=height, sha256=digest)
+
+        found: dict[str, Any] = {}
+        if request.mode == "img2img" and request.init_image_sha256 is not None:
+            found |= {
+                "image": stored(request.init_image_sha256, "image"),
+                "strength": request.strength,
+            }
+        for reference in request.references:
+            field = "sref" if reference.kind == "style" else "cref"
+            found |= {field: stored(reference.sha256, field), f"{field}_weight": reference.weight}
+        if request.control is not None:
+            found |= {
+                "control": stored(request.control.sha256, "control"),
+                "control_mode": f"{request.control.mode}:{request.control.scale:g}",
+            }
+        return found
 
     async def _check_prompt(
         self, texts: list[str], who: Requester, settings: GuildSettings

@@ -141,3 +141,24 @@ async def test_a_zoom_of_a_guided_result_paints_from_the_picture_alone(studio: S
     request = studio.queue.get(zoomed.job_id).request
     assert request.mode == "inpaint" and request.references == [] and request.control is None
     await finished(studio, zoomed)
+
+
+async def test_use_these_settings_of_a_picture_job_paints_from_the_same_pictures(
+    studio: Studio,
+) -> None:
+    """ "Use these settings" on a job painted from pictures gives them back (with the strength,
+    weights, mode and scale), so the job it starts is painted from them again, not the prompt
+    alone."""
+    square, circle = sketch("square"), sketch("circle")
+    _first, job = await paint(
+        studio, image=circle, strength=0.7, sref=circle, control=square, control_mode="canny:0.5"
+    )
+    options = await studio.reuse(job)
+    assert options.image is not None and options.image.sha256 == circle.sha256
+    assert options.strength == 0.7 and options.sref is not None
+    assert options.control is not None and options.control_mode == "canny:0.5"
+    again = await studio.submit(options, ALICE, personal=False)
+    before, after = studio.queue.get(job).request, studio.queue.get(again.job_id).request
+    assert (after.mode, after.init_image_sha256, after.strength) == ("img2img", circle.sha256, 0.7)
+    assert after.references == before.references and after.control == before.control
+    await finished(studio, again)

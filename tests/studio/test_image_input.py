@@ -140,3 +140,22 @@ async def test_a_flagged_picture_is_refused_logged_and_never_stored(
     detector.flag = False
     await finished(studio, await studio.submit(ImagineOptions(prompt="a lighthouse"), ALICE))
     assert await no_notice(studio)
+
+
+async def test_an_upscale_of_a_picture_job_or_a_zoom_enlarges_it_instead_of_repainting(
+    studio: Studio,
+) -> None:
+    """U on a result painted from a picture at strength 1.0, or on a zoom (always 1.0), runs the
+    hires-fix at the upscale's own strength: the PNG says so, and the image is not redrawn."""
+    painted = await studio.submit(
+        ImagineOptions(prompt="a lighthouse", image=picture(64, 64), strength=1.0, count=1),
+        ALICE,
+    )
+    await finished(studio, painted)
+    zoom = await studio.derive(painted.job_id, "zoom_out_2", 0, ALICE)
+    await finished(studio, zoom)
+    for parent in (painted.job_id, zoom.job_id):
+        upscaled = await studio.derive(parent, "upscale", 0, ALICE)
+        assert studio.queue.get(upscaled.job_id).request.strength == 0.35
+        image = (await finished(studio, upscaled)).job.images[0]
+        assert "Denoising strength: 0.35" in (read_parameters(image.png) or "")

@@ -46,6 +46,9 @@ async def test_references_and_control_are_painted_with_and_recorded(
     [job] = cbot.studio.queue.store.by_status(JobStatus.DONE)
     assert [r.kind for r in job.request.references] == ["style", "character"]
     assert job.request.width > job.request.height  # the control picture's shape
+    fields = {field["name"]: field["value"] for field in result.embeds[0]["fields"]}
+    assert fields["References"] == "style 0.7, character 0.6"  # the embed shows every setting
+    assert fields["ControlNet"] == "lineart 0.5"
     assert not loopback.violations
 
 

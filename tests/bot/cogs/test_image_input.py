@@ -99,3 +99,20 @@ async def test_tile_on_a_flow_model_is_refused_privately_naming_tile(
     record = await imagine(loopback, loopback.add_user("finn"), tile=True, model="tiny-flux")
     refused = await answer(loopback, record)
     assert refused.ephemeral and refused.content.startswith("❌ `tile`")
+
+
+async def test_use_these_settings_on_a_picture_job_paints_from_the_picture_again(
+    loopback: LoopbackDiscord, cbot: CommunityBot
+) -> None:
+    alice = loopback.add_user("alice")
+    record = await imagine(loopback, alice, image=Upload(png(), "sketch.png"), strength=0.5)
+    result = await loopback.wait_original(record, is_result)
+    first = result.embeds[0]["footer"]["text"].removeprefix("job ")
+    opened = await loopback.message_command("Use these settings", result, user=alice)
+    edited = await loopback.submit_modal(opened, {"prompt": "a stormy harbour"})
+    second = await loopback.wait_original(edited, is_result)
+    job_id = second.embeds[0]["footer"]["text"].removeprefix("job ")
+    before, after = cbot.studio.queue.get(first).request, cbot.studio.queue.get(job_id).request
+    assert (after.mode, after.strength) == ("img2img", 0.5)
+    assert after.init_image_sha256 == before.init_image_sha256 is not None
+    assert not loopback.violations

@@ -51,8 +51,8 @@ def test_a_picture_is_written_once_under_its_hash_and_read_back(tmp_path: Path) 
     digest = store.put(PNG)
     assert digest == hashlib.sha256(PNG).hexdigest()
     path = store.path(digest)
-    first_write = path.stat().st_mtime_ns
-    assert store.put(PNG) == digest and path.stat().st_mtime_ns == first_write
+    first_write = path.stat().st_ino  # not written again: the same file (its age restarts)
+    assert store.put(PNG) == digest and path.stat().st_ino == first_write
     assert store.get(digest) == PNG
     assert [p.name for p in (tmp_path / "inputs").iterdir()] == [f"{digest}.png"]  # no partials
     with pytest.raises(InputMissing) as caught:
@@ -116,5 +116,23 @@ def test_a_picture_just_stored_survives_a_purge_that_runs_before_its_row(tmp_pat
     store = JobStore(tmp_path / "s.db", tmp_path / "images")
     digest = store.inputs.put(PNG)  # its job row is not written yet
     store.purge(30)
+    assert store.inputs.get(digest) == PNG
+    store.close()
+
+
+def test_a_picture_stored_long_ago_and_attached_again_survives_a_purge_before_its_row(
+    tmp_path: Path,
+) -> None:
+    """The same sketch attached again weeks later: its file is old, the old job is purged, and
+    the purge runs before the new job's row names the picture; the new job still has it."""
+    store = JobStore(tmp_path / "s.db", tmp_path / "images")
+    old = store.add(image_job())
+    now = time.time()
+    store.finish(old.id, JobStatus.DONE)
+    store._db.execute("UPDATE jobs SET finished_at=? WHERE id=?", (now - 40 * 86400, old.id))
+    for path in store.inputs.folder.iterdir():
+        os.utime(path, (now - 40 * 86400, now - 40 * 86400))
+    digest = store.inputs.put(PNG)  # attached again; its new job row is not written yet
+    assert store.purge(30, now) == 1
     assert store.inputs.get(digest) == PNG
     store.close()
