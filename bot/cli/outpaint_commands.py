@@ -81,12 +81,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def run_zoom(args: argparse.Namespace, settings: Settings) -> int:
     move = "zoom_out_1.5" if args.factor == "1.5" else "zoom_out_2"
-    return _run(args, settings, lambda picture, size, _: canvases.outpaint(picture, move, size))
+    return _run(
+        args, settings, lambda picture, size, _: canvases.outpaint(picture, move, size), keep=True
+    )
 
 
 def run_pan(args: argparse.Namespace, settings: Settings) -> int:
     move = f"pan_{args.direction}"
-    return _run(args, settings, lambda picture, size, _: canvases.outpaint(picture, move, size))
+    return _run(
+        args, settings, lambda picture, size, _: canvases.outpaint(picture, move, size), keep=True
+    )
 
 
 def run_region(args: argparse.Namespace, settings: Settings) -> int:
@@ -102,10 +106,16 @@ def run_region(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run(
-    args: argparse.Namespace, settings: Settings, make: Any, strength: float | None = None
+    args: argparse.Namespace,
+    settings: Settings,
+    make: Any,
+    strength: float | None = None,
+    *,
+    keep: bool = False,
 ) -> int:
     """Read, plan, build the canvas (``make(picture, size, (bytes, pixels) limits)``), paint,
-    write, report."""
+    write, report. ``keep``: the result has the picture's own size (shrunk to the engine's pixel
+    limit), as the zoom and pan buttons do; else the planner's size at the picture's shape."""
     from generation.engine import DiffusersEngine
     from generation.loading import PipelineLoader
 
@@ -123,6 +133,9 @@ def _run(
     ).model_copy(update={"image": picture})
     plan = planner.plan(options, local_models=True)
     size = (plan.request.width, plan.request.height)
+    if keep:
+        family = planner.catalog.resolve(plan.request.model).family
+        size = canvases.fit_size(family, picture.width, picture.height, planner.engine.max_pixels)
     made = make(canvases.open_picture(picture.png), size, limits)
     request = derivations.canvas_request(plan.request, made, strength)
 

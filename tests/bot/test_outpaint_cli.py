@@ -53,6 +53,16 @@ def test_zoom_and_pan_keep_the_picture_and_paint_the_new_part(
     assert np.array_equal(after[:, 30:], before[:, 9:43])
 
 
+def test_zoom_keeps_a_picture_larger_than_the_models_default_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wide = ["--size", "128x96", "--out", str(tmp_path / "w")]
+    assert main(["imagine", "a harbour", "--json", *FAST, *wide]) == 0
+    painted = json.loads(capsys.readouterr().out)["paths"][0]
+    zoomed = run(capsys, "zoom", painted, "--factor", "1.5", "--out", str(tmp_path / "z"))
+    assert (zoomed["width"], zoomed["height"]) == (128, 96)  # as the zoom button keeps it
+
+
 def test_region_keeps_the_black_of_the_mask(
     painted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
