@@ -52,7 +52,9 @@ class InputPicture(BaseModel):
 def read_picture(data: bytes, *, field: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> InputPicture:
     """``data`` as a clean picture, or ``InvalidRequest`` on ``field`` saying what is wrong."""
     if not data:
-        raise InvalidRequest(field, "the file is empty; attach a PNG, JPEG, WebP or GIF picture")
+        raise InvalidRequest(
+            field, "the file is empty; attach a PNG, JPEG, WebP, GIF or BMP picture"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -70,7 +72,7 @@ def read_picture(data: bytes, *, field: str, max_pixels: int = DEFAULT_MAX_PIXEL
         ) from None
     except UnidentifiedImageError:
         raise InvalidRequest(
-            field, "this file is not a picture this bot reads; send a PNG, JPEG, WebP or GIF"
+            field, "this file is not a picture this bot reads; send a PNG, JPEG, WebP, GIF or BMP"
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidRequest(

@@ -67,7 +67,7 @@ def register(subparsers: Any) -> None:
         help="paint with the family's fast few-step model (see `muralist models`)",
     )
     imagine.add_argument(
-        "--image", type=Path, help="a picture to start from (img2img): PNG, JPEG, WebP, GIF"
+        "--image", type=Path, help="a picture to start from (img2img): PNG, JPEG, WebP, GIF, BMP"
     )
     imagine.add_argument(
         "--strength",

@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", type=Path, help="the picture (PNG, JPEG, WebP or GIF)")
+    parser.add_argument("image", type=Path, help="the picture (PNG, JPEG, WebP, GIF or BMP)")
     parser.add_argument("--prompt", help="what to paint (default: the prompt in the PNG)")
     parser.add_argument("--model", help="catalog name (default: config)")
     parser.add_argument("--steps", help="denoising steps (default: config)")

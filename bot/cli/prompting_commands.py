@@ -38,7 +38,9 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="leave the model family's default negative out",
     )
-    prompt.add_argument("--model-family", default="sd1", help="sd1, sd2 or sdxl (default sd1)")
+    prompt.add_argument(
+        "--model-family", default="sd1", help=f"{', '.join(MODEL_FAMILIES)} (default sd1)"
+    )
     prompt.add_argument("--syntax", default="auto", help="auto, a1111 or compel (default auto)")
     # Numbers are checked by the handler, so a bad one is one line naming the option.
     prompt.add_argument("--steps", default="20", help="steps, for prompt editing (default 20)")

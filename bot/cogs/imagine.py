@@ -59,7 +59,7 @@ class ImagineCog(commands.Cog):
         guidance="FLUX.1-dev's guidance (FLUX has no CFG scale)",
         lora="A LoRA style, as name or name:weight (also <lora:name:0.8> in the prompt)",
         draft="A fast few-step draft; its U buttons repaint with the full model",
-        image="A picture to start from (PNG, JPEG, WebP or GIF)",
+        image="A picture to start from (PNG, JPEG, WebP, GIF or BMP)",
         strength="How far to move away from the picture: 0.05 keeps it, 1 repaints it",
         tile="A seamless tile: the edges continue each other (shown repeated 2×2)",
         sref="A style reference: paint in this picture's style (weight: /preferences)",

@@ -21,7 +21,7 @@ class RegionCog(commands.Cog):
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="What to paint in the masked part (or the whole picture's prompt)",
-        image="The picture to change (PNG, JPEG, WebP or GIF)",
+        image="The picture to change (PNG, JPEG, WebP, GIF or BMP)",
         mask="Same shape as the picture: white = paint again, black = keep",
         model="The model to paint with (its inpainting checkpoint when the catalog has one)",
         strength="How far to move away from the picture inside the mask (default 1: anew)",

@@ -152,3 +152,12 @@ def test_exif_orientation_is_applied_and_all_metadata_dropped() -> None:
 def test_a_sliver_of_a_picture_is_refused() -> None:
     with pytest.raises(InvalidRequest, match="at least 8 pixels"):
         read_picture(encode(Image.new("RGB", (300, 2))), field="image")
+
+
+def test_a_foreign_file_is_refused_naming_every_format_the_bot_reads() -> None:
+    """The refusal is the member's only list of what to send: BMP is read, so it is named."""
+    with pytest.raises(InvalidRequest) as caught:
+        read_picture(b"%PDF-1.4 not a picture", field="image")
+    assert caught.value.field == "image"
+    for name in ("PNG", "JPEG", "WebP", "GIF", "BMP"):
+        assert name in caught.value.message
