@@ -11,14 +11,9 @@ from PIL import Image
 
 from bot.config import Settings
 from generation.engine_api import ImageEngine
-from loopback import FakeUser, LoopbackDiscord, StoredMessage
+from loopback import LoopbackDiscord, StoredMessage
 from tests.bot.harness import RunningBot, running_bot
-
-
-def _done(message: StoredMessage) -> bool:
-    if message.content.startswith("❌"):
-        raise AssertionError(message.content)
-    return bool(message.embeds) and bool(message.components)
+from tests.bot.test_buttons import _click, _done, _imagine
 
 
 def _labels(message: StoredMessage) -> list[list[str]]:
@@ -39,25 +34,11 @@ def _pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
 
 
-async def _single(loopback: LoopbackDiscord, user: FakeUser) -> StoredMessage:
-    record = await loopback.slash(
-        "imagine", {"prompt": "a red fox", "seed": 7, "count": 1, "steps": 3}, user=user
-    )
-    return await loopback.wait_original(record, _done)
-
-
-async def _click(
-    loopback: LoopbackDiscord, message: StoredMessage, label: str, user: FakeUser
-) -> StoredMessage:
-    record = await loopback.click(message, message.button(label), user=user)
-    return await loopback.wait_original(record, _done)
-
-
 async def test_a_single_result_offers_zoom_pan_and_vary_region_and_a_grid_does_not(
     loopback: LoopbackDiscord, bot: RunningBot
 ) -> None:
     alice = loopback.add_user("alice")
-    single = await _single(loopback, alice)
+    single = await _imagine(loopback, alice, count=1)
     assert _labels(single)[:3] == [
         ["Upscale", "Vary (subtle)", "Vary (strong)"],
         ["Zoom out 1.5×", "Zoom out 2×", "Vary region"],
@@ -73,7 +54,7 @@ async def test_zoom_and_pan_paint_a_new_border_around_the_kept_picture(
     loopback: LoopbackDiscord, bot: RunningBot
 ) -> None:
     alice = loopback.add_user("alice")
-    single = await _single(loopback, alice)
+    single = await _imagine(loopback, alice, count=1)
     zoomed = await _click(loopback, single, "Zoom out 2×", alice)
     assert zoomed.embeds[0]["title"] == "Zoomed out ×2"
     job = bot.studio.queue.get(_job(zoomed))
@@ -99,7 +80,7 @@ async def test_vary_region_asks_for_a_region_then_the_prompt(
     loopback: LoopbackDiscord, bot: RunningBot
 ) -> None:
     bob = loopback.add_user("bob")
-    single = await _single(loopback, bob)
+    single = await _imagine(loopback, bob, count=1)
     click = await loopback.click(single, single.button("Vary region"), user=bob)
     menu = await loopback.wait_original(click, lambda m: bool(m.components))
     assert menu.flags & 64  # ephemeral: only bob sees the menu
@@ -123,7 +104,7 @@ async def test_zoom_and_the_region_menu_work_after_a_restart(
 ) -> None:
     cleo = loopback.add_user("cleo")
     async with running_bot(loopback, settings, engine):
-        single = await _single(loopback, cleo)
+        single = await _imagine(loopback, cleo, count=1)
         click = await loopback.click(single, single.button("Vary region"), user=cleo)
         menu = await loopback.wait_original(click, lambda m: bool(m.components))
     async with running_bot(loopback, settings, engine) as second:
