@@ -19,7 +19,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from generation.config import EngineConfig, QueueConfig
 from prompting.config import PromptingConfig
 from safety.config import SafetyConfig
-from studio.config import DefaultCount, ImageSide, ImageStrength, InputBytes, InputPixels
+from studio.config import (
+    DefaultCount,
+    ImageSide,
+    ImageStrength,
+    InputBytes,
+    InputPixels,
+    StudioOptions,
+)
+
+_STUDIO = StudioOptions()
+"""Studio's defaults: the ``[discord]`` settings that studio applies start from them."""
+STUDIO_SETTINGS: set[str] = {
+    "image_side",
+    "default_count",
+    "image_strength",
+    "input_max_pixels",
+    "input_max_bytes",
+}
+"""The ``[discord]`` settings that are ``StudioOptions`` (the start-up wiring passes them on)."""
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
@@ -39,18 +57,20 @@ class DiscordConfig(BaseModel):
         description="Side of a 1:1 /imagine image (default: the model's native size); "
         "other aspects keep its pixel count.",
     )
-    default_count: DefaultCount = Field(default=4, description="Images per /imagine.")
+    default_count: DefaultCount = Field(
+        default=_STUDIO.default_count, description="Images per /imagine."
+    )
     image_strength: ImageStrength = Field(
-        default=0.6,
+        default=_STUDIO.image_strength,
         description="img2img strength when /imagine has an image and no strength "
         "(0.05 keeps the picture, 1 repaints it).",
     )
     input_max_pixels: InputPixels = Field(
-        default=4096 * 4096,
+        default=_STUDIO.input_max_pixels,
         description="Most pixels an input picture may have (checked before decoding).",
     )
     input_max_bytes: InputBytes = Field(
-        default=10 * 1024 * 1024,
+        default=_STUDIO.input_max_bytes,
         description="Largest input file read (a guild's upload limit may be lower).",
     )
     progress_edit_seconds: float = Field(

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
-from bot.config import Settings
+from bot.config import STUDIO_SETTINGS, Settings
 from bot.endpoints import apply_discord_config
 from generation.catalog import Catalog
 from generation.engine_api import ImageEngine
@@ -54,11 +54,7 @@ def build_planner(settings: Settings) -> Planner:
         engine=settings.engine,
         prompting=settings.prompting,
         options=StudioOptions(
-            image_side=settings.discord.image_side,
-            default_count=settings.discord.default_count,
-            image_strength=settings.discord.image_strength,
-            input_max_pixels=settings.discord.input_max_pixels,
-            input_max_bytes=settings.discord.input_max_bytes,
+            **settings.discord.model_dump(include=STUDIO_SETTINGS),
             models_here=not settings.queue.redis_url,
         ),
         tokenizers=TokenizerShelf(settings.engine.cache_dir).for_model,
